@@ -1,0 +1,1 @@
+//! # lnopt-fuse: e-graph normalisation fusion (being written).

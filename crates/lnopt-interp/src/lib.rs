@@ -1,0 +1,1 @@
+//! # lnopt-interp: reference interpreter (being written).

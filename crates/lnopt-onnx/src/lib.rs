@@ -1,0 +1,1 @@
+//! # lnopt-onnx: ONNX protobuf import and export (being written).

@@ -1,0 +1,1 @@
+//! # lnopt: the library pass (facade).
