@@ -1,0 +1,21 @@
+//! The facade's error type: one variant per layer that can fail.
+
+/// Anything that can go wrong in an lnopt pass.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading, validating or writing ONNX failed.
+    #[error(transparent)]
+    Onnx(#[from] lnopt_onnx::OnnxError),
+    /// The fusion pass failed.
+    #[error(transparent)]
+    Fuse(#[from] lnopt_fuse::FuseError),
+    /// Converting the model's opset failed.
+    #[error(transparent)]
+    Opset(#[from] lnopt_opset::OpsetError),
+    /// The reference interpreter failed.
+    #[error(transparent)]
+    Interp(#[from] lnopt_interp::InterpError),
+    /// The output path names the input file.
+    #[error("output '{0}' is the input model; choose another path (or pass --force)")]
+    OutputIsInput(String),
+}

@@ -1,0 +1,173 @@
+//! The opset policy around the fusion pass.
+//!
+//! - `Target::Standard` (default): the output is valid standard ONNX. `LayerNormalization`
+//!   needs ai.onnx 17 and `RMSNormalization` 23. A kind of fusion is allowed when the model
+//!   already has that opset, or when `lnopt-opset` can convert every op of the model to it.
+//!   After fusing, the model is upgraded to the highest opset a fused node needs; if nothing
+//!   was fused, the opset is untouched. Sites that would need an impossible upgrade are left
+//!   alone and reported with the blocking node.
+//! - `Target::Ort`: ONNX Runtime's private forms at the model's own opset
+//!   (`LayerNormalization` and `SimplifiedLayerNormalization` in the default domain); no
+//!   upgrade. Only ONNX Runtime runs such models.
+
+use crate::Error;
+use lnopt_fuse::{EmitTarget, FuseOptions, FuseReport};
+use lnopt_ir::Model;
+
+/// Which runtime the output is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Target {
+    /// Standard ONNX; raise the opset when a fusion needs it and every op converts.
+    #[default]
+    Standard,
+    /// ONNX Runtime's private normalisation ops at the model's opset.
+    Ort,
+}
+
+/// Settings of one optimisation run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Output flavour.
+    pub target: Target,
+    /// Run the fusion pass at all (`false`: import/export only).
+    pub fuse: bool,
+    /// Allow raising the model's ai.onnx opset (standard target only).
+    pub allow_opset_upgrade: bool,
+    /// Input size limits.
+    pub limits: lnopt_onnx::Limits,
+    /// Allow `optimize_file` to write over its input.
+    pub overwrite_input: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            target: Target::Standard,
+            fuse: true,
+            allow_opset_upgrade: true,
+            limits: lnopt_onnx::Limits::default(),
+            overwrite_input: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Per-site fusion results.
+    pub report: FuseReport,
+    /// ai.onnx opset before the run.
+    pub opset_before: i64,
+    /// ai.onnx opset after the run.
+    pub opset_after: i64,
+    /// Why an opset upgrade was not possible, when that kept sites unfused.
+    pub upgrade_blocked: Vec<String>,
+}
+
+impl Outcome {
+    /// A short human-readable summary: sites found, fused by kind, and each reason not to.
+    pub fn summary(&self) -> String {
+        use lnopt_fuse::NormKind;
+        let sites = &self.report.sites;
+        let ln = sites
+            .iter()
+            .filter(|s| s.fused_node.is_some() && s.kind == Some(NormKind::LayerNorm))
+            .count();
+        let rms = sites
+            .iter()
+            .filter(|s| s.fused_node.is_some() && s.kind == Some(NormKind::RmsNorm))
+            .count();
+        let mut out = format!(
+            "lnopt: {} site(s) found, fused {} LayerNormalization, {} RMSNormalization",
+            sites.len(),
+            ln,
+            rms
+        );
+        if self.opset_after != self.opset_before {
+            out.push_str(&format!(
+                "; opset {} -> {}",
+                self.opset_before, self.opset_after
+            ));
+        }
+        for s in sites.iter().filter(|s| s.fused_node.is_none()) {
+            out.push_str(&format!(
+                "\n  not fused at {}: {}",
+                s.anchor,
+                s.reason.as_deref().unwrap_or("no reason recorded")
+            ));
+        }
+        for b in &self.upgrade_blocked {
+            out.push_str(&format!("\n  opset upgrade blocked: {b}"));
+        }
+        out
+    }
+}
+
+/// Fuses the main graph of `model` under the opset policy of `options`. On error the model
+/// is left unchanged.
+pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, Error> {
+    let opset = model.opset_version("").unwrap_or(1);
+    let mut outcome = Outcome {
+        opset_before: opset,
+        opset_after: opset,
+        ..Outcome::default()
+    };
+    if !options.fuse {
+        return Ok(outcome);
+    }
+    let mut work = model.clone();
+    let fuse_opts = match options.target {
+        Target::Ort => FuseOptions {
+            target: EmitTarget::Ort,
+            allow_layer_norm: true,
+            allow_rms_norm: true,
+            ..FuseOptions::default()
+        },
+        Target::Standard => {
+            let mut allow = |needed: i64| -> bool {
+                if opset >= needed {
+                    return true;
+                }
+                if !options.allow_opset_upgrade {
+                    outcome
+                        .upgrade_blocked
+                        .push(format!("opset {needed} needed, upgrades disabled"));
+                    return false;
+                }
+                let blockers = lnopt_opset::upgrade_blockers(&work, needed);
+                for b in blockers.iter().take(3) {
+                    outcome.upgrade_blocked.push(format!(
+                        "to opset {needed}: node '{}' ({}): {}",
+                        b.node, b.op_type, b.reason
+                    ));
+                }
+                blockers.is_empty()
+            };
+            FuseOptions {
+                target: EmitTarget::Standard,
+                allow_layer_norm: allow(17),
+                allow_rms_norm: allow(23),
+                ..FuseOptions::default()
+            }
+        }
+    };
+    let report = lnopt_fuse::fuse_graph(&mut work.graph, opset, &fuse_opts)?;
+    let needed = report
+        .sites
+        .iter()
+        .filter(|s| s.fused_node.is_some())
+        .filter_map(|s| s.needs_opset)
+        .max();
+    if options.target == Target::Standard {
+        if let Some(needed) = needed.filter(|&n| n > opset) {
+            lnopt_opset::upgrade(&mut work, needed)?;
+            outcome.opset_after = needed;
+        }
+    }
+    // Nothing fused: the input model stays exactly as it was (no upgrade, no new names).
+    if report.sites.iter().any(|s| s.fused_node.is_some()) {
+        *model = work;
+    }
+    outcome.report = report;
+    Ok(outcome)
+}

@@ -1,0 +1,295 @@
+//! Fixture regression suite: walks `fixtures/` for every folder holding a `model.onnx` and an
+//! `expect.json`, and runs each case in several modes:
+//!
+//! 1. round trip: import → export → import → export is byte-identical, and the IR survives;
+//! 2. reference: the interpreter on the original reproduces ONNX Runtime's `output_N.pb`;
+//! 3. fused (standard target): the expected number of fused nodes, the golden dump
+//!    (`fused.dump.txt`, re-blessed with `LNOPT_BLESS=1`), outputs still match, and a second
+//!    run over the output changes nothing (byte-identical);
+//! 4. fused for ONNX Runtime's private ops (`--target ort`): outputs still match;
+//! 5. bad input: the expected error at the expected stage, naming the culprit, no output file.
+//!
+//! All cases run; failures are collected and printed together.
+
+use lnopt::ir::{dump::dump_model, AttrValue, Graph, Model, Tensor};
+use lnopt::{Options, Target};
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn find_cases(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if p.join("model.onnx").exists() && p.join("expect.json").exists() {
+                out.push(p);
+            } else {
+                find_cases(&p, out);
+            }
+        }
+    }
+}
+
+fn count_norms(g: &Graph) -> (usize, usize) {
+    let (mut ln, mut rms) = (0, 0);
+    for n in g.node_ids() {
+        let node = g.node(n);
+        match node.op_type.as_str() {
+            "LayerNormalization" => ln += 1,
+            "RMSNormalization" | "SimplifiedLayerNormalization" => rms += 1,
+            _ => {}
+        }
+        for a in &node.attributes {
+            let subs: Vec<&Graph> = match &a.value {
+                AttrValue::Graph(g) => vec![g.as_ref()],
+                AttrValue::Graphs(gs) => gs.iter().collect(),
+                _ => vec![],
+            };
+            for sg in subs {
+                let (a, b) = count_norms(sg);
+                ln += a;
+                rms += b;
+            }
+        }
+    }
+    (ln, rms)
+}
+
+fn read_numbered(dir: &Path, prefix: &str) -> Vec<Tensor> {
+    let mut out = Vec::new();
+    loop {
+        let p = dir.join(format!("{prefix}_{}.pb", out.len()));
+        if !p.exists() {
+            return out;
+        }
+        out.push(lnopt::onnx::load_tensor(&p, &Default::default()).expect("reference tensor loads"));
+    }
+}
+
+struct Tol {
+    atol: f64,
+    rtol: f64,
+}
+
+fn tolerance(expect: &Json, t: &Tensor) -> Tol {
+    let default = match t.dtype {
+        lnopt::ir::DType::F16 | lnopt::ir::DType::BF16 => (2e-2, 2e-2),
+        lnopt::ir::DType::F64 => (1e-7, 1e-7),
+        lnopt::ir::DType::F32 => (2e-4, 2e-3),
+        _ => (0.0, 0.0),
+    };
+    let tol = &expect["tolerance"];
+    Tol {
+        atol: tol["atol"].as_f64().unwrap_or(default.0).max(default.0),
+        rtol: tol["rtol"].as_f64().unwrap_or(default.1).max(default.1),
+    }
+}
+
+/// Compares outputs with the reference; returns a description of the first problem.
+fn check_outputs(expect: &Json, got: &[Tensor], want: &[Tensor]) -> Result<f64, String> {
+    if got.len() < want.len() {
+        return Err(format!("{} outputs, {} expected", got.len(), want.len()));
+    }
+    let mut worst = 0.0f64;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g.dims != w.dims || g.dtype != w.dtype {
+            return Err(format!(
+                "output {i}: {}{:?}, expected {}{:?}",
+                g.dtype, g.dims, w.dtype, w.dims
+            ));
+        }
+        let tol = tolerance(expect, w);
+        match (g.to_f64_vec(), w.to_f64_vec()) {
+            (Some(a), Some(b)) => {
+                for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+                    if x.is_nan() || y.is_nan() {
+                        if x.is_nan() != y.is_nan() {
+                            return Err(format!("output {i}[{k}]: {x} vs {y}"));
+                        }
+                        continue;
+                    }
+                    if x == y {
+                        continue;
+                    }
+                    let d = (x - y).abs();
+                    worst = worst.max(d);
+                    if d > tol.atol + tol.rtol * y.abs() {
+                        return Err(format!("output {i}[{k}]: got {x}, want {y} (|d| = {d:.3e})"));
+                    }
+                }
+            }
+            _ => {
+                if g.data != w.data {
+                    return Err(format!("output {i}: data differs"));
+                }
+            }
+        }
+    }
+    Ok(worst)
+}
+
+fn run_interp(model: &Model, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    lnopt::interp::run_model(model, inputs).map_err(|e| e.to_string())
+}
+
+fn check_golden(path: &Path, actual: &str) -> Result<(), String> {
+    if std::env::var_os("LNOPT_BLESS").is_some() {
+        std::fs::write(path, actual).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(path).map_err(|_| {
+        format!("missing golden {}; run with LNOPT_BLESS=1", path.display())
+    })?;
+    if expected != actual {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .filter(|(a, b)| a != b)
+            .take(5)
+            .map(|(a, b)| format!("    - {a}\n    + {b}"))
+            .collect();
+        return Err(format!(
+            "golden {} differs (LNOPT_BLESS=1 to accept):\n{}",
+            path.display(),
+            diff.join("\n")
+        ));
+    }
+    Ok(())
+}
+
+fn check_bad_case(case: &Path, expect: &Json) -> Result<(), String> {
+    let stage = expect["error"]["stage"].as_str().unwrap_or("load");
+    let needle = expect["error"]["contains"].as_str().unwrap_or("");
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = tmp.path().join("out.onnx");
+    let err = match stage {
+        "run" => {
+            let model = lnopt::onnx::load(&case.join("model.onnx"), &Default::default())
+                .map_err(|e| format!("expected to load for a run-stage error: {e}"))?;
+            let inputs = read_numbered(&case.join("test_data_set_0"), "input");
+            match lnopt::interp::run_model(&model, &inputs) {
+                Ok(_) => return Err("expected a run error, ran fine".into()),
+                Err(e) => e.to_string(),
+            }
+        }
+        _ => match lnopt::optimize_file(&case.join("model.onnx"), &out, &Options::default()) {
+            Ok(_) => return Err("expected a load error, optimised fine".into()),
+            Err(e) => e.to_string(),
+        },
+    };
+    if !err.contains(needle) {
+        return Err(format!("error '{err}' does not mention '{needle}'"));
+    }
+    if out.exists() {
+        return Err("an output file was left behind".into());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).map_err(|e| e.to_string())?.collect();
+    if !leftovers.is_empty() {
+        return Err(format!("{} temporary file(s) left behind", leftovers.len()));
+    }
+    Ok(())
+}
+
+fn check_case(case: &Path) -> Result<String, String> {
+    let expect: Json = serde_json::from_str(
+        &std::fs::read_to_string(case.join("expect.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("expect.json: {e}"))?;
+    if !expect["error"].is_null() {
+        check_bad_case(case, &expect)?;
+        return Ok("bad input rejected".into());
+    }
+    let model_path = case.join("model.onnx");
+    let limits = Default::default();
+    let original = lnopt::onnx::load(&model_path, &limits).map_err(|e| format!("load: {e}"))?;
+
+    // 1. round trip
+    let bytes1 = lnopt::onnx::encode(&original).map_err(|e| format!("encode: {e}"))?;
+    let again = lnopt::onnx::decode(&bytes1, Some(case), &limits).map_err(|e| format!("re-decode: {e}"))?;
+    if dump_model(&again) != dump_model(&original) {
+        return Err("IR changed over a round trip".into());
+    }
+    let bytes2 = lnopt::onnx::encode(&again).map_err(|e| e.to_string())?;
+    if bytes1 != bytes2 {
+        return Err("round trip is not byte-identical".into());
+    }
+
+    let data = case.join("test_data_set_0");
+    let inputs = read_numbered(&data, "input");
+    let want = read_numbered(&data, "output");
+    let use_interp = expect["interp"].as_bool().unwrap_or(true) && !want.is_empty();
+
+    // 2. reference
+    let mut notes = Vec::new();
+    if use_interp {
+        let got = run_interp(&original, &inputs).map_err(|e| format!("interp (original): {e}"))?;
+        let w = check_outputs(&expect, &got, &want).map_err(|e| format!("original vs ORT: {e}"))?;
+        notes.push(format!("orig {w:.1e}"));
+    }
+
+    // 3. fused, standard target
+    let mut fused = original.clone();
+    let outcome = lnopt::optimize_model(&mut fused, &Options::default()).map_err(|e| format!("optimize: {e}"))?;
+    let (ln, rms) = count_norms(&fused.graph);
+    let (ln0, rms0) = count_norms(&original.graph);
+    let want_ln = expect["fused"]["LayerNormalization"].as_u64().unwrap_or(0) as usize;
+    let want_rms = expect["fused"]["RMSNormalization"].as_u64().unwrap_or(0) as usize;
+    if (ln - ln0.min(ln), rms - rms0.min(rms)) != (want_ln, want_rms) {
+        return Err(format!(
+            "fused {} LayerNormalization + {} RMSNormalization, expected {want_ln} + {want_rms}\n{}",
+            ln - ln0.min(ln),
+            rms - rms0.min(rms),
+            outcome.summary()
+        ));
+    }
+    check_golden(&case.join("fused.dump.txt"), &dump_model(&fused))?;
+    if use_interp {
+        let got = run_interp(&fused, &inputs).map_err(|e| format!("interp (fused): {e}"))?;
+        let w = check_outputs(&expect, &got, &want).map_err(|e| format!("fused vs ORT: {e}"))?;
+        notes.push(format!("fused {w:.1e}"));
+    }
+    let out1 = lnopt::onnx::encode(&fused).map_err(|e| e.to_string())?;
+    let mut refused = lnopt::onnx::decode(&out1, Some(case), &limits).map_err(|e| format!("decode fused: {e}"))?;
+    lnopt::optimize_model(&mut refused, &Options::default()).map_err(|e| e.to_string())?;
+    if lnopt::onnx::encode(&refused).map_err(|e| e.to_string())? != out1 {
+        return Err("not idempotent: optimising the output changed it".into());
+    }
+
+    // 4. ONNX Runtime's private forms
+    if use_interp {
+        let mut ort = original.clone();
+        let opts = Options { target: Target::Ort, ..Options::default() };
+        lnopt::optimize_model(&mut ort, &opts).map_err(|e| format!("optimize --target ort: {e}"))?;
+        let got = run_interp(&ort, &inputs).map_err(|e| format!("interp (ort target): {e}"))?;
+        check_outputs(&expect, &got, &want).map_err(|e| format!("ort-target vs ORT: {e}"))?;
+    }
+    Ok(format!("fused {ln}+{rms}; max abs err {}", notes.join(", ")))
+}
+
+#[test]
+fn every_fixture_case() {
+    let mut cases = Vec::new();
+    find_cases(&fixtures_root(), &mut cases);
+    assert!(cases.len() >= 30, "expected at least 30 fixture cases, found {}", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.strip_prefix(fixtures_root()).unwrap_or(case).display().to_string();
+        match std::panic::catch_unwind(|| check_case(case)) {
+            Ok(Ok(note)) => println!("ok    {name}: {note}"),
+            Ok(Err(e)) => {
+                println!("FAIL  {name}: {e}");
+                failures.push(name);
+            }
+            Err(_) => {
+                println!("PANIC {name}");
+                failures.push(name);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} fixture cases failed: {:?}", failures.len(), cases.len(), failures);
+}
