@@ -1,0 +1,36 @@
+//! TypeProto -> [`ValueType`]: plain dense tensor types become [`ValueType::Tensor`], anything
+//! the IR cannot hold exactly stays serialized.
+
+use super::to_bytes;
+use crate::export::types::type_proto_of_tensor;
+use crate::OnnxError;
+use lnopt_ir::{DType, Dim, TensorType, ValueType};
+use onnx_protobuf::tensor_shape_proto::dimension::Value as DimValue;
+use onnx_protobuf::type_proto::Value;
+use onnx_protobuf::TypeProto;
+
+/// The IR type of `tp`. A tensor type is only mapped to [`ValueType::Tensor`] when mapping it
+/// back gives the very same message (no denotations, no unknown fields); otherwise the
+/// serialized bytes are kept.
+pub(crate) fn value_type(tp: &TypeProto, place: &str) -> Result<ValueType, OnnxError> {
+    if let Some(Value::TensorType(t)) = &tp.value {
+        let shape = t.shape.as_ref().map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match &d.value {
+                    Some(DimValue::DimValue(v)) => Dim::Fixed(*v),
+                    Some(DimValue::DimParam(p)) => Dim::Symbol(p.clone()),
+                    _ => Dim::Unknown,
+                })
+                .collect()
+        });
+        let tt = TensorType {
+            elem: DType::from_onnx(t.elem_type),
+            shape,
+        };
+        if type_proto_of_tensor(&tt) == *tp {
+            return Ok(ValueType::Tensor(tt));
+        }
+    }
+    Ok(ValueType::Opaque(to_bytes(tp, place)?))
+}
