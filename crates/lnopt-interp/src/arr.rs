@@ -1,0 +1,285 @@
+//! The interpreter's working array: a shape plus elements widened to `f64` (float dtypes) or
+//! `i64` (integer and bool dtypes). Every kernel rounds its results back to the element type
+//! with [`Arr::floats`] / [`Arr::ints`], so each op behaves as if computed in its own dtype.
+
+use crate::error::{bail, OpResult};
+use lnopt_ir::{DType, Tensor};
+
+/// Largest number of elements any value may have (8 bytes each: 1 GiB).
+pub(crate) const MAX_ELEMENTS: usize = 1 << 27;
+
+/// Elements of an [`Arr`].
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Buf {
+    /// f16, bf16, f32, f64 elements, each already rounded to its dtype.
+    F(Vec<f64>),
+    /// Integer and bool elements, each already wrapped to its dtype (bool: 0 or 1).
+    I(Vec<i64>),
+}
+
+/// A dense row-major array.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Arr {
+    /// Element type.
+    pub dtype: DType,
+    /// Dims (empty for a scalar).
+    pub shape: Vec<usize>,
+    /// The elements, `numel(shape)` of them.
+    pub buf: Buf,
+}
+
+/// Number of elements of `shape`, refusing shapes above [`MAX_ELEMENTS`].
+pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
+    let mut n: usize = 1;
+    for &d in shape {
+        n = match n.checked_mul(d) {
+            Some(v) if v <= MAX_ELEMENTS => v,
+            _ => bail!("shape {shape:?} has more than {MAX_ELEMENTS} elements"),
+        };
+    }
+    Ok(n)
+}
+
+/// Rounds `x` to the precision of the float dtype `dt`.
+pub(crate) fn round_float(dt: DType, x: f64) -> f64 {
+    match dt {
+        DType::F32 => x as f32 as f64,
+        DType::F16 => half::f16::from_f64(x).to_f64(),
+        DType::BF16 => half::bf16::from_f64(x).to_f64(),
+        _ => x,
+    }
+}
+
+/// Wraps `x` to the range of the integer dtype `dt` (two's complement), bool to 0/1.
+pub(crate) fn wrap_int(dt: DType, x: i64) -> i64 {
+    match dt {
+        DType::I8 => x as i8 as i64,
+        DType::U8 => x as u8 as i64,
+        DType::I16 => x as i16 as i64,
+        DType::U16 => x as u16 as i64,
+        DType::I32 => x as i32 as i64,
+        DType::U32 => x as u32 as i64,
+        DType::Bool => (x != 0) as i64,
+        _ => x,
+    }
+}
+
+/// True if the interpreter can compute on `dt`.
+pub(crate) fn supported_dtype(dt: DType) -> bool {
+    dt.is_float() || dt.is_int() || dt == DType::Bool
+}
+
+impl Arr {
+    /// A float array; rounds every element to `dtype`.
+    pub fn floats(dtype: DType, shape: Vec<usize>, mut v: Vec<f64>) -> Arr {
+        if matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
+            for x in v.iter_mut() {
+                *x = round_float(dtype, *x);
+            }
+        }
+        Arr {
+            dtype,
+            shape,
+            buf: Buf::F(v),
+        }
+    }
+
+    /// An integer or bool array; wraps every element to `dtype`.
+    pub fn ints(dtype: DType, shape: Vec<usize>, mut v: Vec<i64>) -> Arr {
+        if dtype != DType::I64 && dtype != DType::U64 {
+            for x in v.iter_mut() {
+                *x = wrap_int(dtype, *x);
+            }
+        }
+        Arr {
+            dtype,
+            shape,
+            buf: Buf::I(v),
+        }
+    }
+
+    /// An array of `dtype` from f64 values (truncated toward zero for integer dtypes).
+    pub fn from_f64(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> Arr {
+        if dtype.is_float() {
+            Arr::floats(dtype, shape, v)
+        } else if dtype == DType::Bool {
+            Arr::ints(dtype, shape, v.iter().map(|&x| (x != 0.0) as i64).collect())
+        } else {
+            Arr::ints(dtype, shape, v.iter().map(|&x| x as i64).collect())
+        }
+    }
+
+    /// An array of `dtype` from i64 values.
+    pub fn from_i64(dtype: DType, shape: Vec<usize>, v: Vec<i64>) -> Arr {
+        if dtype.is_float() {
+            Arr::floats(dtype, shape, v.iter().map(|&x| x as f64).collect())
+        } else {
+            Arr::ints(dtype, shape, v)
+        }
+    }
+
+    /// A 1-D i64 array.
+    pub fn i64_vec(v: Vec<i64>) -> Arr {
+        Arr::ints(DType::I64, vec![v.len()], v)
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match &self.buf {
+            Buf::F(v) => v.len(),
+            Buf::I(v) => v.len(),
+        }
+    }
+
+    /// Rank.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// True for float dtypes.
+    pub fn is_float(&self) -> bool {
+        matches!(self.buf, Buf::F(_))
+    }
+
+    /// Elements as f64 (integers converted).
+    pub fn to_f64(&self) -> Vec<f64> {
+        match &self.buf {
+            Buf::F(v) => v.clone(),
+            Buf::I(v) => v.iter().map(|&x| x as f64).collect(),
+        }
+    }
+
+    /// Elements of an integer (or bool) array; an error for floats.
+    pub fn int_values(&self, what: &str) -> OpResult<&[i64]> {
+        match &self.buf {
+            Buf::I(v) => Ok(v),
+            Buf::F(_) => bail!("{what} must be an integer tensor, got {}", self.dtype),
+        }
+    }
+
+    /// Elements of a float array; an error for other dtypes.
+    pub fn float_values(&self, what: &str) -> OpResult<&[f64]> {
+        match &self.buf {
+            Buf::F(v) => Ok(v),
+            Buf::I(_) => bail!("{what} must be a float tensor, got {}", self.dtype),
+        }
+    }
+
+    /// The single element of a one-element array, as f64.
+    pub fn scalar_f64(&self, what: &str) -> OpResult<f64> {
+        if self.len() != 1 {
+            bail!("{what} must have one element, has shape {:?}", self.shape);
+        }
+        Ok(match &self.buf {
+            Buf::F(v) => v[0],
+            Buf::I(v) => v[0] as f64,
+        })
+    }
+
+    /// The single element of a one-element integer array.
+    pub fn scalar_i64(&self, what: &str) -> OpResult<i64> {
+        let v = self.int_values(what)?;
+        if v.len() != 1 {
+            bail!("{what} must have one element, has shape {:?}", self.shape);
+        }
+        Ok(v[0])
+    }
+
+    /// The same elements under another shape of equal element count.
+    pub fn reshaped(&self, shape: Vec<usize>) -> OpResult<Arr> {
+        if checked_numel(&shape)? != self.len() {
+            bail!(
+                "cannot reshape {:?} ({} elements) to {:?}",
+                self.shape,
+                self.len(),
+                shape
+            );
+        }
+        Ok(Arr {
+            dtype: self.dtype,
+            shape,
+            buf: self.buf.clone(),
+        })
+    }
+
+    /// Picks elements by flat source index, giving an array of `shape`.
+    pub fn gather_flat(&self, shape: Vec<usize>, idx: &[usize]) -> Arr {
+        let buf = match &self.buf {
+            Buf::F(v) => Buf::F(idx.iter().map(|&i| v[i]).collect()),
+            Buf::I(v) => Buf::I(idx.iter().map(|&i| v[i]).collect()),
+        };
+        Arr {
+            dtype: self.dtype,
+            shape,
+            buf,
+        }
+    }
+
+    /// Converts a lnopt tensor (checked: size, dtype).
+    pub fn from_tensor(t: &Tensor) -> OpResult<Arr> {
+        if !supported_dtype(t.dtype) {
+            bail!("tensor '{}' has unsupported dtype {}", t.name, t.dtype);
+        }
+        let mut shape = Vec::with_capacity(t.dims.len());
+        for &d in &t.dims {
+            match usize::try_from(d) {
+                Ok(d) => shape.push(d),
+                Err(_) => bail!("tensor '{}' has negative dim in {:?}", t.name, t.dims),
+            }
+        }
+        let n = checked_numel(&shape)?;
+        let size = t.dtype.size_of().unwrap_or(0);
+        match t.bytes() {
+            Some(b) if Some(b.len()) == n.checked_mul(size) => {}
+            _ => bail!(
+                "tensor '{}' data does not hold {n} elements of {}",
+                t.name,
+                t.dtype
+            ),
+        }
+        if t.dtype.is_float() {
+            match t.to_f64_vec() {
+                Some(v) => Ok(Arr::floats(t.dtype, shape, v)),
+                None => bail!("tensor '{}': cannot read {} data", t.name, t.dtype),
+            }
+        } else {
+            match t.to_i64_vec() {
+                Some(v) => Ok(Arr::ints(t.dtype, shape, v)),
+                None => bail!("tensor '{}': cannot read {} data", t.name, t.dtype),
+            }
+        }
+    }
+
+    /// Packs into a lnopt tensor called `name`.
+    pub fn to_tensor(&self, name: &str) -> Tensor {
+        let n = self.len();
+        let mut bytes = Vec::with_capacity(n * self.dtype.size_of().unwrap_or(8));
+        match &self.buf {
+            Buf::F(v) => {
+                for &x in v {
+                    match self.dtype {
+                        DType::F16 => bytes.extend(half::f16::from_f64(x).to_le_bytes()),
+                        DType::BF16 => bytes.extend(half::bf16::from_f64(x).to_le_bytes()),
+                        DType::F64 => bytes.extend(x.to_le_bytes()),
+                        _ => bytes.extend((x as f32).to_le_bytes()),
+                    }
+                }
+            }
+            Buf::I(v) => {
+                for &x in v {
+                    match self.dtype {
+                        DType::I8 | DType::U8 | DType::Bool => bytes.push(x as u8),
+                        DType::I16 | DType::U16 => bytes.extend((x as u16).to_le_bytes()),
+                        DType::I32 | DType::U32 => bytes.extend((x as u32).to_le_bytes()),
+                        _ => bytes.extend(x.to_le_bytes()),
+                    }
+                }
+            }
+        }
+        let dims = self.shape.iter().map(|&d| d as i64).collect();
+        Tensor::from_bytes(name, self.dtype, dims, bytes).unwrap_or_else(|_| {
+            // Unreachable: the byte count follows from the shape and dtype above.
+            Tensor::from_f32(name, vec![0], &[])
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! The graph executor: scopes, node dispatch, local functions, If and Loop.
+
+use crate::arr::Arr;
+use crate::call::Call;
+use crate::error::{InterpError, OpError};
+use crate::ops;
+use lnopt_ir::{
+    AttrValue, Attribute, DType, Function, Graph, Model, Node, NodeId, Producer, Tensor,
+};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Deepest nesting of function calls and subgraphs before the run is refused.
+const MAX_DEPTH: usize = 64;
+/// Most iterations a Loop may run.
+const MAX_LOOP_ITERS: i64 = 10_000_000;
+
+/// Values visible while running one graph, chained to the enclosing graph's scope.
+pub(crate) struct Scope<'p> {
+    vals: HashMap<String, Rc<Arr>>,
+    parent: Option<&'p Scope<'p>>,
+}
+
+impl Scope<'_> {
+    fn get(&self, name: &str) -> Option<Rc<Arr>> {
+        match self.vals.get(name) {
+            Some(v) => Some(v.clone()),
+            None => self.parent.and_then(|p| p.get(name)),
+        }
+    }
+}
+
+/// Per-graph settings: the default-domain opset and, inside a function body, the caller's
+/// attributes that `ref_attr_name` attributes refer to.
+#[derive(Clone, Copy)]
+pub(crate) struct Frame<'a> {
+    /// `ai.onnx` version in effect.
+    pub opset: i64,
+    /// Attribute environment of the enclosing function call.
+    pub attrs: Option<&'a [Attribute]>,
+    /// Nesting depth.
+    pub depth: usize,
+}
+
+/// Runs graphs of one model.
+pub(crate) struct Exec<'m> {
+    pub model: &'m Model,
+    /// When set, every value of the top-level graph is recorded here.
+    pub trace: Option<HashMap<String, Tensor>>,
+}
+
+fn graph_err(graph: &Graph, what: String) -> InterpError {
+    InterpError::Graph {
+        graph: graph.name.clone(),
+        what,
+    }
+}
+
+impl<'m> Exec<'m> {
+    /// Runs `graph`; `inputs` binds graph inputs (and overrides initializers) by name.
+    /// Graph inputs left unbound are only allowed when `allow_unbound` (function bodies with
+    /// omitted optional inputs); nodes then see them as omitted.
+    pub fn run_graph(
+        &mut self,
+        graph: &Graph,
+        frame: Frame<'_>,
+        parent: Option<&Scope<'_>>,
+        inputs: HashMap<String, Rc<Arr>>,
+        allow_unbound: bool,
+    ) -> Result<Vec<Rc<Arr>>, InterpError> {
+        if frame.depth > MAX_DEPTH {
+            return Err(graph_err(
+                graph,
+                format!("nesting deeper than {MAX_DEPTH} (recursive function?)"),
+            ));
+        }
+        let traced = frame.depth == 0 && self.trace.is_some();
+        let mut scope = Scope {
+            vals: HashMap::new(),
+            parent,
+        };
+        for &id in &graph.initializers {
+            let v = graph.value(id);
+            if let Some(t) = &v.initializer {
+                let a = Arr::from_tensor(t).map_err(|e| {
+                    graph_err(graph, format!("initializer '{}': {}", v.name, msg(&e)))
+                })?;
+                scope.vals.insert(v.name.clone(), Rc::new(a));
+            }
+        }
+        for &id in graph.inputs() {
+            let v = graph.value(id);
+            match inputs.get(&v.name) {
+                Some(a) => {
+                    if traced {
+                        self.record(&v.name, a);
+                    }
+                    scope.vals.insert(v.name.clone(), a.clone());
+                }
+                None if v.initializer.is_some() || allow_unbound => {}
+                None => {
+                    return Err(InterpError::Inputs {
+                        graph: graph.name.clone(),
+                        what: format!("no value given for graph input '{}'", v.name),
+                    })
+                }
+            }
+        }
+        let order = graph
+            .topo_order()
+            .map_err(|e| graph_err(graph, e.to_string()))?;
+        for id in order {
+            let node = graph.node(id);
+            let mut args = Vec::with_capacity(node.inputs().len());
+            for v in node.inputs() {
+                let Some(v) = v else {
+                    args.push(None);
+                    continue;
+                };
+                let val = graph.value(*v);
+                match scope.get(&val.name) {
+                    Some(a) => args.push(Some(a)),
+                    None if allow_unbound && val.producer() == Producer::Input => args.push(None),
+                    None => {
+                        return Err(InterpError::Op {
+                            node: node.display_name(id),
+                            op: node.op_type.clone(),
+                            what: format!("input '{}' has no value", val.name),
+                        })
+                    }
+                }
+            }
+            let outs = self.run_node(node, id, frame, &scope, args)?;
+            for (slot, o) in node.outputs().iter().enumerate() {
+                let Some(o) = o else { continue };
+                let name = &graph.value(*o).name;
+                match outs.get(slot) {
+                    Some(a) => {
+                        if traced {
+                            self.record(name, a);
+                        }
+                        scope.vals.insert(name.clone(), a.clone());
+                    }
+                    None => {
+                        return Err(InterpError::Op {
+                            node: node.display_name(id),
+                            op: node.op_type.clone(),
+                            what: format!("output {slot} ('{name}') is not produced by this op"),
+                        })
+                    }
+                }
+            }
+        }
+        let mut outs = Vec::with_capacity(graph.outputs().len());
+        for &o in graph.outputs() {
+            let name = &graph.value(o).name;
+            match scope.get(name) {
+                Some(a) => outs.push(a),
+                None => return Err(graph_err(graph, format!("output '{name}' has no value"))),
+            }
+        }
+        Ok(outs)
+    }
+
+    fn record(&mut self, name: &str, a: &Arr) {
+        if let Some(t) = self.trace.as_mut() {
+            t.insert(name.to_string(), a.to_tensor(name));
+        }
+    }
+
+    fn run_node(
+        &mut self,
+        node: &Node,
+        id: NodeId,
+        frame: Frame<'_>,
+        scope: &Scope<'_>,
+        inputs: Vec<Option<Rc<Arr>>>,
+    ) -> Result<Vec<Rc<Arr>>, InterpError> {
+        let resolved;
+        let node = if let (Some(env), true) = (frame.attrs, has_refs(node)) {
+            resolved = resolve_refs(node, env);
+            &resolved
+        } else {
+            node
+        };
+        let wrap = |e: OpError| match e {
+            OpError::Unsupported => InterpError::UnsupportedOp {
+                node: node.display_name(id),
+                domain: node.domain.clone(),
+                op: node.op_type.clone(),
+            },
+            OpError::Invalid(what) => InterpError::Op {
+                node: node.display_name(id),
+                op: node.op_type.clone(),
+                what,
+            },
+            OpError::Nested(inner) => *inner,
+        };
+        if let Some(f) = self.model.function(&node.domain, &node.op_type) {
+            return self.call_function(f, node, id, frame, inputs);
+        }
+        let domain = node.domain.as_str();
+        let is_onnx = domain.is_empty() || domain == "ai.onnx";
+        let opset = if is_onnx {
+            frame.opset
+        } else {
+            self.model.opset_version(domain).unwrap_or(1)
+        };
+        let call = Call {
+            node,
+            inputs,
+            opset,
+            n_outputs: node.outputs().len(),
+        };
+        let result = match (is_onnx, node.op_type.as_str()) {
+            (true, "If") => self.run_if(&call, frame, scope),
+            (true, "Loop") => self.run_loop(&call, frame, scope),
+            (true, op) => ops::dispatch(op, &call),
+            (false, op) if domain == "com.microsoft" => ops::dispatch_ms(op, &call),
+            _ => Err(OpError::Unsupported),
+        };
+        result
+            .map(|v| v.into_iter().map(Rc::new).collect())
+            .map_err(wrap)
+    }
+
+    fn call_function(
+        &mut self,
+        f: &Function,
+        node: &Node,
+        id: NodeId,
+        frame: Frame<'_>,
+        inputs: Vec<Option<Rc<Arr>>>,
+    ) -> Result<Vec<Rc<Arr>>, InterpError> {
+        let mut bound = HashMap::new();
+        for (i, formal) in f.inputs.iter().enumerate() {
+            if let Some(Some(a)) = inputs.get(i) {
+                bound.insert(formal.clone(), a.clone());
+            }
+        }
+        // The callee sees the caller's attributes, then the function's defaults.
+        let mut env: Vec<Attribute> = node.attributes.clone();
+        for d in &f.attribute_defaults {
+            if node.attr(&d.name).is_none() {
+                env.push(d.clone());
+            }
+        }
+        let opset = f
+            .opset_imports
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .unwrap_or(frame.opset);
+        let inner = Frame {
+            opset,
+            attrs: Some(&env),
+            depth: frame.depth + 1,
+        };
+        let outs = self.run_graph(&f.body, inner, None, bound, true)?;
+        if outs.len() < node.outputs().len() {
+            return Err(InterpError::Op {
+                node: node.display_name(id),
+                op: node.op_type.clone(),
+                what: format!(
+                    "function '{}' has {} outputs, node wants {}",
+                    f.name,
+                    outs.len(),
+                    node.outputs().len()
+                ),
+            });
+        }
+        Ok(outs)
+    }
+
+    fn sub_frame<'a>(frame: Frame<'a>) -> Frame<'a> {
+        Frame {
+            depth: frame.depth + 1,
+            ..frame
+        }
+    }
+
+    fn run_if(
+        &mut self,
+        call: &Call<'_>,
+        frame: Frame<'_>,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<Arr>, OpError> {
+        let c = call.input(0)?.scalar_f64("If condition")? != 0.0;
+        let name = if c { "then_branch" } else { "else_branch" };
+        let Some(AttrValue::Graph(g)) = call.node.attr(name) else {
+            return Err(format!("attribute '{name}' (a graph) is missing").into());
+        };
+        let outs = self.run_graph(
+            g,
+            Self::sub_frame(frame),
+            Some(scope),
+            HashMap::new(),
+            false,
+        )?;
+        Ok(outs.into_iter().map(|a| (*a).clone()).collect())
+    }
+
+    fn run_loop(
+        &mut self,
+        call: &Call<'_>,
+        frame: Frame<'_>,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<Arr>, OpError> {
+        let Some(AttrValue::Graph(body)) = call.node.attr("body") else {
+            return Err("attribute 'body' (a graph) is missing".into());
+        };
+        let max_trip = match call.opt_input(0) {
+            Some(m) => Some(m.scalar_i64("M")?),
+            None => None,
+        };
+        let mut cond = match call.opt_input(1) {
+            Some(c) => c.scalar_f64("cond")? != 0.0,
+            None => true,
+        };
+        let mut state: Vec<Rc<Arr>> = call.inputs.iter().skip(2).flatten().cloned().collect();
+        let n_state = state.len();
+        let body_inputs: Vec<String> = body
+            .inputs()
+            .iter()
+            .map(|&v| body.value(v).name.clone())
+            .collect();
+        if body_inputs.len() != n_state + 2 {
+            return Err(format!(
+                "body has {} inputs, expected {} (iteration, condition, {} loop-carried)",
+                body_inputs.len(),
+                n_state + 2,
+                n_state
+            )
+            .into());
+        }
+        let mut scans: Vec<Vec<Rc<Arr>>> = Vec::new();
+        let mut i: i64 = 0;
+        loop {
+            if max_trip.is_some_and(|m| i >= m) || !cond {
+                break;
+            }
+            if i >= MAX_LOOP_ITERS {
+                return Err(format!("more than {MAX_LOOP_ITERS} iterations").into());
+            }
+            let mut bound = HashMap::new();
+            bound.insert(
+                body_inputs[0].clone(),
+                Rc::new(Arr::ints(DType::I64, vec![], vec![i])),
+            );
+            bound.insert(
+                body_inputs[1].clone(),
+                Rc::new(Arr::ints(DType::Bool, vec![], vec![cond as i64])),
+            );
+            for (k, s) in state.iter().enumerate() {
+                bound.insert(body_inputs[k + 2].clone(), s.clone());
+            }
+            let outs = self.run_graph(body, Self::sub_frame(frame), Some(scope), bound, false)?;
+            if outs.len() < 1 + n_state {
+                return Err(format!(
+                    "body has {} outputs, needs at least {}",
+                    outs.len(),
+                    1 + n_state
+                )
+                .into());
+            }
+            cond = outs[0].scalar_f64("body condition output")? != 0.0;
+            state = outs[1..1 + n_state].to_vec();
+            let scan_outs = &outs[1 + n_state..];
+            if scans.is_empty() {
+                scans = vec![Vec::new(); scan_outs.len()];
+            }
+            for (k, s) in scan_outs.iter().enumerate() {
+                if let Some(list) = scans.get_mut(k) {
+                    list.push(s.clone());
+                }
+            }
+            i += 1;
+        }
+        let mut result: Vec<Arr> = state.into_iter().map(|a| (*a).clone()).collect();
+        let n_scan = call.n_outputs.saturating_sub(n_state);
+        for k in 0..n_scan {
+            let list = scans.get(k).cloned().unwrap_or_default();
+            result.push(ops::shape_ops::stack(&list)?);
+        }
+        Ok(result)
+    }
+}
+
+fn has_refs(node: &Node) -> bool {
+    node.attributes
+        .iter()
+        .any(|a| matches!(a.value, AttrValue::Ref { .. }))
+}
+
+/// A copy of `node` whose `ref_attr_name` attributes take the values from `env` (dropped when
+/// the caller did not set them and there is no default).
+fn resolve_refs(node: &Node, env: &[Attribute]) -> Node {
+    let mut n = node.clone();
+    n.attributes = node
+        .attributes
+        .iter()
+        .filter_map(|a| match &a.value {
+            AttrValue::Ref { ref_name, .. } => env.iter().find(|e| &e.name == ref_name).map(|e| {
+                let mut r = e.clone();
+                r.name = a.name.clone();
+                r
+            }),
+            _ => Some(a.clone()),
+        })
+        .collect();
+    n
+}
+
+/// The message of an op error, for wrapping in graph-level errors.
+pub(crate) fn msg(e: &OpError) -> String {
+    match e {
+        OpError::Unsupported => "unsupported".into(),
+        OpError::Invalid(s) => s.clone(),
+        OpError::Nested(e) => e.to_string(),
+    }
+}

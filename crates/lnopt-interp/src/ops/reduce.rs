@@ -1,0 +1,195 @@
+//! Reductions (ReduceMean/Sum/Max/Min/Prod/SumSquare) and Softmax / LogSoftmax.
+
+use crate::arr::{Arr, Buf};
+use crate::call::Call;
+use crate::error::{bail, OpResult};
+use crate::index::{broadcast_index, norm_axes, norm_axis};
+use crate::ops::elementwise::{nan_max, nan_min};
+
+/// The reduce ops whose axes moved from attribute to input: ReduceSum at 13, others at 18.
+fn axes_from_input(op: &str, opset: i64) -> bool {
+    if op == "ReduceSum" {
+        opset >= 13
+    } else {
+        opset >= 18
+    }
+}
+
+/// Resolves the axes of a reduce node; `None` means "leave the input unchanged".
+fn reduce_axes(c: &Call<'_>, op: &str, rank: usize) -> OpResult<Option<Vec<usize>>> {
+    let axes = if axes_from_input(op, c.opset) {
+        match c.opt_input(1) {
+            Some(a) => a.int_values("axes")?.to_vec(),
+            None => Vec::new(),
+        }
+    } else {
+        c.ints("axes")?.unwrap_or_default()
+    };
+    if axes.is_empty() {
+        if c.int("noop_with_empty_axes", 0)? != 0 {
+            return Ok(None);
+        }
+        return Ok(Some((0..rank).collect()));
+    }
+    Ok(Some(norm_axes(&axes, rank)?))
+}
+
+/// A reduce op (`ReduceMean`, `ReduceSum`, `ReduceMax`, `ReduceMin`, `ReduceProd`,
+/// `ReduceSumSquare`) with `keepdims` (default 1) and `noop_with_empty_axes`.
+pub(crate) fn reduce(c: &Call<'_>, op: &str) -> OpResult<Arr> {
+    let x = c.input(0)?;
+    let Some(axes) = reduce_axes(c, op, x.rank())? else {
+        return Ok(x.clone());
+    };
+    let keep = c.int("keepdims", 1)? != 0;
+    let kept: Vec<usize> = x
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
+    let n_out: usize = kept.iter().product();
+    let count: usize = axes.iter().map(|&a| x.shape[a]).product();
+    // For every input element, the output element it folds into.
+    let dest = broadcast_index(&kept, &x.shape)?;
+    let out_shape: Vec<usize> = if keep {
+        kept.clone()
+    } else {
+        x.shape
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !axes.contains(i))
+            .map(|(_, &d)| d)
+            .collect()
+    };
+    if count == 0 && matches!(op, "ReduceMax" | "ReduceMin") {
+        bail!("{op} over an empty axis");
+    }
+    match &x.buf {
+        Buf::F(v) => {
+            let init = match op {
+                "ReduceMax" => f64::NEG_INFINITY,
+                "ReduceMin" => f64::INFINITY,
+                "ReduceProd" => 1.0,
+                _ => 0.0,
+            };
+            let mut acc = vec![init; n_out];
+            for (&d, &e) in dest.iter().zip(v) {
+                acc[d] = match op {
+                    "ReduceMax" => nan_max(acc[d], e),
+                    "ReduceMin" => nan_min(acc[d], e),
+                    "ReduceProd" => acc[d] * e,
+                    "ReduceSumSquare" => acc[d] + e * e,
+                    _ => acc[d] + e,
+                };
+            }
+            if op == "ReduceMean" {
+                acc.iter_mut().for_each(|a| *a /= count as f64);
+            }
+            Ok(Arr::floats(x.dtype, out_shape, acc))
+        }
+        Buf::I(v) => {
+            let init = match op {
+                "ReduceMax" => i64::MIN,
+                "ReduceMin" => i64::MAX,
+                "ReduceProd" => 1,
+                _ => 0,
+            };
+            let mut acc = vec![init; n_out];
+            for (&d, &e) in dest.iter().zip(v) {
+                acc[d] = match op {
+                    "ReduceMax" => acc[d].max(e),
+                    "ReduceMin" => acc[d].min(e),
+                    "ReduceProd" => acc[d].wrapping_mul(e),
+                    "ReduceSumSquare" => acc[d].wrapping_add(e.wrapping_mul(e)),
+                    _ => acc[d].wrapping_add(e),
+                };
+            }
+            if op == "ReduceMean" {
+                if count == 0 {
+                    bail!("ReduceMean over an empty axis");
+                }
+                acc.iter_mut().for_each(|a| *a /= count as i64);
+            }
+            Ok(Arr::ints(x.dtype, out_shape, acc))
+        }
+    }
+}
+
+/// `Softmax` / `LogSoftmax`. From opset 13 over one axis (default -1); before, the input is
+/// seen as 2-D `[prod(shape[:axis]), prod(shape[axis:])]` (default axis 1) and normalised over
+/// the second dim.
+pub(crate) fn softmax(c: &Call<'_>, log: bool) -> OpResult<Arr> {
+    let x = c.input(0)?;
+    let v = x.float_values("input")?;
+    let r = x.rank();
+    let (outer, n, inner) = if c.opset >= 13 {
+        let a = norm_axis(c.int("axis", -1)?, r)?;
+        (
+            x.shape[..a].iter().product::<usize>(),
+            x.shape[a],
+            x.shape[a + 1..].iter().product::<usize>(),
+        )
+    } else {
+        let axis = c.int("axis", 1)?;
+        let ri = r as i64;
+        if axis < -ri || axis > ri {
+            bail!("axis {axis} out of range for rank {r}");
+        }
+        let a = if axis < 0 { axis + ri } else { axis } as usize;
+        (
+            x.shape[..a].iter().product::<usize>(),
+            x.shape[a..].iter().product::<usize>(),
+            1,
+        )
+    };
+    let mut out = vec![0.0; v.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * n + k) * inner + i;
+            let m = (0..n).map(|k| v[at(k)]).fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = (0..n).map(|k| (v[at(k)] - m).exp()).sum();
+            for k in 0..n {
+                let e = v[at(k)] - m;
+                out[at(k)] = if log { e - sum.ln() } else { e.exp() / sum };
+            }
+        }
+    }
+    Ok(Arr::floats(x.dtype, x.shape.clone(), out))
+}
+
+/// `ArgMax` / `ArgMin` along `axis` with `keepdims` and `select_last_index`.
+pub(crate) fn arg_reduce(c: &Call<'_>, max: bool) -> OpResult<Arr> {
+    let x = c.input(0)?;
+    let v = x.to_f64();
+    let a = norm_axis(c.int("axis", 0)?, x.rank())?;
+    let keep = c.int("keepdims", 1)? != 0;
+    let last = c.int("select_last_index", 0)? != 0;
+    let outer: usize = x.shape[..a].iter().product();
+    let n = x.shape[a];
+    let inner: usize = x.shape[a + 1..].iter().product();
+    if n == 0 {
+        bail!("arg reduction over an empty axis");
+    }
+    let mut out = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let mut best = 0usize;
+            for k in 1..n {
+                let (cur, b) = (v[(o * n + k) * inner + i], v[(o * n + best) * inner + i]);
+                let better = if max { cur > b } else { cur < b };
+                if better || (last && cur == b) {
+                    best = k;
+                }
+            }
+            out.push(best as i64);
+        }
+    }
+    let mut shape = x.shape.clone();
+    if keep {
+        shape[a] = 1;
+    } else {
+        shape.remove(a);
+    }
+    Ok(Arr::ints(lnopt_ir::DType::I64, shape, out))
+}
