@@ -5,7 +5,18 @@
 //! [`GraphTypes`], indexed by [`ValueId`]; the graph itself is never changed, so inferred facts
 //! never leak into the exported model.
 
-use lnopt_ir::{Graph, Model, Tensor, TensorType, ValueId};
+mod dims;
+mod fold;
+mod ops;
+
+pub use dims::{
+    broadcast_dim, broadcast_shapes, fixed_product, merge_types, normalize_axes, normalize_axis,
+    unify_dim,
+};
+pub use fold::{MAX_FOLD, MAX_FOLD_INPUT};
+pub use ops::reduced_dims;
+
+use lnopt_ir::{Dim, Graph, Model, Node, Tensor, TensorType, ValueId};
 use std::sync::Arc;
 
 /// What inference knows about the values of one graph.
@@ -50,21 +61,127 @@ pub fn infer_model(model: &Model) -> Result<GraphTypes, InferError> {
 
 /// Infers types and constants for `graph` at ai.onnx `opset`. Declared types (inputs,
 /// outputs, value_info) are the starting point; inferred facts refine unknown dims.
+///
+/// Initializers that are also listed as graph inputs can be overridden by the caller, so
+/// they get a type but no constant. Ops the rules do not know leave their outputs at the
+/// declared type (or unknown). A declared type that contradicts an inferred one (dtype,
+/// rank or a fixed dim) is an error naming the node and the value.
 pub fn infer_graph(graph: &Graph, opset: i64) -> Result<GraphTypes, InferError> {
-    let _ = opset;
-    let n = graph.value_count();
-    let mut out = GraphTypes {
-        types: vec![None; n],
-        consts: vec![None; n],
-    };
-    for v in graph.value_ids() {
-        let val = graph.value(v);
-        if let Some(t) = &val.initializer {
-            out.types[v.index()] = Some(TensorType::fixed(t.dtype, &t.dims));
-            out.consts[v.index()] = Some(t.clone());
-        } else if let Some(t) = val.declared_tensor_type() {
-            out.types[v.index()] = Some(t.clone());
+    let mut st = State::new(graph);
+    let order = graph.topo_order().map_err(|e| InferError {
+        node: String::new(),
+        op: String::new(),
+        what: e.to_string(),
+    })?;
+    for id in order {
+        let node = graph.node(id);
+        let err = |what: String| InferError {
+            node: node.display_name(id),
+            op: node.op_type.clone(),
+            what,
+        };
+        let ctx = st.ctx(node, opset);
+        let out = ops::infer_node(&ctx).map_err(err)?;
+        st.record(graph, node, out).map_err(err)?;
+    }
+    Ok(st.out)
+}
+
+/// Working tables of one inference run.
+struct State {
+    out: GraphTypes,
+    /// Known, possibly symbolic, elements of small 0-D/1-D integer values.
+    elems: Vec<Option<Vec<Dim>>>,
+}
+
+/// Largest integer vector whose elements are tracked symbolically.
+const MAX_ELEMS: usize = 64;
+
+impl State {
+    fn new(graph: &Graph) -> State {
+        let n = graph.value_count();
+        let mut out = GraphTypes {
+            types: vec![None; n],
+            consts: vec![None; n],
+        };
+        for v in graph.value_ids() {
+            let val = graph.value(v);
+            if let Some(t) = &val.initializer {
+                out.types[v.index()] = Some(TensorType::fixed(t.dtype, &t.dims));
+                if !graph.inputs().contains(&v) {
+                    out.consts[v.index()] = Some(t.clone());
+                }
+            } else if let Some(t) = val.declared_tensor_type() {
+                out.types[v.index()] = Some(t.clone());
+            }
+        }
+        State {
+            out,
+            elems: vec![None; n],
         }
     }
-    Ok(out)
+
+    /// Symbolic elements of `v`: recorded ones, or those of a small integer constant.
+    fn elems_of(&self, v: ValueId) -> Option<Vec<Dim>> {
+        if let Some(e) = self.elems.get(v.index())?.as_ref() {
+            return Some(e.clone());
+        }
+        let t = self.out.constant(v)?;
+        if t.dims.len() > 1 || !t.dtype.is_int() || t.numel()? > MAX_ELEMS {
+            return None;
+        }
+        Some(fold::ints(t)?.into_iter().map(Dim::Fixed).collect())
+    }
+
+    fn ctx<'a>(&'a self, node: &'a Node, opset: i64) -> ops::Ctx<'a> {
+        let ins = node.inputs();
+        ops::Ctx {
+            node,
+            opset,
+            types: ins.iter().map(|v| v.and_then(|v| self.out.ty(v))).collect(),
+            consts: ins
+                .iter()
+                .map(|v| v.and_then(|v| self.out.constant(v)))
+                .collect(),
+            elems: ins
+                .iter()
+                .map(|v| v.and_then(|v| self.elems_of(v)))
+                .collect(),
+        }
+    }
+
+    /// Stores a node's results, merged with the outputs' declared types.
+    fn record(&mut self, graph: &Graph, node: &Node, out: ops::Out) -> Result<(), String> {
+        for (slot, v) in node.outputs().iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let inferred = out.types.get(slot).cloned().flatten();
+            let declared = graph.value(v).declared_tensor_type();
+            let ty = match (declared, inferred) {
+                (Some(d), Some(i)) => Some(
+                    dims::merge_types(d, &i)
+                        .map_err(|e| format!("output '{}': {e}", graph.value(v).name))?,
+                ),
+                (d, i) => i.or_else(|| d.cloned()),
+            };
+            let konst = out.consts.get(slot).cloned().flatten().filter(|t| {
+                // A folded constant must agree with the value's type, else drop it.
+                ty.as_ref().is_some_and(|ty| {
+                    ty.elem == t.dtype && ty.fixed_dims().as_deref() == Some(&t.dims[..])
+                })
+            });
+            let elems = out
+                .elems
+                .get(slot)
+                .cloned()
+                .flatten()
+                .filter(|e| e.len() <= MAX_ELEMS);
+            self.out.types[v.index()] = ty;
+            self.out.consts[v.index()] = konst.map(|mut t| {
+                t.name = graph.value(v).name.clone();
+                Arc::new(t)
+            });
+            self.elems[v.index()] = elems;
+        }
+        Ok(())
+    }
 }
