@@ -16,7 +16,7 @@ pub use dims::{
 pub use fold::{MAX_FOLD, MAX_FOLD_INPUT};
 pub use ops::reduced_dims;
 
-use lnopt_ir::{Dim, Graph, Model, Node, Tensor, TensorType, ValueId};
+use lnopt_ir::{DType, Dim, Graph, Model, Node, Tensor, TensorType, ValueId};
 use std::sync::Arc;
 
 /// What inference knows about the values of one graph.
@@ -127,7 +127,10 @@ impl State {
             return Some(e.clone());
         }
         let t = self.out.constant(v)?;
-        if t.dims.len() > 1 || !t.dtype.is_int() || t.numel()? > MAX_ELEMS {
+        if t.dims.len() > 1
+            || !(t.dtype.is_int() || t.dtype == DType::Bool)
+            || t.numel()? > MAX_ELEMS
+        {
             return None;
         }
         Some(fold::ints(t)?.into_iter().map(Dim::Fixed).collect())
@@ -175,6 +178,21 @@ impl State {
                 .cloned()
                 .flatten()
                 .filter(|e| e.len() <= MAX_ELEMS);
+            // Elements that all became known make a constant (e.g. pads computed from a
+            // fixed Shape through Gather/Sub/Concat).
+            let konst = konst.or_else(|| {
+                let ty = ty.as_ref()?;
+                let vals: Vec<i64> = elems
+                    .as_ref()?
+                    .iter()
+                    .map(Dim::fixed)
+                    .collect::<Option<_>>()?;
+                let dims = ty.fixed_dims()?;
+                if dims.len() > 1 || lnopt_ir::numel(&dims)? != vals.len() {
+                    return None;
+                }
+                fold::from_ints(ty.elem, dims, &vals)
+            });
             self.out.types[v.index()] = ty;
             self.out.consts[v.index()] = konst.map(|mut t| {
                 t.name = graph.value(v).name.clone();

@@ -138,6 +138,47 @@ fn sym_binary(op: BinOp, a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
         .collect()
 }
 
+/// Element `i` of a vector broadcast from length 1 or `n`.
+fn at(v: &[Dim], i: usize) -> Option<&Dim> {
+    v.get(if v.len() == 1 { 0 } else { i })
+}
+
+/// Common length of vectors that broadcast (each of length 1 or `n`).
+fn common_len(vs: &[&[Dim]]) -> Option<usize> {
+    let n = vs.iter().map(|v| v.len()).max()?;
+    vs.iter().all(|v| v.len() == n || v.len() == 1).then_some(n)
+}
+
+/// Symbolic `Equal`: decided for two fixed values, for equal symbols, and for a symbol
+/// (a size, never negative) against a negative constant.
+fn sym_equal(a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
+    let n = common_len(&[a, b])?;
+    (0..n)
+        .map(|i| {
+            Some(match (at(a, i)?, at(b, i)?) {
+                (Dim::Fixed(x), Dim::Fixed(y)) => Dim::Fixed((x == y) as i64),
+                (Dim::Symbol(x), Dim::Symbol(y)) if x == y => Dim::Fixed(1),
+                (Dim::Symbol(_), Dim::Fixed(v)) | (Dim::Fixed(v), Dim::Symbol(_)) if *v < 0 => {
+                    Dim::Fixed(0)
+                }
+                _ => Dim::Unknown,
+            })
+        })
+        .collect()
+}
+
+/// Symbolic `Where` with a known condition.
+fn sym_where(c: &[Dim], x: &[Dim], y: &[Dim]) -> Option<Vec<Dim>> {
+    let n = common_len(&[c, x, y])?;
+    (0..n)
+        .map(|i| match at(c, i)? {
+            Dim::Fixed(0) => at(y, i).cloned(),
+            Dim::Fixed(_) => at(x, i).cloned(),
+            _ => Some(Dim::Unknown),
+        })
+        .collect()
+}
+
 impl BinOp {
     fn int_result(self, a: i64, b: i64) -> Option<i64> {
         let ta = fold::from_ints(DType::I64, vec![], &[a])?;
@@ -213,7 +254,15 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
             (Some(a), Some(b)) => fold::binary(bin, a, b),
             _ => None,
         };
-        return Ok(Some(Out::of(DType::Bool, shape).with_const(folded)));
+        let elems = match (bin, ctx.elems(0), ctx.elems(1)) {
+            (BinOp::Equal, Some(a), Some(b)) => sym_equal(a, b),
+            _ => None,
+        };
+        return Ok(Some(
+            Out::of(DType::Bool, shape)
+                .with_const(folded)
+                .with_elems(elems),
+        ));
     }
     if op == "Xor" {
         return Ok(Some(Out::of(DType::Bool, broadcast_inputs(ctx, &[0, 1])?)));
@@ -225,7 +274,11 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
             (Some(c), Some(x), Some(y)) => fold_where(c, x, y),
             _ => None,
         };
-        return Ok(Some(out.with_const(folded)));
+        let elems = match (ctx.elems(0), ctx.elems(1), ctx.elems(2)) {
+            (Some(c), Some(x), Some(y)) => sym_where(c, x, y),
+            _ => None,
+        };
+        return Ok(Some(out.with_const(folded).with_elems(elems)));
     }
     if op == "Cast" || op == "CastLike" {
         let to = if op == "Cast" {

@@ -138,7 +138,11 @@ fn constant_of_shape(ctx: &Ctx) -> Result<Out, String> {
     if dims.iter().any(|d| matches!(d, Dim::Fixed(v) if *v < 0)) {
         return Err(format!("negative dim in shape {dims:?}"));
     }
-    let out = Out::of(elem, Some(dims.clone()));
+    let elems = match (dims.as_slice(), value.and_then(fold::scalar_int)) {
+        ([Dim::Fixed(n)], Some(v)) if *n <= 64 => Some(vec![Dim::Fixed(v); *n as usize]),
+        _ => None,
+    };
+    let out = Out::of(elem, Some(dims.clone())).with_elems(elems);
     let folded = dims
         .iter()
         .map(Dim::fixed)
