@@ -143,9 +143,18 @@ fn in_file(e: OnnxError, path: &Path) -> OnnxError {
 
 /// Parses a whole message with the recursion limit derived from `limits`.
 fn parse<M: Message>(bytes: &[u8], limits: &Limits, what: &'static str) -> Result<M, OnnxError> {
-    let err = |e: protobuf::Error| OnnxError::Protobuf {
-        what,
-        message: e.to_string(),
+    let err = |e: protobuf::Error| {
+        let message = e.to_string();
+        // The decoder's own recursion limit fires first for nesting far past `max_depth`
+        // (subgraphs or nested types): report it as nesting, not as corruption.
+        if message.contains("recursion limit") {
+            OnnxError::TooDeep {
+                place: format!("{what} (protobuf message nesting)"),
+                max: limits.max_depth,
+            }
+        } else {
+            OnnxError::Protobuf { what, message }
+        }
     };
     let mut is = CodedInputStream::from_bytes(bytes);
     is.set_recursion_limit(limits.protobuf_recursion());
