@@ -57,7 +57,8 @@ fn graph_err(graph: &Graph, what: String) -> InterpError {
 }
 
 impl<'m> Exec<'m> {
-    /// Runs `graph`; `inputs` binds graph inputs (and overrides initializers) by name.
+    /// Runs `graph`; `inputs` binds graph inputs (and overrides initializers) by name; any
+    /// other name is an error.
     /// Graph inputs left unbound are only allowed when `allow_unbound` (function bodies with
     /// omitted optional inputs); nodes then see them as omitted.
     pub fn run_graph(
@@ -86,6 +87,21 @@ impl<'m> Exec<'m> {
                     graph_err(graph, format!("initializer '{}': {}", v.name, msg(&e)))
                 })?;
                 scope.vals.insert(v.name.clone(), Rc::new(a));
+            }
+        }
+        for (name, a) in &inputs {
+            let known = graph.find_value(name).map(|id| graph.value(id));
+            match known {
+                Some(v) if v.initializer.is_some() => {
+                    scope.vals.insert(name.clone(), a.clone());
+                }
+                Some(v) if v.producer() == Producer::Input => {}
+                _ => {
+                    return Err(InterpError::Inputs {
+                        graph: graph.name.clone(),
+                        what: format!("'{name}' is neither a graph input nor an initializer"),
+                    })
+                }
             }
         }
         for &id in graph.inputs() {

@@ -81,16 +81,25 @@ fn pow_with_float_and_integer_exponents() {
 fn unary_math_values() {
     let x = f32t(&[3], &[0., 0.5, -1.]);
     close(
-        &vals(&run1("Erf", vec![], &[x.clone()])),
+        &vals(&run1("Erf", vec![], std::slice::from_ref(&x))),
         &[0., 0.520_499_9, -0.842_700_8],
     );
     close(
         &vals(&run1("Sigmoid", vec![], &[f32t(&[1], &[0.])])),
         &[0.5],
     );
-    close(&vals(&run1("Relu", vec![], &[x.clone()])), &[0., 0.5, 0.]);
-    close(&vals(&run1("Abs", vec![], &[x.clone()])), &[0., 0.5, 1.]);
-    close(&vals(&run1("Neg", vec![], &[x.clone()])), &[0., -0.5, 1.]);
+    close(
+        &vals(&run1("Relu", vec![], std::slice::from_ref(&x))),
+        &[0., 0.5, 0.],
+    );
+    close(
+        &vals(&run1("Abs", vec![], std::slice::from_ref(&x))),
+        &[0., 0.5, 1.],
+    );
+    close(
+        &vals(&run1("Neg", vec![], std::slice::from_ref(&x))),
+        &[0., -0.5, 1.],
+    );
     close(
         &vals(&run1("Reciprocal", vec![], &[f32t(&[2], &[4., -0.5])])),
         &[0.25, -2.],
@@ -193,7 +202,7 @@ fn cast_truncates_rounds_and_maps_bool() {
     let to = |d: DType| vec![attr("to", AttrValue::Int(d.onnx_code() as i64))];
     let x = f32t(&[3], &[2.7, -2.7, 0.]);
     assert_eq!(
-        ints(&run1("Cast", to(DType::I64), &[x.clone()])),
+        ints(&run1("Cast", to(DType::I64), std::slice::from_ref(&x))),
         vec![2, -2, 0]
     );
     assert_eq!(ints(&run1("Cast", to(DType::Bool), &[x])), vec![1, 1, 0]);

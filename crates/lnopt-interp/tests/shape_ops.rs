@@ -77,9 +77,15 @@ fn transpose_default_and_perm() {
 #[test]
 fn shape_size_and_shape_slicing() {
     let x = iota(&[2, 3, 4]);
-    assert_eq!(ints(&run1("Shape", vec![], &[x.clone()])), vec![2, 3, 4]);
+    assert_eq!(
+        ints(&run1("Shape", vec![], std::slice::from_ref(&x))),
+        vec![2, 3, 4]
+    );
     let a = vec![attr("start", AttrValue::Int(-2))];
-    assert_eq!(ints(&run1("Shape", a, &[x.clone()])), vec![3, 4]);
+    assert_eq!(
+        ints(&run1("Shape", a, std::slice::from_ref(&x))),
+        vec![3, 4]
+    );
     let y = run1("Size", vec![], &[x]);
     assert!(y.dims.is_empty());
     assert_eq!(ints(&y), vec![24]);
