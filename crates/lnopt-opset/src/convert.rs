@@ -39,6 +39,7 @@ pub fn apply(conv: Conversion, g: &mut Graph, id: NodeId, cx: &GraphCx) -> Conve
         DropoutRatioToInput => dropout_ratio(g, id, cx),
         TopKToInput => {
             let k = g.node(id).attr_int("k")?.ok_or("TopK-1 without 'k'")?;
+            remove_attr(g.node_mut(id), "k");
             ints_to_input(g, id, cx, "k", &[k], 1)?;
             Ok((id, Some(format!("k={k} attribute → K input"))))
         }
