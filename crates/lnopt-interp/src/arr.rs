@@ -28,10 +28,13 @@ pub(crate) struct Arr {
     pub buf: Buf,
 }
 
-/// Number of elements of `shape`, refusing shapes above [`MAX_ELEMENTS`].
+/// Number of elements of `shape`, refusing shapes (or single dims) above [`MAX_ELEMENTS`].
 pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
     let mut n: usize = 1;
     for &d in shape {
+        if d > MAX_ELEMENTS {
+            bail!("shape {shape:?} has a dim above {MAX_ELEMENTS}");
+        }
         n = match n.checked_mul(d) {
             Some(v) if v <= MAX_ELEMENTS => v,
             _ => bail!("shape {shape:?} has more than {MAX_ELEMENTS} elements"),

@@ -274,3 +274,45 @@ fn dropout_and_identity_pass_through() {
     assert_eq!((y[1].dtype, ints(&y[1])), (DType::Bool, vec![1, 1]));
     close(&vals(&run1("Identity", vec![], &[x])), &[1., 2.]);
 }
+
+#[test]
+fn extreme_integer_parameters_do_not_overflow() {
+    // Step i64::MAX from 0 takes exactly the first element.
+    let y = run1(
+        "Slice",
+        vec![],
+        &[
+            iota(&[4]),
+            i64t(&[1], &[0]),
+            i64t(&[1], &[4]),
+            i64t(&[1], &[0]),
+            i64t(&[1], &[i64::MAX]),
+        ],
+    );
+    close(&vals(&y), &[0.]);
+    let huge_pad = run_op_at(
+        "Pad",
+        18,
+        vec![],
+        &[Some(iota(&[2])), Some(i64t(&[2], &[i64::MIN, i64::MAX]))],
+        1,
+    );
+    assert!(huge_pad.is_err());
+    let huge_tile = run_op_at(
+        "Tile",
+        18,
+        vec![],
+        &[Some(iota(&[2])), Some(i64t(&[1], &[i64::MAX]))],
+        1,
+    );
+    assert!(huge_tile.is_err());
+    let dil = vec![attr("dilations", AttrValue::Ints(vec![i64::MAX]))];
+    let huge_dil = run_op_at(
+        "Conv",
+        18,
+        dil,
+        &[Some(iota(&[1, 1, 3])), Some(iota(&[1, 1, 2]))],
+        1,
+    );
+    assert!(huge_dil.is_err());
+}

@@ -1,7 +1,7 @@
 //! MatMul (numpy semantics), Gemm and Conv (1-D / 2-D, groups, pads, strides, dilations).
 //! Products accumulate in f64 (floats) or wrapping i64 (integers).
 
-use crate::arr::{checked_numel, Arr};
+use crate::arr::{checked_numel, Arr, MAX_ELEMENTS};
 use crate::call::Call;
 use crate::error::{bail, OpResult};
 use crate::index::{broadcast_index, broadcast_shapes};
@@ -178,8 +178,8 @@ pub(crate) fn conv(c: &Call<'_>) -> OpResult<Arr> {
     }
     let (sh, sw) = (strides[0] as usize, strides[1] as usize);
     let (dh, dw) = (dil[0] as usize, dil[1] as usize);
-    let ekh = (kh.saturating_sub(1)) * dh + 1;
-    let ekw = (kw.saturating_sub(1)) * dw + 1;
+    let ekh = kh.saturating_sub(1).saturating_mul(dh).saturating_add(1);
+    let ekw = kw.saturating_sub(1).saturating_mul(dw).saturating_add(1);
     let auto = c.string("auto_pad", "NOTSET")?;
     // pads as [top, left, bottom, right] in 2-D terms.
     let pads: [i64; 4] = match auto.as_str() {
@@ -211,9 +211,9 @@ pub(crate) fn conv(c: &Call<'_>) -> OpResult<Arr> {
     if pads.iter().any(|&p| p < 0) {
         bail!("negative pads {pads:?}");
     }
-    let ph = h as i64 + pads[0] + pads[2];
-    let pw = wd as i64 + pads[1] + pads[3];
-    if ph < ekh as i64 || pw < ekw as i64 {
+    let ph = (h as i64).saturating_add(pads[0]).saturating_add(pads[2]);
+    let pw = (wd as i64).saturating_add(pads[1]).saturating_add(pads[3]);
+    if pads.iter().any(|&p| p > MAX_ELEMENTS as i64) || ph < ekh as i64 || pw < ekw as i64 {
         bail!("kernel {kh}x{kw} (dilated) larger than padded input {ph}x{pw}");
     }
     let oh = ((ph - ekh as i64) as usize) / sh + 1;

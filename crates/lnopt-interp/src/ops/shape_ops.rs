@@ -1,7 +1,7 @@
 //! Ops that move elements without computing on them: Reshape, Flatten, Squeeze, Unsqueeze,
 //! Shape, Size, Expand, Concat, Split, Slice, Transpose, Gather, GatherElements, Tile, Pad.
 
-use crate::arr::{checked_numel, Arr, Buf};
+use crate::arr::{checked_numel, Arr, Buf, MAX_ELEMENTS};
 use crate::call::Call;
 use crate::error::{bail, OpResult};
 use crate::index::{broadcast_index, broadcast_shapes, norm_axes, norm_axis, strides, to_dims};
@@ -271,7 +271,7 @@ pub(crate) fn split(c: &Call<'_>) -> OpResult<Vec<Arr>> {
                 .collect()
         }
     };
-    if sizes.iter().sum::<usize>() != dim {
+    if sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s)) != Some(dim) {
         bail!(
             "split sizes {sizes:?} do not add up to dim {dim} of {:?}",
             x.shape
@@ -328,14 +328,12 @@ pub(crate) fn slice(c: &Call<'_>) -> OpResult<Arr> {
         } else {
             (s.clamp(-1, dim - 1), e.clamp(-1, dim - 1))
         };
-        let count = if step > 0 {
-            if e > s {
-                (e - s + step - 1) / step
-            } else {
-                0
-            }
-        } else if s > e {
-            (s - e + (-step) - 1) / (-step)
+        // i128: `step` may be near i64::MAX.
+        let (s128, e128, st128) = (s as i128, e as i128, step as i128);
+        let count = if step > 0 && e128 > s128 {
+            (e128 - s128 + st128 - 1) / st128
+        } else if step < 0 && s128 > e128 {
+            (s128 - e128 - st128 - 1) / -st128
         } else {
             0
         };
@@ -535,6 +533,9 @@ pub(crate) fn pad(c: &Call<'_>) -> OpResult<Arr> {
             "pads {pads:?} must have 2 entries per padded axis ({} axes)",
             axes.len()
         );
+    }
+    if pads.iter().any(|p| p.unsigned_abs() > MAX_ELEMENTS as u64) {
+        bail!("pads {pads:?} are too large");
     }
     let mut before = vec![0i64; r];
     let mut after = vec![0i64; r];
