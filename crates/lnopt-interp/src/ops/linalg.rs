@@ -180,6 +180,9 @@ pub(crate) fn conv(c: &Call<'_>) -> OpResult<Arr> {
     let (dh, dw) = (dil[0] as usize, dil[1] as usize);
     let ekh = kh.saturating_sub(1).saturating_mul(dh).saturating_add(1);
     let ekw = kw.saturating_sub(1).saturating_mul(dw).saturating_add(1);
+    if ekh.max(ekw).max(sh).max(sw) > MAX_ELEMENTS {
+        bail!("dilated kernel or stride too large: strides {strides:?}, dilations {dil:?}");
+    }
     let auto = c.string("auto_pad", "NOTSET")?;
     // pads as [top, left, bottom, right] in 2-D terms.
     let pads: [i64; 4] = match auto.as_str() {
