@@ -11,7 +11,9 @@ fn largest_corpus_model() -> Option<PathBuf> {
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"));
     let mut best: Option<(u64, PathBuf)> = None;
     for suite in std::fs::read_dir(root).ok()?.flatten() {
-        let Ok(cases) = std::fs::read_dir(suite.path()) else { continue };
+        let Ok(cases) = std::fs::read_dir(suite.path()) else {
+            continue;
+        };
         for case in cases.flatten() {
             let p = case.path().join("model.onnx");
             if let Ok(meta) = std::fs::metadata(&p) {
@@ -30,10 +32,17 @@ fn synthetic() -> Vec<u8> {
     let mut x = g.value_by_name_or_new("x");
     g.add_input(x);
     for i in 0..2000 {
-        let w = g.add_initializer(&format!("w{i}"), Tensor::from_f32("", vec![64], &[i as f32; 64]));
+        let w = g.add_initializer(
+            &format!("w{i}"),
+            Tensor::from_f32("", vec![64], &[i as f32; 64]),
+        );
         let y = g.value_by_name_or_new(&format!("y{i}"));
-        g.add_node(Node::new("Add", format!("add{i}")), vec![Some(x), Some(w)], vec![Some(y)])
-            .expect("fresh names");
+        g.add_node(
+            Node::new("Add", format!("add{i}")),
+            vec![Some(x), Some(w)],
+            vec![Some(y)],
+        )
+        .expect("fresh names");
         x = y;
     }
     g.add_output(x);

@@ -172,8 +172,29 @@ fn serialize(m: &impl Message, what: &str) -> Result<Vec<u8>, OnnxError> {
 /// Writes `bytes` to a synced temp file in `dir` (deleted if dropped before `persist`).
 fn write_temp(dir: &Path, path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, OnnxError> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| OnnxError::io(dir, e))?;
+    usual_permissions(tmp.as_file(), path).map_err(|e| OnnxError::io(path, e))?;
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| OnnxError::io(path, e))?;
     Ok(tmp)
+}
+
+/// Gives a temp file (created private, 0600) the permissions of the file it will replace, or
+/// the usual 0644 for a new file, so saved models are readable like any other file.
+pub(crate) fn usual_permissions(file: &std::fs::File, target: &Path) -> std::io::Result<()> {
+    let perms = match std::fs::metadata(target) {
+        Ok(m) => m.permissions(),
+        Err(_) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::Permissions::from_mode(0o644)
+            }
+            #[cfg(not(unix))]
+            {
+                return Ok(());
+            }
+        }
+    };
+    file.set_permissions(perms)
 }

@@ -62,6 +62,17 @@ fn save_writes_aligned_external_data_and_load_reads_it_back() {
         std::fs::read(&path).unwrap(),
         std::fs::read(&path2).unwrap()
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["m.onnx", "weights.bin"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o644, "{f}");
+        }
+    }
     // No temp files are left behind.
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

@@ -61,6 +61,8 @@ impl ExternalWriter {
                 let tmp = NamedTempFile::new_in(&parent).map_err(|e| {
                     format!("cannot create a temp file in '{}': {e}", parent.display())
                 })?;
+                crate::usual_permissions(tmp.as_file(), &target)
+                    .map_err(|e| format!("cannot set permissions: {e}"))?;
                 self.files.push((location.clone(), tmp, 0));
                 self.files.len() - 1
             }
