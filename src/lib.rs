@@ -1,1 +1,6 @@
-//! Workspace-level test and bench package of lnopt; the code lives in `crates/`.
+//! Workspace-level test and bench support of lnopt; the product code lives in `crates/`.
+//!
+//! [`synth`] builds synthetic transformer-shaped graphs directly in the IR, so benchmarks
+//! measure the passes and not weight I/O.
+
+pub mod synth;

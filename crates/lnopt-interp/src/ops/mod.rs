@@ -136,10 +136,10 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> OpResult<Vec<Arr>> {
         "Gemm" => one(linalg::gemm(c)),
         "Conv" => one(linalg::conv(c)),
         // Normalisations.
-        "LayerNormalization" => {
-            needs_opset(c, 17)?;
-            norm::normalize(c, NormKind::Layer, false)
-        }
+        // Standard from opset 17; below that ORT registers its own LayerNormalization with the
+        // same semantics in the default domain (what `--target ort` emits). Whether a model
+        // that uses it is valid standard ONNX is checked by the tests, not here.
+        "LayerNormalization" => norm::normalize(c, NormKind::Layer, false),
         "RMSNormalization" => {
             needs_opset(c, 23)?;
             norm::normalize(c, NormKind::Rms, false)
