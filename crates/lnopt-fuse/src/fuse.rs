@@ -1,0 +1,445 @@
+//! The pass driver: regions around each ReduceMean, saturation, extraction, emission, report.
+
+use crate::emit::{Ctx, Emitter, Event};
+use crate::extract::Extraction;
+use crate::lang::NormLang;
+use crate::region::{self, Op, Region};
+use crate::rules::cond::NormEGraph;
+use crate::sites;
+use crate::{EmitTarget, FuseError, FuseOptions, FuseReport, NormKind, SiteReport};
+use egg::{Id, Runner};
+use lnopt_infer::GraphTypes;
+use lnopt_ir::{DType, Graph, NodeId, ValueId};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+/// Fuses every decomposed LayerNorm / RMSNorm of `graph` (whose ai.onnx opset is `opset`)
+/// into single nodes. Runs [`lnopt_infer::infer_graph`] first. Never changes opset imports;
+/// the report says which sites were fused, which opset their nodes need, and why the others
+/// were not. Running the pass on its own output changes nothing.
+pub fn fuse_graph(graph: &mut Graph, opset: i64, opts: &FuseOptions) -> Result<FuseReport, FuseError> {
+    let types = lnopt_infer::infer_graph(graph, opset)?;
+    let order = graph.topo_order()?;
+    let mut pos: HashMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i * 2)).collect();
+    let anchors: Vec<NodeId> = order
+        .iter()
+        .copied()
+        .filter(|&n| {
+            let node = graph.node(n);
+            node.op_type == "ReduceMean" && (node.domain.is_empty() || node.domain == "ai.onnx")
+        })
+        .collect();
+    let anchor_names: HashMap<NodeId, String> =
+        anchors.iter().map(|&n| (n, graph.node(n).display_name(n))).collect();
+    let groups = sites::group(graph, &anchors);
+    let mut names: HashSet<String> = graph.node_ids().map(|n| graph.node(n).name.clone()).collect();
+    let rules = crate::rules::all();
+    let mut ops: HashMap<NodeId, Option<Op>> = HashMap::new();
+    let mut removed: HashSet<NodeId> = HashSet::new();
+    let mut fused: Vec<(NodeId, NormKind, String)> = Vec::new();
+    let mut refusals: BTreeMap<NodeId, (Option<NormKind>, String)> = BTreeMap::new();
+
+    for &a in &anchors {
+        if removed.contains(&a) || !graph.contains_node(a) {
+            continue;
+        }
+        let reg = region::build(graph, &types, opset, a, &pos, &mut ops);
+        if reg.reduce_means.is_empty() {
+            continue;
+        }
+        let mut st = State {
+            graph: &mut *graph,
+            types: &types,
+            opset,
+            opts,
+            pos: &mut pos,
+            names: &mut names,
+            anchor_names: &anchor_names,
+        };
+        let out = st.run_region(reg, &rules)?;
+        for n in &out.removed {
+            removed.insert(*n);
+            ops.remove(n);
+        }
+        fused.extend(out.fused);
+        for (n, r) in out.refusals {
+            refusals.entry(n).or_insert(r);
+        }
+    }
+
+    // Report per site.
+    let mut sites_out = Vec::new();
+    let mut used_events = vec![false; fused.len()];
+    for gr in &groups {
+        let mut any = false;
+        for (i, (anchor, kind, node)) in fused.iter().enumerate() {
+            if !used_events[i] && gr.members.contains(anchor) {
+                used_events[i] = true;
+                any = true;
+                sites_out.push(SiteReport {
+                    kind: Some(*kind),
+                    anchor: gr.anchor_name.clone(),
+                    fused_node: Some(node.clone()),
+                    reason: None,
+                    needs_opset: match opts.target {
+                        EmitTarget::Standard => Some(kind.standard_opset()),
+                        EmitTarget::Ort => None,
+                    },
+                });
+            }
+        }
+        if any {
+            continue;
+        }
+        let refusal = gr.members.iter().find_map(|m| refusals.get(m)).cloned();
+        let (kind, reason) = match refusal {
+            Some((k, r)) => (k, r),
+            None => (None, sites::diagnose(graph, &types, opset, gr)),
+        };
+        sites_out.push(SiteReport {
+            kind,
+            anchor: gr.anchor_name.clone(),
+            fused_node: None,
+            reason: Some(reason),
+            needs_opset: None,
+        });
+    }
+    graph.topo_order().map_err(|e| FuseError::Internal {
+        site: "graph".into(),
+        what: format!("the fused graph has a cycle: {e}"),
+    })?;
+    Ok(FuseReport { sites: sites_out })
+}
+
+struct State<'a> {
+    graph: &'a mut Graph,
+    types: &'a GraphTypes,
+    opset: i64,
+    opts: &'a FuseOptions,
+    pos: &'a mut HashMap<NodeId, usize>,
+    names: &'a mut HashSet<String>,
+    anchor_names: &'a HashMap<NodeId, String>,
+}
+
+#[derive(Default)]
+struct RegionOutcome {
+    removed: Vec<NodeId>,
+    fused: Vec<(NodeId, NormKind, String)>,
+    refusals: Vec<(NodeId, (Option<NormKind>, String))>,
+}
+
+fn fused_kind(eg: &NormEGraph, c: Id) -> Option<NormKind> {
+    eg[c].nodes.iter().find_map(|n| match n {
+        NormLang::Ln(_) => Some(NormKind::LayerNorm),
+        NormLang::Rms(_) => Some(NormKind::RmsNorm),
+        _ => None,
+    })
+}
+
+/// Classes of the statistics behind the fused node in class `f`: (internal classes,
+/// feedable (class, output slot) pairs).
+fn pattern_classes(eg: &NormEGraph, f: Id, ext: &Extraction) -> (BTreeSet<Id>, Vec<(Id, usize)>) {
+    let mut internal = BTreeSet::new();
+    let mut feed = Vec::new();
+    let Some(node) = ext.node(eg, f).cloned() else {
+        return (internal, feed);
+    };
+    let (is_ln, x, k, e) = match node {
+        NormLang::Ln([x, k, e]) => (true, x, k, e),
+        NormLang::Rms([x, k, e]) => (false, x, k, e),
+        _ => return (internal, feed),
+    };
+    let mut xs = vec![eg.find(x)];
+    if let Some(t) = eg.lookup(NormLang::Int(i64::from(DType::F32.onnx_code()))) {
+        if let Some(c) = eg.lookup(NormLang::Cast([x, t])) {
+            xs.push(c);
+        }
+    }
+    let add = |n: NormLang, set: &mut BTreeSet<Id>| -> Option<Id> {
+        let c = eg.lookup(n)?;
+        set.insert(c);
+        Some(c)
+    };
+    for sx in xs {
+        let sq = add(NormLang::Mul([sx, sx]), &mut internal);
+        if is_ln {
+            let m = add(NormLang::Mean([sx, k]), &mut internal);
+            let v = add(NormLang::Var([sx, k]), &mut internal);
+            if let Some(m) = m {
+                add(NormLang::Sub([sx, m]), &mut internal);
+                add(NormLang::Mul([m, m]), &mut internal);
+                if eg[m].data.dtype == Some(DType::F32) {
+                    feed.push((m, 1));
+                }
+            }
+            if let Some(sq) = sq {
+                add(NormLang::Mean([sq, k]), &mut internal);
+            }
+            if let Some(v) = v {
+                let a = add(NormLang::Add([v, e]), &mut internal);
+                if let Some(a) = a {
+                    if let Some(s) = add(NormLang::Sqrt(a), &mut internal) {
+                        if let Some(r) = add(NormLang::Recip(s), &mut internal) {
+                            if eg[r].data.dtype == Some(DType::F32) {
+                                feed.push((r, 2));
+                            }
+                        }
+                    }
+                }
+            }
+        } else if let Some(sq) = sq {
+            if let Some(m) = add(NormLang::Mean([sq, k]), &mut internal) {
+                if let Some(a) = add(NormLang::Add([m, e]), &mut internal) {
+                    if let Some(s) = add(NormLang::Sqrt(a), &mut internal) {
+                        add(NormLang::Recip(s), &mut internal);
+                    }
+                }
+            }
+        }
+    }
+    internal.remove(&eg.find(f));
+    (internal, feed)
+}
+
+impl State<'_> {
+    fn anchor_of(&self, reg: &Region, eg: &NormEGraph, f: Id, ext: &Extraction) -> NodeId {
+        let (internal, _) = pattern_classes(eg, f, ext);
+        reg.reduce_means
+            .iter()
+            .find(|(_, o)| reg.class_of.get(o).is_some_and(|c| internal.contains(&eg.find(*c))))
+            .or(reg.reduce_means.first())
+            .map(|(n, _)| *n)
+            .unwrap_or_else(|| NodeId::new(usize::MAX >> 1))
+    }
+
+    fn run_region(&mut self, reg: Region, rules: &[crate::rules::Rule]) -> Result<RegionOutcome, FuseError> {
+        let mut out = RegionOutcome::default();
+        let runner = Runner::default()
+            .with_egraph(reg.egraph.clone())
+            .with_iter_limit(self.opts.max_iters)
+            .with_node_limit(self.opts.max_enodes)
+            .with_time_limit(Duration::from_secs(3600))
+            .run(rules);
+        let eg = runner.egraph;
+        let has_any = eg
+            .classes()
+            .any(|c| c.nodes.iter().any(|n| n.is_fused()));
+        if !has_any {
+            return Ok(out);
+        }
+        let root_class = |v: &ValueId| reg.class_of.get(v).map(|c| eg.find(*c));
+        let mut banned: BTreeSet<Id> = BTreeSet::new();
+        // Kinds the caller did not allow: report them, never emit them.
+        let probe = Extraction::new(&eg, &banned, true, true);
+        for r in &reg.roots {
+            let Some(rc) = root_class(r) else { continue };
+            for c in probe.dag(&eg, rc) {
+                let Some(kind) = probe.node(&eg, c).and_then(|n| match n {
+                    NormLang::Ln(_) => Some(NormKind::LayerNorm),
+                    NormLang::Rms(_) => Some(NormKind::RmsNorm),
+                    _ => None,
+                }) else {
+                    continue;
+                };
+                let allowed = match kind {
+                    NormKind::LayerNorm => self.opts.allow_layer_norm,
+                    NormKind::RmsNorm => self.opts.allow_rms_norm,
+                };
+                if !allowed {
+                    let anchor = self.anchor_of(&reg, &eg, c, &probe);
+                    out.refusals.push((
+                        anchor,
+                        (
+                            Some(kind),
+                            format!(
+                                "{} needs opset {}; model is at {} and upgrading it was not allowed",
+                                kind.op_name(),
+                                kind.standard_opset(),
+                                self.opset
+                            ),
+                        ),
+                    ));
+                }
+            }
+        }
+        for _attempt in 0..6 {
+            let ext = Extraction::new(&eg, &banned, self.opts.allow_layer_norm, self.opts.allow_rms_norm);
+            let mut rewrite_roots: BTreeSet<ValueId> = BTreeSet::new();
+            let mut fused_classes: BTreeSet<Id> = BTreeSet::new();
+            for r in &reg.roots {
+                let Some(rc) = root_class(r) else { continue };
+                let dag = ext.dag(&eg, rc);
+                let fs: Vec<Id> = dag
+                    .iter()
+                    .copied()
+                    .filter(|c| ext.node(&eg, *c).is_some_and(|n| n.is_fused()))
+                    .collect();
+                if !fs.is_empty() {
+                    rewrite_roots.insert(*r);
+                    fused_classes.extend(fs);
+                }
+            }
+            if fused_classes.is_empty() {
+                return Ok(out);
+            }
+            // Intermediates of a fused pattern must not be needed elsewhere, unless they are
+            // LayerNorm's Mean / InvStdDev outputs.
+            let mut violation: Option<(Id, String)> = None;
+            let mut stats: HashMap<Id, Vec<(Id, usize, Option<ValueId>)>> = HashMap::new();
+            for &f in &fused_classes {
+                let (internal, feed) = pattern_classes(&eg, f, &ext);
+                for r in &reg.roots {
+                    let Some(rc) = root_class(r) else { continue };
+                    let is_rewritten = rewrite_roots.contains(r);
+                    for c in ext.dag(&eg, rc) {
+                        if !internal.contains(&c) {
+                            continue;
+                        }
+                        let fed = feed.iter().find(|(fc, _)| *fc == c);
+                        match fed {
+                            Some(&(fc, slot)) if is_rewritten || rc == fc => {
+                                let entry = stats.entry(f).or_default();
+                                let root = (rc == fc).then_some(*r);
+                                if let Some(e) = entry.iter_mut().find(|e| e.0 == fc) {
+                                    if e.2.is_none() {
+                                        e.2 = root;
+                                    }
+                                } else {
+                                    entry.push((fc, slot, root));
+                                }
+                            }
+                            _ => {
+                                if violation.is_none() {
+                                    let what = if self.graph.is_output(*r) {
+                                        format!("'{}' is a graph output", self.graph.value(*r).name)
+                                    } else {
+                                        format!("'{}' is used outside the pattern", self.graph.value(*r).name)
+                                    };
+                                    violation = Some((f, format!(
+                                        "an intermediate of the normalisation is still needed: {what}"
+                                    )));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((f, why)) = violation {
+                let anchor = self.anchor_of(&reg, &eg, f, &ext);
+                out.refusals.push((anchor, (fused_kind(&eg, f), why)));
+                banned.insert(f);
+                continue;
+            }
+            // Stat roots are redefined too.
+            for v in stats.values().flatten() {
+                if let Some(r) = v.2 {
+                    rewrite_roots.insert(r);
+                }
+            }
+            let mut class_values: BTreeMap<Id, Vec<ValueId>> = BTreeMap::new();
+            let mut cv: Vec<(&ValueId, &Id)> = reg.class_of.iter().collect();
+            cv.sort();
+            for (v, c) in cv {
+                class_values.entry(eg.find(*c)).or_default().push(*v);
+            }
+            let mut anchor_names: HashMap<Id, String> = HashMap::new();
+            let mut anchors: HashMap<Id, NodeId> = HashMap::new();
+            for &f in &fused_classes {
+                let a = self.anchor_of(&reg, &eg, f, &ext);
+                anchors.insert(f, a);
+                if let Some(n) = self.anchor_names.get(&a) {
+                    anchor_names.insert(f, n.clone());
+                }
+            }
+            // Order: roots with fused nodes first (topologically), then stat roots.
+            let mut order: Vec<(bool, usize, ValueId)> = rewrite_roots
+                .iter()
+                .map(|r| {
+                    let p = self
+                        .graph
+                        .producer_node(*r)
+                        .and_then(|(n, _)| self.pos.get(&n).copied())
+                        .unwrap_or(usize::MAX);
+                    let has = root_class(r).is_some_and(|c| ext.has_fused(&eg, c));
+                    (!has, p, *r)
+                })
+                .collect();
+            order.sort();
+            let mk_ctx = || Ctx {
+                eg: &eg,
+                ext: &ext,
+                types: self.types,
+                opset: self.opset,
+                opts: self.opts,
+                class_values: &class_values,
+                rewrite_roots: &rewrite_roots,
+                stats: &stats,
+                anchor_names: &anchor_names,
+            };
+            // Dry run: every check, no edit.
+            let dry = {
+                let mut em = Emitter::new(mk_ctx(), self.graph, self.pos, self.names, true);
+                let mut res = Ok(());
+                for &(_, p, r) in &order {
+                    let Some(rc) = root_class(&r) else { continue };
+                    if em.memo.get(&rc) == Some(&r) {
+                        continue;
+                    }
+                    let hint = em.g.value(r).name.clone();
+                    if let Err(e) = em.emit(rc, Some(r), p, &hint) {
+                        res = Err(e);
+                        break;
+                    }
+                }
+                res
+            };
+            if let Err(why) = dry {
+                let f = fused_classes.iter().next().copied();
+                if let Some(f) = f {
+                    let anchor = anchors.get(&f).copied().unwrap_or_else(|| self.anchor_of(&reg, &eg, f, &ext));
+                    out.refusals.push((anchor, (fused_kind(&eg, f), why)));
+                }
+                return Ok(out);
+            }
+            let mut em = Emitter::new(mk_ctx(), self.graph, self.pos, self.names, false);
+            for &(_, p, r) in &order {
+                let Some(rc) = root_class(&r) else { continue };
+                if em.memo.get(&rc) == Some(&r) {
+                    continue;
+                }
+                let hint = em.g.value(r).name.clone();
+                em.emit(rc, Some(r), p, &hint).map_err(|what| FuseError::Internal {
+                    site: anchor_names.values().next().cloned().unwrap_or_default(),
+                    what,
+                })?;
+            }
+            let events: Vec<Event> = std::mem::take(&mut em.events);
+            let mut removed = std::mem::take(&mut em.removed);
+            drop(em);
+            // Remove region nodes that became dead.
+            for &n in reg.nodes.iter().rev() {
+                if removed.contains(&n) || !self.graph.contains_node(n) {
+                    continue;
+                }
+                let dead = self.graph.node(n).outputs().iter().flatten().all(|&o| {
+                    self.graph.value(o).uses().is_empty() && !self.graph.is_output(o)
+                });
+                if dead {
+                    self.graph.remove_node(n);
+                    self.pos.remove(&n);
+                    removed.push(n);
+                }
+            }
+            for ev in events {
+                let anchor = anchors
+                    .get(&ev.class)
+                    .copied()
+                    .unwrap_or_else(|| NodeId::new(usize::MAX >> 1));
+                out.fused.push((anchor, ev.kind, ev.node_name));
+            }
+            out.removed = removed;
+            return Ok(out);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,62 @@
+//! The e-graph language: the ONNX element-wise and reduction ops that decomposed
+//! normalisations are spelled with, plus the fused targets.
+
+use egg::{define_language, Id};
+use std::fmt;
+use std::str::FromStr;
+
+/// Reference to a value of the surrounding IR graph that the e-graph treats as opaque
+/// (a graph input, an initializer, or the output of a node outside the region).
+/// Printed as `%<index>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValRef(pub u32);
+
+impl fmt::Display for ValRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+impl FromStr for ValRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ValRef, String> {
+        s.strip_prefix('%')
+            .and_then(|n| n.parse().ok())
+            .map(ValRef)
+            .ok_or_else(|| format!("not a value reference: {s}"))
+    }
+}
+
+define_language! {
+    /// Terms of the normalisation language.
+    ///
+    /// - `(mean x k)`: `ReduceMean` over the last `k` axes of `x` with `keepdims = 1`;
+    /// - `(cast x t)`: `Cast` to the ONNX dtype code `t`;
+    /// - `(var x k)`: population variance over the last `k` axes (keepdims);
+    /// - `(ln x k eps)`: `(x - mean) / sqrt(var + eps)` over the last `k` axes, no affine;
+    /// - `(rms x k eps)`: `x / sqrt(mean(x²) + eps)` over the last `k` axes, no affine;
+    /// - integers are axis counts and dtype codes, `%n` are opaque IR values.
+    pub enum NormLang {
+        "add" = Add([Id; 2]),
+        "sub" = Sub([Id; 2]),
+        "mul" = Mul([Id; 2]),
+        "div" = Div([Id; 2]),
+        "pow" = Pow([Id; 2]),
+        "sqrt" = Sqrt(Id),
+        "recip" = Recip(Id),
+        "mean" = Mean([Id; 2]),
+        "cast" = Cast([Id; 2]),
+        "var" = Var([Id; 2]),
+        "ln" = Ln([Id; 3]),
+        "rms" = Rms([Id; 3]),
+        Int(i64),
+        Val(ValRef),
+    }
+}
+
+impl NormLang {
+    /// True for the fused target nodes (`ln`, `rms`).
+    pub fn is_fused(&self) -> bool {
+        matches!(self, NormLang::Ln(_) | NormLang::Rms(_))
+    }
+}

@@ -1,0 +1,328 @@
+//! Regions: the nodes around one ReduceMean, translated into a small e-graph.
+//!
+//! A region starts at the ReduceMean's input (peeling `Mul(a,a)`, `Pow(a,_)` and `Cast`) and
+//! grows forward through the ops the language knows, up to [`FORWARD_DEPTH`] steps. Values
+//! read from outside the region become opaque `%n` leaves whose facts come from inference.
+
+use crate::analysis::{Facts, NormAnalysis};
+use crate::consts::const_of;
+use crate::lang::{NormLang, ValRef};
+use crate::rules::cond::NormEGraph;
+use egg::Id;
+use lnopt_infer::GraphTypes;
+use lnopt_ir::{Graph, NodeId, ValueId};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+/// How far (in nodes) a region reaches forward from the normalised input.
+pub const FORWARD_DEPTH: usize = 14;
+
+/// An IR node as a term of the language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `Add`.
+    Add,
+    /// `Sub`.
+    Sub,
+    /// `Mul`.
+    Mul,
+    /// `Div`.
+    Div,
+    /// `Pow`.
+    Pow,
+    /// `Sqrt`.
+    Sqrt,
+    /// `Reciprocal`.
+    Recip,
+    /// `Cast` to a dtype code.
+    Cast(i64),
+    /// `ReduceMean` over the last `k` axes with keepdims.
+    Mean(i64),
+    /// `Identity` (and ReduceMean with no axes and `noop_with_empty_axes`).
+    Alias,
+}
+
+/// Facts about a ReduceMean node: the number of trailing axes it reduces, or why it cannot
+/// be part of a normalisation.
+pub fn mean_axes(
+    g: &Graph,
+    types: &GraphTypes,
+    opset: i64,
+    nid: NodeId,
+) -> Result<Option<i64>, String> {
+    let node = g.node(nid);
+    let name = node.display_name(nid);
+    let Some(x) = node.input(0) else {
+        return Err(format!("ReduceMean {name} has no input"));
+    };
+    let keepdims = node.attr_int("keepdims").map_err(|e| format!("{name}: {e}"))?;
+    if keepdims.unwrap_or(1) != 1 {
+        return Err(format!(
+            "ReduceMean keepdims=0 at node {name}: the mean would broadcast along the wrong axes"
+        ));
+    }
+    let axes: Option<Vec<i64>> = if opset < 18 {
+        node.attr_ints("axes")
+            .map_err(|e| format!("{name}: {e}"))?
+            .map(|a| a.to_vec())
+    } else {
+        match node.input(1) {
+            None => None,
+            Some(a) => match const_of(g, types, a) {
+                Some(c) => Some(c.values.iter().map(|&v| v as i64).collect()),
+                None => {
+                    return Err(format!(
+                        "ReduceMean axes input of node {name} is not a constant"
+                    ))
+                }
+            },
+        }
+    };
+    let noop = node.attr_int("noop_with_empty_axes").ok().flatten().unwrap_or(0);
+    if opset >= 18 && noop != 0 && axes.as_ref().is_none_or(|a| a.is_empty()) {
+        return Ok(None);
+    }
+    let Some(rank) = rank_of(g, types, x, 0) else {
+        return Err(format!(
+            "rank of the input of ReduceMean {name} is unknown, axes cannot be checked"
+        ));
+    };
+    let rank = rank as i64;
+    let axes = match axes {
+        Some(a) if !a.is_empty() => a,
+        _ => (0..rank).collect(),
+    };
+    let mut norm = BTreeSet::new();
+    for &a in &axes {
+        let p = if a < 0 { a + rank } else { a };
+        if p < 0 || p >= rank || !norm.insert(p) {
+            return Err(format!(
+                "ReduceMean axes {axes:?} are invalid for rank {rank} at node {name}"
+            ));
+        }
+    }
+    let k = norm.len() as i64;
+    if norm.iter().copied().ne(rank - k..rank) {
+        return Err(format!(
+            "ReduceMean axes {axes:?} are not trailing for rank {rank} at node {name}"
+        ));
+    }
+    Ok(Some(k))
+}
+
+/// Rank of `v`: inferred, or (when inference does not know) propagated through element-wise
+/// ops and keepdims reductions from inputs of known rank.
+pub fn rank_of(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Option<usize> {
+    if let Some(r) = types.ty(v).and_then(|t| t.rank()) {
+        return Some(r);
+    }
+    if let Some(c) = const_of(g, types, v) {
+        return Some(c.dims.len());
+    }
+    if depth > 32 {
+        return None;
+    }
+    let (n, _) = g.producer_node(v)?;
+    let node = g.node(n);
+    match node.op_type.as_str() {
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" => {
+            let mut r = 0;
+            for i in node.inputs() {
+                r = r.max(rank_of(g, types, (*i)?, depth + 1)?);
+            }
+            Some(r)
+        }
+        "Sqrt" | "Reciprocal" | "Cast" | "Identity" | "Neg" => rank_of(g, types, node.input(0)?, depth + 1),
+        "ReduceMean" if node.attr_int("keepdims").ok()?.unwrap_or(1) == 1 => {
+            rank_of(g, types, node.input(0)?, depth + 1)
+        }
+        _ => None,
+    }
+}
+
+/// The term an IR node stands for, or `None` if the language does not model it.
+pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Option<Op> {
+    let node = g.node(nid);
+    if !(node.domain.is_empty() || node.domain == "ai.onnx") || node.outputs().len() != 1 {
+        return None;
+    }
+    let n_in = node.inputs().iter().flatten().count();
+    let bin = |op| (n_in == 2 && node.inputs().len() == 2).then_some(op);
+    let un = |op| (n_in == 1 && node.inputs().len() == 1).then_some(op);
+    match node.op_type.as_str() {
+        "Add" => bin(Op::Add),
+        "Sub" => bin(Op::Sub),
+        "Mul" => bin(Op::Mul),
+        "Div" => bin(Op::Div),
+        "Pow" => bin(Op::Pow),
+        "Sqrt" => un(Op::Sqrt),
+        "Reciprocal" => un(Op::Recip),
+        "Identity" => un(Op::Alias),
+        "Cast" => {
+            let to = node.attr_int("to").ok()??;
+            un(Op::Cast(to))
+        }
+        "ReduceMean" => match mean_axes(g, types, opset, nid) {
+            Ok(Some(k)) => Some(Op::Mean(k)),
+            Ok(None) => Some(Op::Alias),
+            Err(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// One region and its e-graph.
+pub struct Region {
+    /// Region nodes in topological order.
+    pub nodes: Vec<NodeId>,
+    /// The e-graph (not yet saturated).
+    pub egraph: NormEGraph,
+    /// E-class of each value read or defined by the region.
+    pub class_of: HashMap<ValueId, Id>,
+    /// Values defined by region nodes and read outside it (or graph outputs), in topo order.
+    pub roots: Vec<ValueId>,
+    /// ReduceMean nodes of the region (topo order) with their output value.
+    pub reduce_means: Vec<(NodeId, ValueId)>,
+}
+
+/// Facts of an opaque value.
+pub fn leaf_facts(g: &Graph, types: &GraphTypes, v: ValueId) -> Facts {
+    let c = const_of(g, types, v);
+    let ty = types.ty(v);
+    Facts {
+        dtype: ty
+            .map(|t| t.elem)
+            .filter(|d| *d != lnopt_ir::DType::Undefined)
+            .or(c.as_ref().map(|c| c.dtype)),
+        shape: ty.and_then(|t| t.shape.clone()).or_else(|| {
+            c.as_ref()
+                .map(|c| c.dims.iter().map(|&d| lnopt_ir::Dim::Fixed(d)).collect())
+        }),
+        uniform: c.as_ref().and_then(|c| c.uniform()),
+        int: None,
+    }
+}
+
+/// Builds the region around the ReduceMean `anchor`. `pos` is each node's topo position.
+pub fn build(
+    g: &Graph,
+    types: &GraphTypes,
+    opset: i64,
+    anchor: NodeId,
+    pos: &HashMap<NodeId, usize>,
+    ops: &mut HashMap<NodeId, Option<Op>>,
+) -> Region {
+    let mut op_of = |n: NodeId| *ops.entry(n).or_insert_with(|| translate(g, types, opset, n));
+    let mut sources = Vec::new();
+    if let Some(m) = g.node(anchor).input(0) {
+        sources.push(m);
+        let mut cur = m;
+        for _ in 0..3 {
+            let Some((p, _)) = g.producer_node(cur) else { break };
+            let pn = g.node(p);
+            let next = match pn.op_type.as_str() {
+                "Mul" if pn.input(0).is_some() && pn.input(0) == pn.input(1) => pn.input(0),
+                "Pow" | "Cast" => pn.input(0),
+                _ => None,
+            };
+            match next {
+                Some(n) => {
+                    sources.push(n);
+                    cur = n;
+                }
+                None => break,
+            }
+        }
+    }
+    let mut in_region: BTreeSet<(usize, NodeId)> = BTreeSet::new();
+    let mut queue: VecDeque<(ValueId, usize)> = sources.iter().map(|&s| (s, 0)).collect();
+    let mut seen_vals: BTreeSet<ValueId> = sources.iter().copied().collect();
+    while let Some((v, d)) = queue.pop_front() {
+        if d >= FORWARD_DEPTH {
+            continue;
+        }
+        for &(c, _) in g.value(v).uses() {
+            if op_of(c).is_none() {
+                continue;
+            }
+            let p = pos.get(&c).copied().unwrap_or(usize::MAX);
+            if in_region.insert((p, c)) {
+                for o in g.node(c).outputs().iter().flatten() {
+                    if seen_vals.insert(*o) {
+                        queue.push_back((*o, d + 1));
+                    }
+                }
+            }
+        }
+    }
+    let nodes: Vec<NodeId> = in_region.iter().map(|&(_, n)| n).collect();
+    let node_set: BTreeSet<NodeId> = nodes.iter().copied().collect();
+
+    let mut egraph = NormEGraph::new(NormAnalysis::default());
+    let mut class_of: HashMap<ValueId, Id> = HashMap::new();
+    let mut reduce_means = Vec::new();
+    let leaf = |eg: &mut NormEGraph, class_of: &mut HashMap<ValueId, Id>, v: ValueId| {
+        if let Some(&c) = class_of.get(&v) {
+            return c;
+        }
+        let r = ValRef(v.0);
+        eg.analysis.leaves.insert(r, leaf_facts(g, types, v));
+        let c = eg.add(NormLang::Val(r));
+        class_of.insert(v, c);
+        c
+    };
+    for &n in &nodes {
+        let node = g.node(n);
+        let Some(op) = op_of(n) else { continue };
+        let Some(out) = node.output(0) else { continue };
+        let ins: Vec<Id> = node
+            .inputs()
+            .iter()
+            .flatten()
+            .take(2)
+            .map(|&v| leaf(&mut egraph, &mut class_of, v))
+            .collect();
+        let (a, b) = (ins.first().copied(), ins.get(1).copied());
+        let term = match (op, a, b) {
+            (Op::Alias, Some(a), _) => {
+                class_of.insert(out, a);
+                continue;
+            }
+            (Op::Add, Some(a), Some(b)) => NormLang::Add([a, b]),
+            (Op::Sub, Some(a), Some(b)) => NormLang::Sub([a, b]),
+            (Op::Mul, Some(a), Some(b)) => NormLang::Mul([a, b]),
+            (Op::Div, Some(a), Some(b)) => NormLang::Div([a, b]),
+            (Op::Pow, Some(a), Some(b)) => NormLang::Pow([a, b]),
+            (Op::Sqrt, Some(a), _) => NormLang::Sqrt(a),
+            (Op::Recip, Some(a), _) => NormLang::Recip(a),
+            (Op::Cast(t), Some(a), _) => {
+                let t = egraph.add(NormLang::Int(t));
+                NormLang::Cast([a, t])
+            }
+            (Op::Mean(k), Some(a), _) => {
+                reduce_means.push((n, out));
+                let k = egraph.add(NormLang::Int(k));
+                NormLang::Mean([a, k])
+            }
+            _ => continue,
+        };
+        let c = egraph.add(term);
+        class_of.insert(out, c);
+    }
+    let mut roots = Vec::new();
+    for &n in &nodes {
+        for &o in g.node(n).outputs().iter().flatten() {
+            let outside = g.is_output(o) || g.value(o).uses().iter().any(|(u, _)| !node_set.contains(u));
+            if outside && class_of.contains_key(&o) {
+                roots.push(o);
+            }
+        }
+    }
+    egraph.rebuild();
+    Region {
+        nodes,
+        egraph,
+        class_of,
+        roots,
+        reduce_means,
+    }
+}
