@@ -289,3 +289,38 @@ fn subgraph_reading_an_undefined_outer_name_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn mutated_models_never_panic() {
+    // Flip, truncate and overwrite bytes of a valid model: every result is Ok or an error.
+    let mut m = relu_model();
+    m.graph
+        .add_initializer("w", lnopt_ir::Tensor::from_f32("", vec![4], &[1.0; 4]));
+    let base = encode(&m).unwrap();
+    let mut x: u64 = 42;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut ok, mut err) = (0, 0);
+    for _ in 0..3000 {
+        let mut b = base.clone();
+        for _ in 0..1 + next() % 4 {
+            let i = (next() as usize) % b.len();
+            b[i] = next() as u8;
+        }
+        match decode(&b, None, &Limits::default()) {
+            Ok(m) => {
+                ok += 1;
+                let _ = encode(&m);
+            }
+            Err(e) => {
+                err += 1;
+                assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+    assert!(err > 0, "no mutation was detected ({ok} ok)");
+}
