@@ -34,8 +34,8 @@ pub enum OnnxError {
         /// The protobuf decoder's message.
         message: String,
     },
-    /// `ir_version` outside the supported range 3..=11 (0 means missing).
-    #[error("unsupported ir_version {0} (lnopt reads IR versions 3 to 11)")]
+    /// `ir_version` outside the supported range 3..=14 (0 means missing).
+    #[error("unsupported ir_version {0} (lnopt reads IR versions 3 to 14)")]
     IrVersion(i64),
     /// The model has no main graph.
     #[error("the model has no graph")]

@@ -21,8 +21,9 @@ use std::sync::Arc;
 
 pub(crate) use external::check_relative;
 
-/// Supported `ir_version` range.
-const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=11;
+/// IR versions read: 3 (the oldest with opset imports) to 14 (ONNX 1.23); newer fields are
+/// kept as unknown fields.
+const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=14;
 
 /// State of one import.
 pub(crate) struct Importer<'a> {
