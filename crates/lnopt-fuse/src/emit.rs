@@ -114,16 +114,38 @@ impl<'a, 'g> Emitter<'a, 'g> {
         }
     }
 
-    fn reusable(&self, c: Id, bound: usize) -> Option<ValueId> {
-        if self.ctx.ext.has_fused(self.ctx.eg, c) {
-            return None;
+    /// An original IR value of class `c` that may be read at position `bound` (not being
+    /// redefined). Values from outside the region come first, then the earliest.
+    pub fn reusable(&self, c: Id, bound: usize) -> Option<ValueId> {
+        let vals = self.ctx.class_values.get(&self.find(c))?;
+        let mut best: Option<(usize, ValueId)> = None;
+        for &w in vals {
+            if self.ctx.rewrite_roots.contains(&w) || !self.read_ok(w, bound) {
+                continue;
+            }
+            let rank = match self.g.producer_node(w) {
+                None => 0,
+                Some((n, _)) => self.pos.get(&n).map_or(usize::MAX, |p| p + 1),
+            };
+            if best.is_none_or(|(r, _)| rank < r) {
+                best = Some((rank, w));
+            }
         }
-        self.ctx
-            .class_values
-            .get(&c)?
-            .iter()
-            .copied()
-            .find(|w| !self.ctx.rewrite_roots.contains(w) && self.read_ok(*w, bound))
+        best.map(|(_, w)| w)
+    }
+
+    /// Writes the fused node of class `c` (a fused class or an absorbable affine around one)
+    /// into the existing value `v`.
+    pub fn emit_into(&mut self, c: Id, v: ValueId, bound: usize) -> Result<ValueId, String> {
+        let c = self.find(c);
+        let hint = self.g.value(v).name.clone();
+        if self.is_fused_class(c).is_some() {
+            return self.emit_norm(c, None, None, Some(v), bound, &hint);
+        }
+        match self.affine(c) {
+            Some((f, gamma, beta)) => self.emit_norm(f, gamma, beta, Some(v), bound, &hint),
+            None => Err(format!("value '{hint}' is not a fused form")),
+        }
     }
 
     fn unique_name(&mut self, base: &str) -> String {
@@ -230,7 +252,8 @@ impl<'a, 'g> Emitter<'a, 'g> {
         Ok(out)
     }
 
-    fn is_fused_class(&self, c: Id) -> Option<NormKind> {
+    /// The kind of the fused node chosen for class `c`, if any.
+    pub fn is_fused_class(&self, c: Id) -> Option<NormKind> {
         match self.ctx.ext.node(self.ctx.eg, c)? {
             NormLang::Ln(_) => Some(NormKind::LayerNorm),
             NormLang::Rms(_) => Some(NormKind::RmsNorm),
@@ -240,7 +263,8 @@ impl<'a, 'g> Emitter<'a, 'g> {
 
     /// `add(mul(f, γ), β)`, `mul(f, γ)` or `add(f, β)` around a fused class `f`, when γ/β
     /// can become the node's Scale/B.
-    fn affine(&self, c: Id) -> Option<(Id, Option<Id>, Option<Id>)> {
+    /// The fused class and γ/β classes when class `c` is an absorbable affine around it.
+    pub fn affine(&self, c: Id) -> Option<(Id, Option<Id>, Option<Id>)> {
         let node = self.ctx.ext.node(self.ctx.eg, c)?;
         match node {
             NormLang::Mul([a, b]) => {
@@ -275,7 +299,8 @@ impl<'a, 'g> Emitter<'a, 'g> {
         }
     }
 
-    fn norm_parts(&self, f: Id) -> Option<(Id, i64, f64)> {
+    /// Operands of the fused node of class `f`: x class, k, eps.
+    pub fn norm_parts(&self, f: Id) -> Option<(Id, i64, f64)> {
         match self.ctx.ext.node(self.ctx.eg, f)? {
             NormLang::Ln([x, k, e]) | NormLang::Rms([x, k, e]) => Some((
                 *x,
@@ -297,6 +322,14 @@ impl<'a, 'g> Emitter<'a, 'g> {
     }
 
     /// How γ/β class `p` can feed the fused node `f`, if it can.
+    /// The IR value of γ/β class `p` when it is passed as is.
+    pub fn param_input(&self, f: Id, p: Id) -> Option<ValueId> {
+        match self.param(f, p, false)? {
+            Param::Value(v) => Some(v),
+            Param::Const(_) => None,
+        }
+    }
+
     fn param(&self, f: Id, p: Id, _bias: bool) -> Option<Param> {
         let (x, k, _) = self.norm_parts(f)?;
         let fx = &self.ctx.eg[x].data;

@@ -201,6 +201,15 @@ fn pattern_classes(eg: &NormEGraph, f: Id, ext: &Extraction) -> (BTreeSet<Id>, V
     (internal, feed)
 }
 
+/// True when `v` is read by a live node or is a graph output (values of nodes outside the
+/// region count as live).
+fn live_value(g: &Graph, live: &HashSet<NodeId>, v: ValueId) -> bool {
+    match g.producer_node(v) {
+        Some((n, _)) => live.contains(&n),
+        None => true,
+    }
+}
+
 impl State<'_> {
     fn anchor_of(&self, reg: &Region, eg: &NormEGraph, f: Id, ext: &Extraction) -> NodeId {
         let (internal, _) = pattern_classes(eg, f, ext);
@@ -262,66 +271,120 @@ impl State<'_> {
                 }
             }
         }
-        for _attempt in 0..6 {
+        let mut class_values: BTreeMap<Id, Vec<ValueId>> = BTreeMap::new();
+        let mut cv: Vec<(&ValueId, &Id)> = reg.class_of.iter().collect();
+        cv.sort();
+        for (v, c) in cv {
+            class_values.entry(eg.find(*c)).or_default().push(*v);
+        }
+        let region_set: HashSet<NodeId> = reg.nodes.iter().copied().collect();
+        let val_pos = |g: &Graph, pos: &HashMap<NodeId, usize>, v: ValueId| {
+            g.producer_node(v)
+                .and_then(|(n, _)| pos.get(&n).copied())
+                .unwrap_or(0)
+        };
+        for _attempt in 0..8 {
             let ext = Extraction::new(&eg, &banned, self.opts.allow_layer_norm, self.opts.allow_rms_norm);
-            let mut rewrite_roots: BTreeSet<ValueId> = BTreeSet::new();
-            let mut fused_classes: BTreeSet<Id> = BTreeSet::new();
-            for r in &reg.roots {
-                let Some(rc) = root_class(r) else { continue };
-                let dag = ext.dag(&eg, rc);
-                let fs: Vec<Id> = dag
-                    .iter()
-                    .copied()
-                    .filter(|c| ext.node(&eg, *c).is_some_and(|n| n.is_fused()))
-                    .collect();
-                if !fs.is_empty() {
-                    rewrite_roots.insert(*r);
-                    fused_classes.extend(fs);
-                }
-            }
+            let fused_classes: BTreeSet<Id> = eg
+                .classes()
+                .map(|c| c.id)
+                .filter(|&c| ext.node(&eg, c).is_some_and(|n| n.is_fused()))
+                .collect();
             if fused_classes.is_empty() {
                 return Ok(out);
             }
-            // Intermediates of a fused pattern must not be needed elsewhere, unless they are
-            // LayerNorm's Mean / InvStdDev outputs.
+            let no_stats: HashMap<Id, Vec<(Id, usize, Option<ValueId>)>> = HashMap::new();
+            let empty: BTreeSet<ValueId> = BTreeSet::new();
+            let anchor_names_empty: HashMap<Id, String> = HashMap::new();
+            // Which values become fused nodes: those whose class is a fused class or an
+            // absorbable affine around one, and that stay needed.
+            let mut fam: BTreeMap<ValueId, Id> = BTreeMap::new(); // value -> fused class
+            let mut internal_of: BTreeMap<Id, (BTreeSet<Id>, Vec<(Id, usize)>)> = BTreeMap::new();
+            {
+                let q = Emitter::new(
+                    Ctx {
+                        eg: &eg,
+                        ext: &ext,
+                        types: self.types,
+                        opset: self.opset,
+                        opts: self.opts,
+                        class_values: &class_values,
+                        rewrite_roots: &empty,
+                        stats: &no_stats,
+                        anchor_names: &anchor_names_empty,
+                    },
+                    self.graph,
+                    self.pos,
+                    self.names,
+                    true,
+                );
+                for (&v, &c) in reg.class_of.iter() {
+                    let Some((n, _)) = q.g.producer_node(v) else { continue };
+                    if !region_set.contains(&n) {
+                        continue;
+                    }
+                    let c = eg.find(c);
+                    if fused_classes.contains(&c) {
+                        fam.insert(v, c);
+                    } else if let Some((f, _, _)) = q.affine(c) {
+                        fam.insert(v, f);
+                    }
+                }
+            }
+            let fams: BTreeSet<Id> = fam.values().copied().collect();
+            for &f in &fams {
+                internal_of.insert(f, pattern_classes(&eg, f, &ext));
+            }
+            // Plan: redefine the outermost family values, then any that stays live.
+            let mut redefine: BTreeSet<ValueId> = fam
+                .keys()
+                .copied()
+                .filter(|v| {
+                    self.graph.is_output(*v)
+                        || self.graph.value(*v).uses().iter().any(|(u, _)| {
+                            self.graph.node(*u).output(0).is_none_or(|o| !fam.contains_key(&o))
+                        })
+                })
+                .collect();
+            let mut stat_defs: BTreeMap<ValueId, (Id, Id, usize)> = BTreeMap::new(); // value -> (f, stat class, slot)
             let mut violation: Option<(Id, String)> = None;
-            let mut stats: HashMap<Id, Vec<(Id, usize, Option<ValueId>)>> = HashMap::new();
-            for &f in &fused_classes {
-                let (internal, feed) = pattern_classes(&eg, f, &ext);
-                for r in &reg.roots {
-                    let Some(rc) = root_class(r) else { continue };
-                    let is_rewritten = rewrite_roots.contains(r);
-                    for c in ext.dag(&eg, rc) {
-                        if !internal.contains(&c) {
-                            continue;
-                        }
-                        let fed = feed.iter().find(|(fc, _)| *fc == c);
-                        match fed {
-                            Some(&(fc, slot)) if is_rewritten || rc == fc => {
-                                let entry = stats.entry(f).or_default();
-                                let root = (rc == fc).then_some(*r);
-                                if let Some(e) = entry.iter_mut().find(|e| e.0 == fc) {
-                                    if e.2.is_none() {
-                                        e.2 = root;
-                                    }
-                                } else {
-                                    entry.push((fc, slot, root));
+            for _ in 0..8 {
+                let live = self.simulate_live(&reg, &redefine, &stat_defs, &fam, &eg, &ext);
+                let mut changed = false;
+                for (&v, _) in fam.iter() {
+                    if !redefine.contains(&v) && live_value(self.graph, &live, v) {
+                        redefine.insert(v);
+                        changed = true;
+                    }
+                }
+                for (&f, (internal, feed)) in &internal_of {
+                    for &i in internal {
+                        for &w in class_values.get(&i).map(|v| v.as_slice()).unwrap_or(&[]) {
+                            if stat_defs.contains_key(&w) || !live_value(self.graph, &live, w) {
+                                continue;
+                            }
+                            if let Some(&(_, slot)) = feed.iter().find(|(fc, _)| *fc == i) {
+                                if !stat_defs.values().any(|(ff, sc, _)| *ff == f && *sc == i) {
+                                    stat_defs.insert(w, (f, i, slot));
+                                    changed = true;
+                                    continue;
                                 }
                             }
-                            _ => {
-                                if violation.is_none() {
-                                    let what = if self.graph.is_output(*r) {
-                                        format!("'{}' is a graph output", self.graph.value(*r).name)
-                                    } else {
-                                        format!("'{}' is used outside the pattern", self.graph.value(*r).name)
-                                    };
-                                    violation = Some((f, format!(
-                                        "an intermediate of the normalisation is still needed: {what}"
-                                    )));
-                                }
+                            if violation.is_none() {
+                                let what = if self.graph.is_output(w) {
+                                    format!("'{}' is a graph output", self.graph.value(w).name)
+                                } else {
+                                    format!("'{}' is used outside the pattern", self.graph.value(w).name)
+                                };
+                                violation = Some((f, format!(
+                                    "an intermediate of the normalisation is still needed: {what}"
+                                )));
                             }
                         }
                     }
+                }
+                if violation.is_some() || !changed {
+                    break;
                 }
             }
             if let Some((f, why)) = violation {
@@ -330,39 +393,28 @@ impl State<'_> {
                 banned.insert(f);
                 continue;
             }
-            // Stat roots are redefined too.
-            for v in stats.values().flatten() {
-                if let Some(r) = v.2 {
-                    rewrite_roots.insert(r);
-                }
+            redefine.retain(|v| fam.contains_key(v));
+            if redefine.is_empty() {
+                return Ok(out);
             }
-            let mut class_values: BTreeMap<Id, Vec<ValueId>> = BTreeMap::new();
-            let mut cv: Vec<(&ValueId, &Id)> = reg.class_of.iter().collect();
-            cv.sort();
-            for (v, c) in cv {
-                class_values.entry(eg.find(*c)).or_default().push(*v);
+            let mut rewrite_roots = redefine.clone();
+            rewrite_roots.extend(stat_defs.keys().copied());
+            let mut stats: HashMap<Id, Vec<(Id, usize, Option<ValueId>)>> = HashMap::new();
+            for (&w, &(f, i, slot)) in &stat_defs {
+                stats.entry(f).or_default().push((i, slot, Some(w)));
             }
             let mut anchor_names: HashMap<Id, String> = HashMap::new();
             let mut anchors: HashMap<Id, NodeId> = HashMap::new();
-            for &f in &fused_classes {
+            for &f in &fams {
                 let a = self.anchor_of(&reg, &eg, f, &ext);
                 anchors.insert(f, a);
                 if let Some(n) = self.anchor_names.get(&a) {
                     anchor_names.insert(f, n.clone());
                 }
             }
-            // Order: roots with fused nodes first (topologically), then stat roots.
-            let mut order: Vec<(bool, usize, ValueId)> = rewrite_roots
+            let mut order: Vec<(usize, ValueId)> = redefine
                 .iter()
-                .map(|r| {
-                    let p = self
-                        .graph
-                        .producer_node(*r)
-                        .and_then(|(n, _)| self.pos.get(&n).copied())
-                        .unwrap_or(usize::MAX);
-                    let has = root_class(r).is_some_and(|c| ext.has_fused(&eg, c));
-                    (!has, p, *r)
-                })
+                .map(|&v| (val_pos(self.graph, self.pos, v), v))
                 .collect();
             order.sort();
             let mk_ctx = || Ctx {
@@ -380,36 +432,33 @@ impl State<'_> {
             let dry = {
                 let mut em = Emitter::new(mk_ctx(), self.graph, self.pos, self.names, true);
                 let mut res = Ok(());
-                for &(_, p, r) in &order {
-                    let Some(rc) = root_class(&r) else { continue };
-                    if em.memo.get(&rc) == Some(&r) {
-                        continue;
-                    }
-                    let hint = em.g.value(r).name.clone();
-                    if let Err(e) = em.emit(rc, Some(r), p, &hint) {
-                        res = Err(e);
+                for &(p, v) in &order {
+                    let Some(&c) = reg.class_of.get(&v) else { continue };
+                    if let Err(e) = em.emit_into(c, v, p) {
+                        res = Err((fam.get(&v).copied(), e));
                         break;
                     }
                 }
                 res
             };
-            if let Err(why) = dry {
-                let f = fused_classes.iter().next().copied();
+            if let Err((f, why)) = dry {
                 if let Some(f) = f {
                     let anchor = anchors.get(&f).copied().unwrap_or_else(|| self.anchor_of(&reg, &eg, f, &ext));
                     out.refusals.push((anchor, (fused_kind(&eg, f), why)));
+                    banned.insert(f);
+                    continue;
                 }
                 return Ok(out);
             }
             let mut em = Emitter::new(mk_ctx(), self.graph, self.pos, self.names, false);
-            for &(_, p, r) in &order {
-                let Some(rc) = root_class(&r) else { continue };
-                if em.memo.get(&rc) == Some(&r) {
-                    continue;
-                }
-                let hint = em.g.value(r).name.clone();
-                em.emit(rc, Some(r), p, &hint).map_err(|what| FuseError::Internal {
-                    site: anchor_names.values().next().cloned().unwrap_or_default(),
+            for &(p, v) in &order {
+                let Some(&c) = reg.class_of.get(&v) else { continue };
+                em.emit_into(c, v, p).map_err(|what| FuseError::Internal {
+                    site: fam
+                        .get(&v)
+                        .and_then(|f| anchor_names.get(f))
+                        .cloned()
+                        .unwrap_or_default(),
                     what,
                 })?;
             }
@@ -441,5 +490,54 @@ impl State<'_> {
             return Ok(out);
         }
         Ok(out)
+    }
+
+    /// Which region nodes stay alive if the values in `redefine` and `stat_defs` get new
+    /// producers (fused nodes reading x, γ and β).
+    fn simulate_live(
+        &self,
+        reg: &Region,
+        redefine: &BTreeSet<ValueId>,
+        stat_defs: &BTreeMap<ValueId, (Id, Id, usize)>,
+        fam: &BTreeMap<ValueId, Id>,
+        eg: &NormEGraph,
+        ext: &Extraction,
+    ) -> HashSet<NodeId> {
+        let region_set: HashSet<NodeId> = reg.nodes.iter().copied().collect();
+        // Values the new nodes read: an original value of x's class and plain γ/β values.
+        let mut extra: HashSet<ValueId> = HashSet::new();
+        for v in redefine {
+            let Some(f) = fam.get(v) else { continue };
+            if let Some(NormLang::Ln([x, _, _]) | NormLang::Rms([x, _, _])) = ext.node(eg, *f) {
+                let xc = eg.find(*x);
+                for (val, c) in &reg.class_of {
+                    if eg.find(*c) == xc {
+                        extra.insert(*val);
+                    }
+                }
+            }
+        }
+        let mut live: HashSet<NodeId> = HashSet::new();
+        for &n in reg.nodes.iter().rev() {
+            let node = self.graph.node(n);
+            let outs: Vec<ValueId> = node.outputs().iter().flatten().copied().collect();
+            if outs.iter().any(|o| redefine.contains(o) || stat_defs.contains_key(o)) {
+                continue;
+            }
+            let alive = outs.iter().any(|&o| {
+                self.graph.is_output(o)
+                    || extra.contains(&o)
+                    || self
+                        .graph
+                        .value(o)
+                        .uses()
+                        .iter()
+                        .any(|(u, _)| !region_set.contains(u) || live.contains(u))
+            });
+            if alive {
+                live.insert(n);
+            }
+        }
+        live
     }
 }
