@@ -16,6 +16,8 @@ pub struct Facts {
     pub uniform: Option<f64>,
     /// Set for integer literals of the language (axis counts, dtype codes).
     pub int: Option<i64>,
+    /// True when the value is (an opaque) output of a ReduceMean outside the language.
+    pub reduced: bool,
 }
 
 impl Facts {
@@ -90,6 +92,7 @@ fn binary(a: &Facts, b: &Facts, f: fn(f64, f64) -> f64) -> Facts {
             _ => None,
         },
         int: None,
+        reduced: false,
     }
 }
 
@@ -99,6 +102,7 @@ fn unary(a: &Facts, f: fn(f64) -> f64) -> Facts {
         shape: a.shape.clone(),
         uniform: a.uniform.map(f),
         int: None,
+        reduced: false,
     }
 }
 
@@ -144,6 +148,7 @@ impl Analysis<NormLang> for NormAnalysis {
                     shape: x.shape,
                     uniform: x.uniform,
                     int: None,
+                    reduced: false,
                 }
             }
             NormLang::Mean([a, k]) | NormLang::Var([a, k]) => {
@@ -157,6 +162,7 @@ impl Analysis<NormLang> for NormAnalysis {
                         _ => x.uniform.map(|_| 0.0),
                     },
                     int: None,
+                    reduced: false,
                 }
             }
             NormLang::Ln([a, _, _]) | NormLang::Rms([a, _, _]) => {
@@ -166,6 +172,7 @@ impl Analysis<NormLang> for NormAnalysis {
                     shape: x.shape,
                     uniform: None,
                     int: None,
+                    reduced: false,
                 }
             }
         }
@@ -198,6 +205,10 @@ impl Analysis<NormLang> for NormAnalysis {
         }
         if to.int.is_none() && from.int.is_some() {
             to.int = from.int;
+            changed_to = true;
+        }
+        if !to.reduced && from.reduced {
+            to.reduced = true;
             changed_to = true;
         }
         DidMerge(changed_to, true)

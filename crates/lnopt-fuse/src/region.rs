@@ -199,6 +199,9 @@ pub fn leaf_facts(g: &Graph, types: &GraphTypes, v: ValueId) -> Facts {
         }),
         uniform: c.as_ref().and_then(|c| c.uniform()),
         int: None,
+        reduced: g
+            .producer_node(v)
+            .is_some_and(|(n, _)| g.node(n).op_type == "ReduceMean"),
     }
 }
 
@@ -230,6 +233,16 @@ pub fn build(
                     cur = n;
                 }
                 None => break,
+            }
+        }
+    }
+    // A centred source `a - b` brings its operands, so the region sees the whole
+    // difference (and the RMS rule can tell a malformed LayerNorm from an RMSNorm).
+    for s in sources.clone() {
+        if let Some((p, _)) = g.producer_node(s) {
+            let pn = g.node(p);
+            if pn.op_type == "Sub" {
+                sources.extend(pn.inputs().iter().flatten().copied());
             }
         }
     }

@@ -59,14 +59,14 @@ pub fn norm_ok(x: &Facts, k: &Facts, eps: &Facts) -> bool {
     fusable_dtype(x.dtype) && axes_ok(x, k) && eps_ok(eps, x, k)
 }
 
-/// True when `x`'s class holds `Sub(a, Mean(a, _))`: a centred value (then an RMS over it is
-/// really a LayerNorm and is left to the LayerNorm rule).
+/// True when `x`'s class holds a difference with a mean on either side (`x' - mean(·)` or
+/// `mean(·) - x'`): an RMS over it is really a (possibly malformed) LayerNorm, so the RMS
+/// rule leaves it alone and the site is reported instead of fused as an RMS of a difference.
 pub fn is_centred(eg: &NormEGraph, x: Id) -> bool {
+    let has_mean =
+        |c: Id| eg[c].data.reduced || eg[c].nodes.iter().any(|m| matches!(m, NormLang::Mean(_)));
     eg[x].nodes.iter().any(|n| match n {
-        NormLang::Sub([a, b]) => eg[*b]
-            .nodes
-            .iter()
-            .any(|m| matches!(m, NormLang::Mean([ma, _]) if eg.find(*ma) == eg.find(*a))),
+        NormLang::Sub([a, b]) => has_mean(*a) || has_mean(*b),
         _ => false,
     })
 }
@@ -100,6 +100,7 @@ mod tests {
             shape: Some(dims.iter().map(|&d| Dim::Fixed(d)).collect()),
             uniform,
             int: None,
+            reduced: false,
         }
     }
 
