@@ -357,6 +357,7 @@ impl State<'_> {
                         changed = true;
                     }
                 }
+                let mut pending: Vec<(Id, ValueId)> = Vec::new();
                 for (&f, (internal, feed)) in &internal_of {
                     for &i in internal {
                         for &w in class_values.get(&i).map(|v| v.as_slice()).unwrap_or(&[]) {
@@ -370,6 +371,14 @@ impl State<'_> {
                                     continue;
                                 }
                             }
+                            pending.push((f, w));
+                        }
+                    }
+                }
+                // Judge what is still needed only once feeding the statistics settled.
+                if !changed {
+                    for (f, w) in pending {
+                        {
                             if violation.is_none() {
                                 let what = if self.graph.is_output(w) {
                                     format!("'{}' is a graph output", self.graph.value(w).name)
