@@ -44,8 +44,16 @@ pub fn broadcast(a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
     let n = a.len().max(b.len());
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let da = if i + a.len() >= n { a.get(i + a.len() - n) } else { None };
-        let db = if i + b.len() >= n { b.get(i + b.len() - n) } else { None };
+        let da = if i + a.len() >= n {
+            a.get(i + a.len() - n)
+        } else {
+            None
+        };
+        let db = if i + b.len() >= n {
+            b.get(i + b.len() - n)
+        } else {
+            None
+        };
         let d = match (da, db) {
             (Some(x), None) | (None, Some(x)) => x.clone(),
             (Some(x), Some(y)) => {
@@ -241,7 +249,10 @@ mod tests {
 
     #[test]
     fn reduced() {
-        assert_eq!(reduced_shape(&Some(d(&[2, 3, 4])), Some(2)), Some(d(&[2, 1, 1])));
+        assert_eq!(
+            reduced_shape(&Some(d(&[2, 3, 4])), Some(2)),
+            Some(d(&[2, 1, 1]))
+        );
         assert_eq!(reduced_shape(&Some(d(&[2])), Some(3)), None);
     }
 }

@@ -13,6 +13,10 @@ use lnopt_infer::GraphTypes;
 use lnopt_ir::{AttrValue, DType, Dim, Graph, Node, NodeId, Tensor, ValueId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+/// Per fused LayerNorm class: the statistics classes it must output, each with its output
+/// slot (1 = Mean, 2 = InvStdDev) and the existing value to define, if any.
+pub type StatPlan = HashMap<Id, Vec<(Id, usize, Option<ValueId>)>>;
+
 /// One fused node written into the graph.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -42,7 +46,7 @@ pub struct Ctx<'a> {
     pub rewrite_roots: &'a BTreeSet<ValueId>,
     /// Per fused LN class: (Mean class, InvStdDev class) that must come from its outputs,
     /// each with the root value to define when it is a root.
-    pub stats: &'a HashMap<Id, Vec<(Id, usize, Option<ValueId>)>>,
+    pub stats: &'a StatPlan,
     /// Hint for new names per fused class (the anchor's name).
     pub anchor_names: &'a HashMap<Id, String>,
 }
@@ -203,7 +207,13 @@ impl<'a, 'g> Emitter<'a, 'g> {
 
     /// Emits class `c`, writing the result into `dest` when given. New nodes only read values
     /// computed before position `bound`.
-    pub fn emit(&mut self, c: Id, dest: Option<ValueId>, bound: usize, hint: &str) -> Result<ValueId, String> {
+    pub fn emit(
+        &mut self,
+        c: Id,
+        dest: Option<ValueId>,
+        bound: usize,
+        hint: &str,
+    ) -> Result<ValueId, String> {
         let c = self.find(c);
         if dest.is_none() {
             if let Some(&v) = self.memo.get(&c) {
@@ -233,13 +243,20 @@ impl<'a, 'g> Emitter<'a, 'g> {
                     Some(d) => {
                         let d = self.out_value(Some(d), hint);
                         let name = self.unique_name(&format!("{hint}/Identity"));
-                        self.add(Node::new("Identity", name), vec![Some(v)], vec![Some(d)], bound)?;
+                        self.add(
+                            Node::new("Identity", name),
+                            vec![Some(v)],
+                            vec![Some(d)],
+                            bound,
+                        )?;
                         d
                     }
                 }
             }
             NormLang::Int(_) => return Err("an integer literal cannot be a tensor".into()),
-            NormLang::Ln(_) | NormLang::Rms(_) => self.emit_norm(c, None, None, dest, bound, hint)?,
+            NormLang::Ln(_) | NormLang::Rms(_) => {
+                self.emit_norm(c, None, None, dest, bound, hint)?
+            }
             _ => {
                 if let Some((f, gamma, beta)) = self.affine(c) {
                     self.emit_norm(f, gamma, beta, dest, bound, hint)?
@@ -302,11 +319,9 @@ impl<'a, 'g> Emitter<'a, 'g> {
     /// Operands of the fused node of class `f`: x class, k, eps.
     pub fn norm_parts(&self, f: Id) -> Option<(Id, i64, f64)> {
         match self.ctx.ext.node(self.ctx.eg, f)? {
-            NormLang::Ln([x, k, e]) | NormLang::Rms([x, k, e]) => Some((
-                *x,
-                self.ctx.eg[*k].data.int?,
-                self.ctx.eg[*e].data.uniform?,
-            )),
+            NormLang::Ln([x, k, e]) | NormLang::Rms([x, k, e]) => {
+                Some((*x, self.ctx.eg[*k].data.int?, self.ctx.eg[*e].data.uniform?))
+            }
             _ => None,
         }
     }
@@ -334,10 +349,13 @@ impl<'a, 'g> Emitter<'a, 'g> {
         let (x, k, _) = self.norm_parts(f)?;
         let fx = &self.ctx.eg[x].data;
         let fp = &self.ctx.eg[self.find(p)].data;
-        let v = self.ctx.eg[self.find(p)].nodes.iter().find_map(|n| match n {
-            NormLang::Val(r) => Some(ValueId(r.0)),
-            _ => None,
-        })?;
+        let v = self.ctx.eg[self.find(p)]
+            .nodes
+            .iter()
+            .find_map(|n| match n {
+                NormLang::Val(r) => Some(ValueId(r.0)),
+                _ => None,
+            })?;
         if fp.dtype.is_none() || fp.dtype != fx.dtype {
             return None;
         }
@@ -361,7 +379,12 @@ impl<'a, 'g> Emitter<'a, 'g> {
         let c = const_of(self.g, self.ctx.types, v)?;
         let total = lnopt_ir::numel(&dims)?;
         // Broadcast the constant (whose dims align right with `dims`) to `dims`.
-        let cd: Vec<i64> = c.dims.iter().copied().skip(c.dims.len().saturating_sub(k)).collect();
+        let cd: Vec<i64> = c
+            .dims
+            .iter()
+            .copied()
+            .skip(c.dims.len().saturating_sub(k))
+            .collect();
         let pad = k - cd.len();
         let mut out = Vec::with_capacity(total);
         for flat in 0..total {
@@ -406,7 +429,9 @@ impl<'a, 'g> Emitter<'a, 'g> {
                 Ok(Some(v))
             }
             Some(Param::Const(vals)) => {
-                let dims = self.norm_dims(x, k).ok_or("normalised dims are not fixed")?;
+                let dims = self
+                    .norm_dims(x, k)
+                    .ok_or("normalised dims are not fixed")?;
                 let dtype = self.ctx.eg[x].data.dtype.unwrap_or(DType::F32);
                 Ok(Some(self.new_init(hint, dtype, dims, &vals)?))
             }
@@ -414,11 +439,18 @@ impl<'a, 'g> Emitter<'a, 'g> {
         }
     }
 
-    fn new_init(&mut self, hint: &str, dtype: DType, dims: Vec<i64>, vals: &[f64]) -> Result<ValueId, String> {
+    fn new_init(
+        &mut self,
+        hint: &str,
+        dtype: DType,
+        dims: Vec<i64>,
+        vals: &[f64],
+    ) -> Result<ValueId, String> {
         if self.dry {
             return Ok(self.placeholder());
         }
-        let bytes = pack_float(vals, dtype).ok_or_else(|| format!("cannot store {dtype} constants"))?;
+        let bytes =
+            pack_float(vals, dtype).ok_or_else(|| format!("cannot store {dtype} constants"))?;
         let t = Tensor::from_bytes(hint, dtype, dims, bytes).map_err(|e| e.to_string())?;
         Ok(self.g.add_initializer(hint, t))
     }
@@ -434,7 +466,9 @@ impl<'a, 'g> Emitter<'a, 'g> {
     ) -> Result<ValueId, String> {
         let f = self.find(f);
         let kind = self.is_fused_class(f).ok_or("not a fused class")?;
-        let (x, k, eps) = self.norm_parts(f).ok_or("fused node without constant k/eps")?;
+        let (x, k, eps) = self
+            .norm_parts(f)
+            .ok_or("fused node without constant k/eps")?;
         let base = self
             .ctx
             .anchor_names
@@ -465,7 +499,8 @@ impl<'a, 'g> Emitter<'a, 'g> {
             Some(v) => v,
             None => {
                 let dims = self.norm_dims(x, k).ok_or_else(|| {
-                    "the normalised dims are not all fixed, so no unit Scale can be built".to_string()
+                    "the normalised dims are not all fixed, so no unit Scale can be built"
+                        .to_string()
                 })?;
                 let n = lnopt_ir::numel(&dims).ok_or("normalised size overflows")?;
                 let dtype = self.ctx.eg[x].data.dtype.unwrap_or(DType::F32);
@@ -514,7 +549,13 @@ impl<'a, 'g> Emitter<'a, 'g> {
         Ok(y)
     }
 
-    fn emit_generic(&mut self, node: &NormLang, dest: Option<ValueId>, bound: usize, hint: &str) -> Result<ValueId, String> {
+    fn emit_generic(
+        &mut self,
+        node: &NormLang,
+        dest: Option<ValueId>,
+        bound: usize,
+        hint: &str,
+    ) -> Result<ValueId, String> {
         let (op, args, attr): (&str, Vec<Id>, Option<(&str, AttrValue)>) = match node {
             NormLang::Add([a, b]) => ("Add", vec![*a, *b], None),
             NormLang::Sub([a, b]) => ("Sub", vec![*a, *b], None),
@@ -548,7 +589,14 @@ impl<'a, 'g> Emitter<'a, 'g> {
         self.simple_attr(op, vals, dest, bound, hint, attr)
     }
 
-    fn simple(&mut self, op: &str, ins: Vec<ValueId>, dest: Option<ValueId>, bound: usize, hint: &str) -> Result<ValueId, String> {
+    fn simple(
+        &mut self,
+        op: &str,
+        ins: Vec<ValueId>,
+        dest: Option<ValueId>,
+        bound: usize,
+        hint: &str,
+    ) -> Result<ValueId, String> {
         self.simple_attr(op, ins, dest, bound, hint, None)
     }
 
@@ -567,16 +615,36 @@ impl<'a, 'g> Emitter<'a, 'g> {
         if let Some((k, v)) = attr {
             node.set_attr(k, v);
         }
-        self.add(node, ins.into_iter().map(Some).collect(), vec![Some(out)], bound)?;
+        self.add(
+            node,
+            ins.into_iter().map(Some).collect(),
+            vec![Some(out)],
+            bound,
+        )?;
         Ok(out)
     }
 
-    fn emit_mean(&mut self, a: Id, k: i64, dest: Option<ValueId>, bound: usize, hint: &str) -> Result<ValueId, String> {
+    fn emit_mean(
+        &mut self,
+        a: Id,
+        k: i64,
+        dest: Option<ValueId>,
+        bound: usize,
+        hint: &str,
+    ) -> Result<ValueId, String> {
         let xv = self.emit(a, None, bound, hint)?;
         self.mean_of_value(xv, a, k, dest, bound, hint)
     }
 
-    fn mean_of_value(&mut self, xv: ValueId, a: Id, k: i64, dest: Option<ValueId>, bound: usize, hint: &str) -> Result<ValueId, String> {
+    fn mean_of_value(
+        &mut self,
+        xv: ValueId,
+        a: Id,
+        k: i64,
+        dest: Option<ValueId>,
+        bound: usize,
+        hint: &str,
+    ) -> Result<ValueId, String> {
         let rank = self.ctx.eg[a].data.rank().ok_or("rank unknown")? as i64;
         let axes: Vec<i64> = (rank - k..rank).collect();
         let out = self.out_value(dest, &format!("{hint}_ReduceMean"));
@@ -588,7 +656,10 @@ impl<'a, 'g> Emitter<'a, 'g> {
             let ax = if self.dry {
                 self.placeholder()
             } else {
-                self.g.add_initializer(&format!("{hint}_axes"), Tensor::from_i64("", vec![k], &axes))
+                self.g.add_initializer(
+                    &format!("{hint}_axes"),
+                    Tensor::from_i64("", vec![k], &axes),
+                )
             };
             inputs.push(Some(ax));
         } else {

@@ -17,10 +17,15 @@ use std::time::Duration;
 /// into single nodes. Runs [`lnopt_infer::infer_graph`] first. Never changes opset imports;
 /// the report says which sites were fused, which opset their nodes need, and why the others
 /// were not. Running the pass on its own output changes nothing.
-pub fn fuse_graph(graph: &mut Graph, opset: i64, opts: &FuseOptions) -> Result<FuseReport, FuseError> {
+pub fn fuse_graph(
+    graph: &mut Graph,
+    opset: i64,
+    opts: &FuseOptions,
+) -> Result<FuseReport, FuseError> {
     let types = lnopt_infer::infer_graph(graph, opset)?;
     let order = graph.topo_order()?;
-    let mut pos: HashMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i * 2)).collect();
+    let mut pos: HashMap<NodeId, usize> =
+        order.iter().enumerate().map(|(i, &n)| (n, i * 2)).collect();
     let anchors: Vec<NodeId> = order
         .iter()
         .copied()
@@ -29,10 +34,15 @@ pub fn fuse_graph(graph: &mut Graph, opset: i64, opts: &FuseOptions) -> Result<F
             node.op_type == "ReduceMean" && (node.domain.is_empty() || node.domain == "ai.onnx")
         })
         .collect();
-    let anchor_names: HashMap<NodeId, String> =
-        anchors.iter().map(|&n| (n, graph.node(n).display_name(n))).collect();
+    let anchor_names: HashMap<NodeId, String> = anchors
+        .iter()
+        .map(|&n| (n, graph.node(n).display_name(n)))
+        .collect();
     let groups = sites::group(graph, &anchors);
-    let mut names: HashSet<String> = graph.node_ids().map(|n| graph.node(n).name.clone()).collect();
+    let mut names: HashSet<String> = graph
+        .node_ids()
+        .map(|n| graph.node(n).name.clone())
+        .collect();
     let rules = crate::rules::all();
     let mut ops: HashMap<NodeId, Option<Op>> = HashMap::new();
     let mut removed: HashSet<NodeId> = HashSet::new();
@@ -136,9 +146,12 @@ fn fused_kind(eg: &NormEGraph, c: Id) -> Option<NormKind> {
     })
 }
 
+/// Internal classes of a fused pattern and the (class, output slot) pairs it can feed.
+type PatternClasses = (BTreeSet<Id>, Vec<(Id, usize)>);
+
 /// Classes of the statistics behind the fused node in class `f`: (internal classes,
 /// feedable (class, output slot) pairs).
-fn pattern_classes(eg: &NormEGraph, f: Id, ext: &Extraction) -> (BTreeSet<Id>, Vec<(Id, usize)>) {
+fn pattern_classes(eg: &NormEGraph, f: Id, ext: &Extraction) -> PatternClasses {
     let mut internal = BTreeSet::new();
     let mut feed = Vec::new();
     let Some(node) = ext.node(eg, f).cloned() else {
@@ -215,13 +228,21 @@ impl State<'_> {
         let (internal, _) = pattern_classes(eg, f, ext);
         reg.reduce_means
             .iter()
-            .find(|(_, o)| reg.class_of.get(o).is_some_and(|c| internal.contains(&eg.find(*c))))
+            .find(|(_, o)| {
+                reg.class_of
+                    .get(o)
+                    .is_some_and(|c| internal.contains(&eg.find(*c)))
+            })
             .or(reg.reduce_means.first())
             .map(|(n, _)| *n)
             .unwrap_or_else(|| NodeId::new(usize::MAX >> 1))
     }
 
-    fn run_region(&mut self, reg: Region, rules: &[crate::rules::Rule]) -> Result<RegionOutcome, FuseError> {
+    fn run_region(
+        &mut self,
+        reg: Region,
+        rules: &[crate::rules::Rule],
+    ) -> Result<RegionOutcome, FuseError> {
         let mut out = RegionOutcome::default();
         let runner = Runner::default()
             .with_egraph(reg.egraph.clone())
@@ -230,9 +251,7 @@ impl State<'_> {
             .with_time_limit(Duration::from_secs(3600))
             .run(rules);
         let eg = runner.egraph;
-        let has_any = eg
-            .classes()
-            .any(|c| c.nodes.iter().any(|n| n.is_fused()));
+        let has_any = eg.classes().any(|c| c.nodes.iter().any(|n| n.is_fused()));
         if !has_any {
             return Ok(out);
         }
@@ -284,7 +303,12 @@ impl State<'_> {
                 .unwrap_or(0)
         };
         for _attempt in 0..8 {
-            let ext = Extraction::new(&eg, &banned, self.opts.allow_layer_norm, self.opts.allow_rms_norm);
+            let ext = Extraction::new(
+                &eg,
+                &banned,
+                self.opts.allow_layer_norm,
+                self.opts.allow_rms_norm,
+            );
             let fused_classes: BTreeSet<Id> = eg
                 .classes()
                 .map(|c| c.id)
@@ -293,13 +317,13 @@ impl State<'_> {
             if fused_classes.is_empty() {
                 return Ok(out);
             }
-            let no_stats: HashMap<Id, Vec<(Id, usize, Option<ValueId>)>> = HashMap::new();
+            let no_stats: crate::emit::StatPlan = HashMap::new();
             let empty: BTreeSet<ValueId> = BTreeSet::new();
             let anchor_names_empty: HashMap<Id, String> = HashMap::new();
             // Which values become fused nodes: those whose class is a fused class or an
             // absorbable affine around one, and that stay needed.
             let mut fam: BTreeMap<ValueId, Id> = BTreeMap::new(); // value -> fused class
-            let mut internal_of: BTreeMap<Id, (BTreeSet<Id>, Vec<(Id, usize)>)> = BTreeMap::new();
+            let mut internal_of: BTreeMap<Id, PatternClasses> = BTreeMap::new();
             {
                 let q = Emitter::new(
                     Ctx {
@@ -319,7 +343,9 @@ impl State<'_> {
                     true,
                 );
                 for (&v, &c) in reg.class_of.iter() {
-                    let Some((n, _)) = q.g.producer_node(v) else { continue };
+                    let Some((n, _)) = q.g.producer_node(v) else {
+                        continue;
+                    };
                     if !region_set.contains(&n) {
                         continue;
                     }
@@ -342,7 +368,10 @@ impl State<'_> {
                 .filter(|v| {
                     self.graph.is_output(*v)
                         || self.graph.value(*v).uses().iter().any(|(u, _)| {
-                            self.graph.node(*u).output(0).is_none_or(|o| !fam.contains_key(&o))
+                            self.graph
+                                .node(*u)
+                                .output(0)
+                                .is_none_or(|o| !fam.contains_key(&o))
                         })
                 })
                 .collect();
@@ -383,11 +412,17 @@ impl State<'_> {
                                 let what = if self.graph.is_output(w) {
                                     format!("'{}' is a graph output", self.graph.value(w).name)
                                 } else {
-                                    format!("'{}' is used outside the pattern", self.graph.value(w).name)
+                                    format!(
+                                        "'{}' is used outside the pattern",
+                                        self.graph.value(w).name
+                                    )
                                 };
-                                violation = Some((f, format!(
+                                violation = Some((
+                                    f,
+                                    format!(
                                     "an intermediate of the normalisation is still needed: {what}"
-                                )));
+                                ),
+                                ));
                             }
                         }
                     }
@@ -408,7 +443,7 @@ impl State<'_> {
             }
             let mut rewrite_roots = redefine.clone();
             rewrite_roots.extend(stat_defs.keys().copied());
-            let mut stats: HashMap<Id, Vec<(Id, usize, Option<ValueId>)>> = HashMap::new();
+            let mut stats: crate::emit::StatPlan = HashMap::new();
             for (&w, &(f, i, slot)) in &stat_defs {
                 stats.entry(f).or_default().push((i, slot, Some(w)));
             }
@@ -442,7 +477,9 @@ impl State<'_> {
                 let mut em = Emitter::new(mk_ctx(), self.graph, self.pos, self.names, true);
                 let mut res = Ok(());
                 for &(p, v) in &order {
-                    let Some(&c) = reg.class_of.get(&v) else { continue };
+                    let Some(&c) = reg.class_of.get(&v) else {
+                        continue;
+                    };
                     if let Err(e) = em.emit_into(c, v, p) {
                         res = Err((fam.get(&v).copied(), e));
                         break;
@@ -452,7 +489,10 @@ impl State<'_> {
             };
             if let Err((f, why)) = dry {
                 if let Some(f) = f {
-                    let anchor = anchors.get(&f).copied().unwrap_or_else(|| self.anchor_of(&reg, &eg, f, &ext));
+                    let anchor = anchors
+                        .get(&f)
+                        .copied()
+                        .unwrap_or_else(|| self.anchor_of(&reg, &eg, f, &ext));
                     out.refusals.push((anchor, (fused_kind(&eg, f), why)));
                     banned.insert(f);
                     continue;
@@ -461,7 +501,9 @@ impl State<'_> {
             }
             let mut em = Emitter::new(mk_ctx(), self.graph, self.pos, self.names, false);
             for &(p, v) in &order {
-                let Some(&c) = reg.class_of.get(&v) else { continue };
+                let Some(&c) = reg.class_of.get(&v) else {
+                    continue;
+                };
                 em.emit_into(c, v, p).map_err(|what| FuseError::Internal {
                     site: fam
                         .get(&v)
@@ -479,9 +521,10 @@ impl State<'_> {
                 if removed.contains(&n) || !self.graph.contains_node(n) {
                     continue;
                 }
-                let dead = self.graph.node(n).outputs().iter().flatten().all(|&o| {
-                    self.graph.value(o).uses().is_empty() && !self.graph.is_output(o)
-                });
+                let dead =
+                    self.graph.node(n).outputs().iter().flatten().all(|&o| {
+                        self.graph.value(o).uses().is_empty() && !self.graph.is_output(o)
+                    });
                 if dead {
                     self.graph.remove_node(n);
                     self.pos.remove(&n);
@@ -530,7 +573,10 @@ impl State<'_> {
         for &n in reg.nodes.iter().rev() {
             let node = self.graph.node(n);
             let outs: Vec<ValueId> = node.outputs().iter().flatten().copied().collect();
-            if outs.iter().any(|o| redefine.contains(o) || stat_defs.contains_key(o)) {
+            if outs
+                .iter()
+                .any(|o| redefine.contains(o) || stat_defs.contains_key(o))
+            {
                 continue;
             }
             let alive = outs.iter().any(|&o| {

@@ -54,7 +54,9 @@ pub fn mean_axes(
     let Some(x) = node.input(0) else {
         return Err(format!("ReduceMean {name} has no input"));
     };
-    let keepdims = node.attr_int("keepdims").map_err(|e| format!("{name}: {e}"))?;
+    let keepdims = node
+        .attr_int("keepdims")
+        .map_err(|e| format!("{name}: {e}"))?;
     if keepdims.unwrap_or(1) != 1 {
         return Err(format!(
             "ReduceMean keepdims=0 at node {name}: the mean would broadcast along the wrong axes"
@@ -77,7 +79,11 @@ pub fn mean_axes(
             },
         }
     };
-    let noop = node.attr_int("noop_with_empty_axes").ok().flatten().unwrap_or(0);
+    let noop = node
+        .attr_int("noop_with_empty_axes")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     if opset >= 18 && noop != 0 && axes.as_ref().is_none_or(|a| a.is_empty()) {
         return Ok(None);
     }
@@ -131,7 +137,9 @@ pub fn rank_of(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Optio
             }
             Some(r)
         }
-        "Sqrt" | "Reciprocal" | "Cast" | "Identity" | "Neg" => rank_of(g, types, node.input(0)?, depth + 1),
+        "Sqrt" | "Reciprocal" | "Cast" | "Identity" | "Neg" => {
+            rank_of(g, types, node.input(0)?, depth + 1)
+        }
         "ReduceMean" if node.attr_int("keepdims").ok()?.unwrap_or(1) == 1 => {
             rank_of(g, types, node.input(0)?, depth + 1)
         }
@@ -214,13 +222,18 @@ pub fn build(
     pos: &HashMap<NodeId, usize>,
     ops: &mut HashMap<NodeId, Option<Op>>,
 ) -> Region {
-    let mut op_of = |n: NodeId| *ops.entry(n).or_insert_with(|| translate(g, types, opset, n));
+    let mut op_of = |n: NodeId| {
+        *ops.entry(n)
+            .or_insert_with(|| translate(g, types, opset, n))
+    };
     let mut sources = Vec::new();
     if let Some(m) = g.node(anchor).input(0) {
         sources.push(m);
         let mut cur = m;
         for _ in 0..3 {
-            let Some((p, _)) = g.producer_node(cur) else { break };
+            let Some((p, _)) = g.producer_node(cur) else {
+                break;
+            };
             let pn = g.node(p);
             let next = match pn.op_type.as_str() {
                 "Mul" if pn.input(0).is_some() && pn.input(0) == pn.input(1) => pn.input(0),
@@ -324,7 +337,8 @@ pub fn build(
     let mut roots = Vec::new();
     for &n in &nodes {
         for &o in g.node(n).outputs().iter().flatten() {
-            let outside = g.is_output(o) || g.value(o).uses().iter().any(|(u, _)| !node_set.contains(u));
+            let outside =
+                g.is_output(o) || g.value(o).uses().iter().any(|(u, _)| !node_set.contains(u));
             if outside && class_of.contains_key(&o) {
                 roots.push(o);
             }

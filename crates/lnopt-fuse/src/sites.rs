@@ -18,7 +18,7 @@ pub struct Group {
     sq_of: Option<ValueId>,
 }
 
-fn producer_op<'g>(g: &'g Graph, v: ValueId) -> Option<(NodeId, &'g lnopt_ir::Node)> {
+fn producer_op(g: &Graph, v: ValueId) -> Option<(NodeId, &lnopt_ir::Node)> {
     let (n, _) = g.producer_node(v)?;
     let node = g.node(n);
     (node.domain.is_empty() || node.domain == "ai.onnx").then_some((n, node))
@@ -53,7 +53,9 @@ pub fn group(g: &Graph, anchors: &[NodeId]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut group_of: Vec<(NodeId, usize)> = Vec::new();
     for &r in anchors {
-        let Some(m) = g.node(r).input(0) else { continue };
+        let Some(m) = g.node(r).input(0) else {
+            continue;
+        };
         let mut joined = None;
         let mut new_group = (None, None);
         if let Some(a) = square_base(g, m) {
@@ -166,7 +168,11 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
             let n = g.node(c);
             let name = n.display_name(c);
             match n.op_type.as_str() {
-                "Pow" => match n.input(1).and_then(|e| const_of(g, types, e)).and_then(|c| c.uniform()) {
+                "Pow" => match n
+                    .input(1)
+                    .and_then(|e| const_of(g, types, e))
+                    .and_then(|c| c.uniform())
+                {
                     Some(e) if e == 2.0 || e == 0.5 || e == -0.5 => {}
                     Some(e) => findings.push(format!("Pow exponent {e} at node {name} is not 2")),
                     None => findings.push(format!("Pow exponent at node {name} is not a constant")),
@@ -188,12 +194,19 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
                         }
                     }
                 }
-                "Add" if outs.contains(&v) && members.len() > 1 || square_base_mean(g, &members, v) => {
+                "Add"
+                    if outs.contains(&v) && members.len() > 1
+                        || square_base_mean(g, &members, v) =>
+                {
                     let other = n.input(1 - slot.min(1));
                     if other.and_then(|e| const_of(g, types, e)).is_none() {
                         findings.push(format!("epsilon added at node {name} is not a constant"));
                     } else if let Some(o) = n.output(0) {
-                        if g.value(o).uses().iter().any(|&(u, s)| g.node(u).op_type == "Div" && s == 1) {
+                        if g.value(o)
+                            .uses()
+                            .iter()
+                            .any(|&(u, s)| g.node(u).op_type == "Div" && s == 1)
+                        {
                             findings.push(format!(
                                 "variance + epsilon from node {name} is divided by without a square root"
                             ));
@@ -219,6 +232,7 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
 /// True when `v` is the output of a member ReduceMean over a square (an RMS statistic).
 fn square_base_mean(g: &Graph, members: &[NodeId], v: ValueId) -> bool {
     members.iter().any(|&m| {
-        g.node(m).output(0) == Some(v) && g.node(m).input(0).and_then(|i| square_base(g, i)).is_some()
+        g.node(m).output(0) == Some(v)
+            && g.node(m).input(0).and_then(|i| square_base(g, i)).is_some()
     })
 }

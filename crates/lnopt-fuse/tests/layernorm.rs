@@ -39,7 +39,10 @@ fn running_on_own_output_changes_nothing() {
     let (f, _) = fuse(&b.g, 13, &FuseOptions::default());
     let (f2, r2) = fuse(&f, 13, &FuseOptions::default());
     assert_eq!(r2.total_fused(), 0);
-    assert_eq!(lnopt_ir::dump::dump_graph(&f), lnopt_ir::dump::dump_graph(&f2));
+    assert_eq!(
+        lnopt_ir::dump::dump_graph(&f),
+        lnopt_ir::dump::dump_graph(&f2)
+    );
 }
 
 #[test]
@@ -50,7 +53,10 @@ fn output_is_deterministic() {
     b.output(y);
     let (f1, _) = fuse(&b.g, 13, &FuseOptions::default());
     let (f2, _) = fuse(&b.g, 13, &FuseOptions::default());
-    assert_eq!(lnopt_ir::dump::dump_graph(&f1), lnopt_ir::dump::dump_graph(&f2));
+    assert_eq!(
+        lnopt_ir::dump::dump_graph(&f1),
+        lnopt_ir::dump::dump_graph(&f2)
+    );
 }
 
 /// Builds LN with pluggable pieces.
@@ -65,7 +71,14 @@ struct Spelling {
 
 impl Default for Spelling {
     fn default() -> Self {
-        Spelling { dup_sub: false, square: "pow", norm: "div", eps: "scalar", axes: vec![-1], swap: false }
+        Spelling {
+            dup_sub: false,
+            square: "pow",
+            norm: "div",
+            eps: "scalar",
+            axes: vec![-1],
+            swap: false,
+        }
     }
 }
 
@@ -74,7 +87,11 @@ fn build(s: &Spelling) -> B {
     let x = x3(&mut b);
     let m = b.mean(x, &s.axes);
     let d = b.op("Sub", &[x, m], vec![]);
-    let d2 = if s.dup_sub { b.op("Sub", &[x, m], vec![]) } else { d };
+    let d2 = if s.dup_sub {
+        b.op("Sub", &[x, m], vec![])
+    } else {
+        d
+    };
     let sq = match s.square {
         "pow" => {
             let two = b.scalar("two", 2.0);
@@ -87,9 +104,20 @@ fn build(s: &Spelling) -> B {
         "scalar" => b.scalar("eps", 1e-5),
         "one" => b.f32("eps", &[1], &[1e-5]),
         "111" => b.f32("eps", &[1, 1, 1], &[1e-5]),
-        _ => b.op("Constant", &[], vec![("value", AttrValue::Tensor(lnopt_ir::Tensor::from_f32("", vec![], &[1e-5])))]),
+        _ => b.op(
+            "Constant",
+            &[],
+            vec![(
+                "value",
+                AttrValue::Tensor(lnopt_ir::Tensor::from_f32("", vec![], &[1e-5])),
+            )],
+        ),
     };
-    let a = if s.swap { b.op("Add", &[eps, v], vec![]) } else { b.op("Add", &[v, eps], vec![]) };
+    let a = if s.swap {
+        b.op("Add", &[eps, v], vec![])
+    } else {
+        b.op("Add", &[v, eps], vec![])
+    };
     let y = match s.norm {
         "div" => {
             let sd = b.op("Sqrt", &[a], vec![]);
@@ -98,7 +126,11 @@ fn build(s: &Spelling) -> B {
         "recip" => {
             let sd = b.op("Sqrt", &[a], vec![]);
             let r = b.op("Reciprocal", &[sd], vec![]);
-            if s.swap { b.op("Mul", &[r, d], vec![]) } else { b.op("Mul", &[d, r], vec![]) }
+            if s.swap {
+                b.op("Mul", &[r, d], vec![])
+            } else {
+                b.op("Mul", &[d, r], vec![])
+            }
         }
         "one_div" => {
             let sd = b.op("Sqrt", &[a], vec![]);
@@ -119,58 +151,148 @@ fn build(s: &Spelling) -> B {
     };
     let gv: Vec<f32> = (0..H).map(|i| 1.0 + 0.1 * i as f32).collect();
     let g = b.f32("gamma", &[H], &gv);
-    let y = if s.swap { b.op("Mul", &[g, y], vec![]) } else { b.op("Mul", &[y, g], vec![]) };
+    let y = if s.swap {
+        b.op("Mul", &[g, y], vec![])
+    } else {
+        b.op("Mul", &[y, g], vec![])
+    };
     let bt = b.f32("beta", &[H], &[0.25; H as usize]);
-    let y = if s.swap { b.op("Add", &[bt, y], vec![]) } else { b.op("Add", &[y, bt], vec![]) };
+    let y = if s.swap {
+        b.op("Add", &[bt, y], vec![])
+    } else {
+        b.op("Add", &[y, bt], vec![])
+    };
     b.output(y);
     b
 }
 
 #[test]
 fn duplicate_sub() {
-    expect_fused(&build(&Spelling { dup_sub: true, ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            dup_sub: true,
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
 fn mul_d_d() {
-    expect_fused(&build(&Spelling { square: "mul", ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            square: "mul",
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
 fn reciprocal_sqrt() {
-    expect_fused(&build(&Spelling { norm: "recip", ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            norm: "recip",
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
 fn one_div_sqrt() {
-    expect_fused(&build(&Spelling { norm: "one_div", ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            norm: "one_div",
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
 fn pow_minus_half() {
-    expect_fused(&build(&Spelling { norm: "pow_neg_half", ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            norm: "pow_neg_half",
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
 fn sqrt_as_pow_half() {
-    expect_fused(&build(&Spelling { norm: "pow_half", ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            norm: "pow_half",
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
 fn eps_shapes_and_constant_node() {
     for eps in ["one", "111", "const_node"] {
-        expect_fused(&build(&Spelling { eps, ..Default::default() }).g, 13, 1, 0);
+        expect_fused(
+            &build(&Spelling {
+                eps,
+                ..Default::default()
+            })
+            .g,
+            13,
+            1,
+            0,
+        );
     }
 }
 
 #[test]
 fn positive_axes() {
-    expect_fused(&build(&Spelling { axes: vec![2], ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            axes: vec![2],
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
 fn commuted_operands() {
-    expect_fused(&build(&Spelling { swap: true, norm: "recip", ..Default::default() }).g, 13, 1, 0);
+    expect_fused(
+        &build(&Spelling {
+            swap: true,
+            norm: "recip",
+            ..Default::default()
+        })
+        .g,
+        13,
+        1,
+        0,
+    );
 }
 
 #[test]
@@ -189,7 +311,10 @@ fn axes_as_input_opset18() {
     b.output(y);
     let (f, _) = expect_fused(&b.g, 18, 1, 0);
     // no affine: a unit Scale initializer of the normalised shape
-    let n = f.node_ids().find(|&n| f.node(n).op_type == "LayerNormalization").expect("fused");
+    let n = f
+        .node_ids()
+        .find(|&n| f.node(n).op_type == "LayerNormalization")
+        .expect("fused");
     let scale = f.node(n).input(1).expect("scale");
     let t = f.initializer(scale).expect("unit scale is an initializer");
     assert_eq!(t.dims, vec![H]);
@@ -213,7 +338,10 @@ fn last_two_axes_with_2d_gamma() {
     let y = b.op("Mul", &[y, g], vec![]);
     b.output(y);
     let (f, _) = expect_fused(&b.g, 13, 1, 0);
-    let n = f.node_ids().find(|&n| f.node(n).op_type == "LayerNormalization").expect("fused");
+    let n = f
+        .node_ids()
+        .find(|&n| f.node(n).op_type == "LayerNormalization")
+        .expect("fused");
     assert_eq!(f.node(n).attr_int("axis"), Ok(Some(1)));
     assert_eq!(f.node_count(), 1);
 }
@@ -324,7 +452,12 @@ fn fp16_with_casts_maps_to_stash_type() {
     let y = b.op("Add", &[y, bt], vec![]);
     b.output(y);
     let (f, _) = expect_fused(&b.g, 13, 1, 0);
-    assert_eq!(f.node_count(), 1, "casts gone: {}", lnopt_ir::dump::dump_graph(&f));
+    assert_eq!(
+        f.node_count(),
+        1,
+        "casts gone: {}",
+        lnopt_ir::dump::dump_graph(&f)
+    );
     let n = f.node_ids().next().expect("node");
     assert_eq!(f.node(n).input(0), Some(x));
     assert_eq!(f.node(n).attr_int("stash_type"), Ok(Some(1)));
@@ -384,7 +517,15 @@ fn two_norms_over_one_input_separate_stats() {
 #[test]
 fn symbolic_batch_dims() {
     let mut b = B::new();
-    let x = b.input_dims("x", DType::F32, vec![Dim::Symbol("batch".into()), Dim::Symbol("seq".into()), Dim::Fixed(H)]);
+    let x = b.input_dims(
+        "x",
+        DType::F32,
+        vec![
+            Dim::Symbol("batch".into()),
+            Dim::Symbol("seq".into()),
+            Dim::Fixed(H),
+        ],
+    );
     let y = canonical_ln(&mut b, x, H, true, true);
     b.output(y);
     let (f, r) = fuse(&b.g, 13, &FuseOptions::default());

@@ -13,18 +13,36 @@ fn ln(
     axes1: &[i64],
     axes2: &[i64],
     exp: f32,
-    keepdims0: bool, eps_input: bool, reversed_sub: bool) -> lnopt_ir::ValueId {
+    keepdims0: bool,
+    eps_input: bool,
+    reversed_sub: bool,
+) -> lnopt_ir::ValueId {
     let x = b.input("x", DType::F32, &[4, 6, H]);
     let m = if keepdims0 {
-        b.op("ReduceMean", &[x], vec![("axes", AttrValue::Ints(axes1.to_vec())), ("keepdims", AttrValue::Int(0))])
+        b.op(
+            "ReduceMean",
+            &[x],
+            vec![
+                ("axes", AttrValue::Ints(axes1.to_vec())),
+                ("keepdims", AttrValue::Int(0)),
+            ],
+        )
     } else {
         b.mean(x, axes1)
     };
-    let d = if reversed_sub { b.op("Sub", &[m, x], vec![]) } else { b.op("Sub", &[x, m], vec![]) };
+    let d = if reversed_sub {
+        b.op("Sub", &[m, x], vec![])
+    } else {
+        b.op("Sub", &[x, m], vec![])
+    };
     let e = b.scalar("exp", exp);
     let p = b.op("Pow", &[d, e], vec![]);
     let v = b.mean(p, axes2);
-    let eps = if eps_input { b.input("eps", DType::F32, &[]) } else { b.scalar("eps", 1e-5) };
+    let eps = if eps_input {
+        b.input("eps", DType::F32, &[])
+    } else {
+        b.scalar("eps", 1e-5)
+    };
     let a = b.op("Add", &[v, eps], vec![]);
     let s = b.op("Sqrt", &[a], vec![]);
     let y = b.op("Div", &[d, s], vec![]);
@@ -57,7 +75,14 @@ fn mismatched_trailing_axes() {
 fn keepdims_zero() {
     let mut b = B::new();
     let x = b.input("x", DType::F32, &[H, H]);
-    let m = b.op("ReduceMean", &[x], vec![("axes", AttrValue::Ints(vec![-1])), ("keepdims", AttrValue::Int(0))]);
+    let m = b.op(
+        "ReduceMean",
+        &[x],
+        vec![
+            ("axes", AttrValue::Ints(vec![-1])),
+            ("keepdims", AttrValue::Int(0)),
+        ],
+    );
     let d = b.op("Sub", &[x, m], vec![]);
     let p = b.op("Mul", &[d, d], vec![]);
     let v = b.mean(p, &[-1]);

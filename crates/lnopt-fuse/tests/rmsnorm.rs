@@ -82,7 +82,10 @@ fn ort_target_emits_simplified_layer_norm() {
     let x = b.input("x", DType::F32, &[2, 3, H]);
     let n = rms_core(&mut b, x, "mul", "div");
     b.output(n);
-    let opts = FuseOptions { target: EmitTarget::Ort, ..FuseOptions::default() };
+    let opts = FuseOptions {
+        target: EmitTarget::Ort,
+        ..FuseOptions::default()
+    };
     let (f, r) = fuse(&b.g, 13, &opts);
     assert_eq!(count(&f, "SimplifiedLayerNormalization"), 1);
     assert_eq!(r.sites[0].needs_opset, None);
@@ -94,13 +97,21 @@ fn not_allowed_kind_is_reported() {
     let x = b.input("x", DType::F32, &[2, 3, H]);
     let n = rms_core(&mut b, x, "mul", "div");
     b.output(n);
-    let opts = FuseOptions { allow_rms_norm: false, ..FuseOptions::default() };
+    let opts = FuseOptions {
+        allow_rms_norm: false,
+        ..FuseOptions::default()
+    };
     let (f, r) = fuse(&b.g, 13, &opts);
     assert_eq!(r.total_fused(), 0);
     assert_eq!(f.node_count(), b.g.node_count());
     let s = &r.sites[0];
     assert_eq!(s.kind, Some(NormKind::RmsNorm));
-    assert!(s.reason.as_deref().is_some_and(|t| t.contains("needs opset 23")), "{s:?}");
+    assert!(
+        s.reason
+            .as_deref()
+            .is_some_and(|t| t.contains("needs opset 23")),
+        "{s:?}"
+    );
 }
 
 #[test]

@@ -51,7 +51,11 @@ pub fn eps_ok(eps: &Facts, x: &Facts, k: &Facts) -> bool {
     let Some(red) = reduced_shape(&x.shape, k.int) else {
         return false;
     };
-    v.is_finite() && eps.shape.as_ref().is_some_and(|e| broadcasts_within(e, &red))
+    v.is_finite()
+        && eps
+            .shape
+            .as_ref()
+            .is_some_and(|e| broadcasts_within(e, &red))
 }
 
 /// All conditions of a fused norm over `x` on its last `k` axes with epsilon `eps`.
@@ -118,7 +122,11 @@ mod tests {
         assert!(!exponent_is(&t(DType::F32, &[], Some(3.0)), &x, 2.0));
         assert!(!exponent_is(&t(DType::F32, &[], None), &x, 2.0));
         assert!(!exponent_is(&t(DType::F32, &[1, 1, 1], Some(2.0)), &x, 2.0));
-        assert!(!exponent_is(&t(DType::F32, &[], Some(2.0)), &t(DType::I64, &[2, 8], None), 2.0));
+        assert!(!exponent_is(
+            &t(DType::F32, &[], Some(2.0)),
+            &t(DType::I64, &[2, 8], None),
+            2.0
+        ));
     }
 
     #[test]
@@ -126,7 +134,11 @@ mod tests {
         let x = t(DType::F32, &[2, 3, 8], None);
         assert!(eps_ok(&t(DType::F32, &[], Some(1e-5)), &x, &int(1)));
         assert!(eps_ok(&t(DType::F32, &[1, 1, 1], Some(1e-5)), &x, &int(1)));
-        assert!(!eps_ok(&t(DType::F32, &[1, 1, 1, 1], Some(1e-5)), &x, &int(1)));
+        assert!(!eps_ok(
+            &t(DType::F32, &[1, 1, 1, 1], Some(1e-5)),
+            &x,
+            &int(1)
+        ));
         assert!(!eps_ok(&t(DType::F32, &[8], Some(1e-5)), &x, &int(1)));
         assert!(!eps_ok(&t(DType::F32, &[], None), &x, &int(1)));
         assert!(!eps_ok(&t(DType::F32, &[], Some(f64::NAN)), &x, &int(1)));

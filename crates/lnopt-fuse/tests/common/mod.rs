@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use lnopt_fuse::{fuse_graph, EmitTarget, FuseOptions, FuseReport, NormKind};
-use lnopt_ir::{AttrValue, DType, Dim, Graph, Model, Node, Tensor, TensorType, ValueId, ValueInfo, ValueType};
+use lnopt_ir::{
+    AttrValue, DType, Dim, Graph, Model, Node, Tensor, TensorType, ValueId, ValueInfo, ValueType,
+};
 
 /// Builds graphs node by node.
 pub struct B {
@@ -13,7 +15,10 @@ pub struct B {
 
 impl B {
     pub fn new() -> B {
-        B { g: Graph::new("test"), n: 0 }
+        B {
+            g: Graph::new("test"),
+            n: 0,
+        }
     }
 
     pub fn input(&mut self, name: &str, dtype: DType, dims: &[i64]) -> ValueId {
@@ -23,7 +28,10 @@ impl B {
     pub fn input_dims(&mut self, name: &str, dtype: DType, dims: Vec<Dim>) -> ValueId {
         let v = self.g.value_by_name_or_new(name);
         self.g.value_mut(v).info = Some(ValueInfo {
-            ty: Some(ValueType::Tensor(TensorType { elem: dtype, shape: Some(dims) })),
+            ty: Some(ValueType::Tensor(TensorType {
+                elem: dtype,
+                shape: Some(dims),
+            })),
             ..ValueInfo::default()
         });
         self.g.add_input(v);
@@ -31,17 +39,22 @@ impl B {
     }
 
     pub fn f32(&mut self, name: &str, dims: &[i64], vals: &[f32]) -> ValueId {
-        self.g.add_initializer(name, Tensor::from_f32(name, dims.to_vec(), vals))
+        self.g
+            .add_initializer(name, Tensor::from_f32(name, dims.to_vec(), vals))
     }
 
     pub fn f16(&mut self, name: &str, dims: &[i64], vals: &[f32]) -> ValueId {
-        let bytes: Vec<u8> = vals.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        let bytes: Vec<u8> = vals
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect();
         let t = Tensor::from_bytes(name, DType::F16, dims.to_vec(), bytes).expect("sizes match");
         self.g.add_initializer(name, t)
     }
 
     pub fn i64s(&mut self, name: &str, vals: &[i64]) -> ValueId {
-        self.g.add_initializer(name, Tensor::from_i64(name, vec![vals.len() as i64], vals))
+        self.g
+            .add_initializer(name, Tensor::from_i64(name, vec![vals.len() as i64], vals))
     }
 
     pub fn scalar(&mut self, name: &str, v: f32) -> ValueId {
@@ -58,17 +71,29 @@ impl B {
             node.set_attr(k, v);
         }
         self.g
-            .add_node(node, ins.iter().map(|&v| Some(v)).collect(), vec![Some(out)])
+            .add_node(
+                node,
+                ins.iter().map(|&v| Some(v)).collect(),
+                vec![Some(out)],
+            )
             .expect("valid node");
         out
     }
 
     pub fn mean(&mut self, x: ValueId, axes: &[i64]) -> ValueId {
-        self.op("ReduceMean", &[x], vec![("axes", AttrValue::Ints(axes.to_vec()))])
+        self.op(
+            "ReduceMean",
+            &[x],
+            vec![("axes", AttrValue::Ints(axes.to_vec()))],
+        )
     }
 
     pub fn cast(&mut self, x: ValueId, to: DType) -> ValueId {
-        self.op("Cast", &[x], vec![("to", AttrValue::Int(i64::from(to.onnx_code())))])
+        self.op(
+            "Cast",
+            &[x],
+            vec![("to", AttrValue::Int(i64::from(to.onnx_code())))],
+        )
     }
 
     pub fn output(&mut self, v: ValueId) {
@@ -102,10 +127,14 @@ pub fn canonical_ln(b: &mut B, x: ValueId, h: i64, gamma: bool, beta: bool) -> V
 
 /// Deterministic pseudo-random numbers in [-2, 2).
 pub fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
         })
         .collect()
@@ -124,8 +153,12 @@ pub fn random_inputs(g: &Graph) -> Vec<Tensor> {
             let vals = noise(n, 17 + i as u64);
             match t.elem {
                 DType::F16 => {
-                    let bytes: Vec<u8> = vals.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
-                    Tensor::from_bytes(g.value(v).name.clone(), DType::F16, dims, bytes).expect("sizes")
+                    let bytes: Vec<u8> = vals
+                        .iter()
+                        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                        .collect();
+                    Tensor::from_bytes(g.value(v).name.clone(), DType::F16, dims, bytes)
+                        .expect("sizes")
                 }
                 _ => Tensor::from_f32(g.value(v).name.clone(), dims, &vals),
             }
@@ -149,7 +182,10 @@ pub fn count(g: &Graph, op: &str) -> usize {
 /// Runs original and fused (ORT forms, so the interpreter accepts any opset) on the same
 /// random inputs and compares every output within `tol`.
 pub fn differential(g: &Graph, opset: i64, tol: f64) -> FuseReport {
-    let opts = FuseOptions { target: EmitTarget::Ort, ..FuseOptions::default() };
+    let opts = FuseOptions {
+        target: EmitTarget::Ort,
+        ..FuseOptions::default()
+    };
     let (f, report) = fuse(g, opset, &opts);
     let inputs = random_inputs(g);
     let a = lnopt_interp::run_model(&Model::new(g.clone(), opset), &inputs).expect("original runs");
@@ -158,7 +194,10 @@ pub fn differential(g: &Graph, opset: i64, tol: f64) -> FuseReport {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.dims, y.dims, "output {} changed shape", x.name);
         assert_eq!(x.dtype, y.dtype, "output {} changed type", x.name);
-        let (xv, yv) = (x.to_f64_vec().expect("numeric"), y.to_f64_vec().expect("numeric"));
+        let (xv, yv) = (
+            x.to_f64_vec().expect("numeric"),
+            y.to_f64_vec().expect("numeric"),
+        );
         for (i, (p, q)) in xv.iter().zip(&yv).enumerate() {
             assert!(
                 (p - q).abs() <= tol * (1.0 + p.abs()),
@@ -173,11 +212,27 @@ pub fn differential(g: &Graph, opset: i64, tol: f64) -> FuseReport {
 /// Fuses (standard forms), checks the fused count per kind, and checks numbers.
 pub fn expect_fused(g: &Graph, opset: i64, ln: usize, rms: usize) -> (Graph, FuseReport) {
     let (f, r) = fuse(g, opset, &FuseOptions::default());
-    assert_eq!(r.fused_count(NormKind::LayerNorm), ln, "LayerNorm count; report {r:#?}");
-    assert_eq!(r.fused_count(NormKind::RmsNorm), rms, "RMSNorm count; report {r:#?}");
+    assert_eq!(
+        r.fused_count(NormKind::LayerNorm),
+        ln,
+        "LayerNorm count; report {r:#?}"
+    );
+    assert_eq!(
+        r.fused_count(NormKind::RmsNorm),
+        rms,
+        "RMSNorm count; report {r:#?}"
+    );
     assert_eq!(count(&f, "LayerNormalization"), ln);
     assert_eq!(count(&f, "RMSNormalization"), rms);
-    let tol = if g.inputs().iter().any(|&v| g.value(v).declared_tensor_type().is_some_and(|t| t.elem == DType::F16)) { 2e-2 } else { 1e-4 };
+    let tol = if g.inputs().iter().any(|&v| {
+        g.value(v)
+            .declared_tensor_type()
+            .is_some_and(|t| t.elem == DType::F16)
+    }) {
+        2e-2
+    } else {
+        1e-4
+    };
     differential(g, opset, tol);
     (f, r)
 }
@@ -186,13 +241,20 @@ pub fn expect_fused(g: &Graph, opset: i64, ln: usize, rms: usize) -> (Graph, Fus
 pub fn expect_not_fused(g: &Graph, opset: i64, needle: &str) -> FuseReport {
     let (f, r) = fuse(g, opset, &FuseOptions::default());
     assert_eq!(r.total_fused(), 0, "report {r:#?}");
-    assert_eq!(count(&f, "LayerNormalization") + count(&f, "RMSNormalization"), 0);
+    assert_eq!(
+        count(&f, "LayerNormalization") + count(&f, "RMSNormalization"),
+        0
+    );
     assert!(!r.sites.is_empty(), "a site must be reported");
     let reasons: Vec<String> = r.sites.iter().filter_map(|s| s.reason.clone()).collect();
     assert!(
         reasons.iter().any(|s| s.contains(needle)),
         "expected a reason containing '{needle}', got {reasons:?}"
     );
-    assert_eq!(lnopt_ir::dump::dump_graph(&f), lnopt_ir::dump::dump_graph(g), "graph must be unchanged");
+    assert_eq!(
+        lnopt_ir::dump::dump_graph(&f),
+        lnopt_ir::dump::dump_graph(g),
+        "graph must be unchanged"
+    );
     r
 }
