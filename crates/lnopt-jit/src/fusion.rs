@@ -1,0 +1,599 @@
+//! Plan-level fusion: normalisation nodes (with a residual Add folded in where the graph allows)
+//! and chains of element-wise float ops become single steps run by generated kernels. Every
+//! fused step keeps its original nodes and falls back to the runtime functions when the
+//! runtime shapes or dtypes do not fit the kernel.
+
+use crate::error::{bail, OpError, OpResult};
+use crate::kernels::{Bin, COp, ChainKey, KernelCache, Mode, NormKey, Un};
+use crate::ops::norm::{expand_param, geometry};
+use crate::ops::{self, Ctx};
+use crate::plan::PNode;
+use crate::step::{store, Step};
+use crate::value::{Data, Val};
+use lnopt_ir::DType;
+use std::sync::Arc;
+
+/// Below this many elements a kernel runs on one thread.
+const PAR_MIN: usize = 1 << 15;
+
+/// A raw pointer that may cross into a scoped worker thread.
+#[derive(Clone, Copy)]
+struct SendPtr(usize);
+
+/// Splits `0..n` into at most `t` contiguous chunks.
+fn chunks(n: usize, t: usize) -> Vec<(usize, usize)> {
+    let t = t.clamp(1, n.max(1));
+    let per = n.div_ceil(t);
+    (0..t)
+        .map(|i| (i * per, ((i + 1) * per).min(n)))
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+/// Runs `f(start, end)` over chunks of `0..n`, in parallel when worthwhile.
+fn par_for(n: usize, work: usize, threads: usize, f: impl Fn(usize, usize) + Sync) {
+    let t = if work < PAR_MIN { 1 } else { threads };
+    let cs = chunks(n, t);
+    if cs.len() <= 1 {
+        if let Some(&(a, b)) = cs.first() {
+            f(a, b);
+        }
+        return;
+    }
+    std::thread::scope(|s| {
+        for &(a, b) in &cs[1..] {
+            let f = &f;
+            s.spawn(move || f(a, b));
+        }
+        f(cs[0].0, cs[0].1);
+    });
+}
+
+/// A normalisation step.
+pub(crate) struct NormStep {
+    /// The norm node (input 0 is the Add output when `add` is set).
+    pub node: PNode,
+    /// RMS-style (no mean).
+    pub rms: bool,
+    /// Folded residual Add node, and whether its output must also be stored.
+    pub add: Option<(PNode, bool)>,
+}
+
+fn slot_val(slots: &[Option<Arc<Val>>], s: Option<usize>) -> Option<&Val> {
+    s.and_then(|s| slots.get(s)?.as_deref())
+}
+
+impl NormStep {
+    /// Slots read.
+    pub(crate) fn reads(&self) -> Vec<usize> {
+        let mut r: Vec<usize> = self.node.inputs.iter().skip(1).flatten().copied().collect();
+        match &self.add {
+            Some((a, _)) => r.extend(a.inputs.iter().flatten().copied()),
+            None => r.extend(self.node.inputs.first().copied().flatten()),
+        }
+        r
+    }
+
+    fn fallback(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
+        if let Some((a, _)) = &self.add {
+            crate::step::run_op(a, slots, threads)?;
+        }
+        let outs = {
+            let ins: Vec<Option<&Val>> = self
+                .node
+                .inputs
+                .iter()
+                .map(|&i| slot_val(slots, i))
+                .collect();
+            ops::run(&Ctx {
+                node: &self.node,
+                ins: &ins,
+                threads,
+            })?
+        };
+        store(slots, &self.node.outputs, outs)
+    }
+
+    /// Runs the kernel (or the fallback).
+    pub(crate) fn run(
+        &self,
+        slots: &mut [Option<Arc<Val>>],
+        cache: &KernelCache,
+        threads: usize,
+    ) -> OpResult<()> {
+        let c = Ctx {
+            node: &self.node,
+            ins: &[],
+            threads,
+        };
+        let (x, skip) = match &self.add {
+            Some((a, _)) => (
+                slot_val(slots, a.inputs.first().copied().flatten()),
+                slot_val(slots, a.inputs.get(1).copied().flatten()),
+            ),
+            None => (
+                slot_val(slots, self.node.inputs.first().copied().flatten()),
+                None,
+            ),
+        };
+        let Some(x) = x else {
+            bail!("input was not computed")
+        };
+        let ok_dtype = x.dtype == DType::F32
+            || (self.add.is_none() && matches!(x.dtype, DType::F16 | DType::BF16));
+        let skip_ok = match (&self.add, skip) {
+            (None, _) => true,
+            (Some(_), Some(s)) => s.shape == x.shape && s.dtype == DType::F32,
+            (Some(_), None) => false,
+        };
+        let stash = c.int("stash_type", 1)?;
+        if !ok_dtype || !skip_ok || stash != 1 || x.numel() == 0 {
+            return self.fallback(slots, threads);
+        }
+        let axis = c.int("axis", -1)?;
+        let eps = c.float("epsilon", 1e-5)?;
+        let g = geometry(x, axis)?;
+        let scale = slot_val(slots, self.node.inputs.get(1).copied().flatten());
+        let bias = if self.rms {
+            None
+        } else {
+            slot_val(slots, self.node.inputs.get(2).copied().flatten())
+        };
+        let scale = scale
+            .map(|s| expand_param(s, x, axis, "scale"))
+            .transpose()?;
+        let bias = bias.map(|s| expand_param(s, x, axis, "bias")).transpose()?;
+        let outs = &self.node.outputs;
+        let (mean_slot, inv_slot) = if self.rms {
+            (None, outs.get(1).copied().flatten())
+        } else {
+            (
+                outs.get(1).copied().flatten(),
+                outs.get(2).copied().flatten(),
+            )
+        };
+        let sum_slot = match &self.add {
+            Some((a, true)) => a.outputs.first().copied().flatten(),
+            _ => None,
+        };
+        let key = NormKey {
+            rms: self.rms,
+            hidden: g.hidden,
+            eps_bits: eps.to_bits(),
+            scale: scale.is_some(),
+            bias: bias.is_some(),
+            skip: self.add.is_some(),
+            sum_out: sum_slot.is_some(),
+            mean_out: mean_slot.is_some(),
+            inv_out: inv_slot.is_some(),
+        };
+        let f = cache.norm(&key).map_err(|e| OpError(e.to_string()))?;
+        let n = x.numel();
+        let mut y = vec![0f32; n];
+        let mut sum = vec![0f32; if key.sum_out { n } else { 0 }];
+        let mut mean = vec![0f32; if key.mean_out { g.rows } else { 0 }];
+        let mut inv = vec![0f32; if key.inv_out { g.rows } else { 0 }];
+        let xd = x.f32s()?;
+        let sd = match skip {
+            Some(s) => s.f32s()?,
+            None => &[],
+        };
+        let h = g.hidden;
+        let p = |v: &[f32]| SendPtr(v.as_ptr() as usize);
+        let (px, ps, pg, pb) = (
+            p(xd),
+            p(sd),
+            p(scale.as_deref().unwrap_or(&[])),
+            p(bias.as_deref().unwrap_or(&[])),
+        );
+        let pm = |v: &mut [f32]| SendPtr(v.as_mut_ptr() as usize);
+        let (py, psum, pmean, pinv) = (pm(&mut y), pm(&mut sum), pm(&mut mean), pm(&mut inv));
+        par_for(g.rows, n, threads, |a, b| {
+            let at = |ptr: SendPtr, on: bool, stride: usize| {
+                if on {
+                    (ptr.0 + a * stride * 4) as *mut f32
+                } else {
+                    std::ptr::null_mut()
+                }
+            };
+            // SAFETY: every buffer holds `rows * h` (or `rows`) f32s, checked by construction
+            // above (x/skip/y/sum have n = rows*h elements, scale/bias h, mean/inv rows); each
+            // worker gets the disjoint row range a..b, and the kernel touches exactly the
+            // buffers its key enables.
+            unsafe {
+                f(
+                    at(px, true, h),
+                    at(ps, key.skip, h),
+                    at(pg, key.scale, 0),
+                    at(pb, key.bias, 0),
+                    at(py, true, h),
+                    at(psum, key.sum_out, h),
+                    at(pmean, key.mean_out, 1),
+                    at(pinv, key.inv_out, 1),
+                    b - a,
+                )
+            }
+        });
+        let dt = x.dtype;
+        let shape = x.shape.clone();
+        let mut put = |s: Option<usize>, dt: DType, shape: &[usize], v: Vec<f32>| -> OpResult<()> {
+            if let Some(slot) = s.and_then(|s| slots.get_mut(s)) {
+                *slot = Some(Arc::new(Val::floats(dt, shape.to_vec(), v)?));
+            }
+            Ok(())
+        };
+        put(sum_slot, DType::F32, &shape, sum)?;
+        put(mean_slot, DType::F32, &g.stat_shape, mean)?;
+        put(inv_slot, DType::F32, &g.stat_shape, inv)?;
+        put(outs.first().copied().flatten(), dt, &shape, y)?;
+        Ok(())
+    }
+}
+
+/// A fused chain of element-wise ops with one output.
+pub(crate) struct ChainStep {
+    /// Name for messages (the root node's).
+    pub name: String,
+    /// The original nodes, in order (for the fallback).
+    pub nodes: Vec<PNode>,
+    /// External input slots.
+    pub inputs: Vec<usize>,
+    /// Output slot.
+    pub out: usize,
+    /// Program over the inputs.
+    pub prog: Vec<COp>,
+}
+
+impl ChainStep {
+    /// Slots read.
+    pub(crate) fn reads(&self) -> Vec<usize> {
+        self.inputs.clone()
+    }
+
+    fn fallback(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
+        for n in &self.nodes {
+            crate::step::run_op(n, slots, threads)
+                .map_err(|e| OpError(format!("node '{}': {}", n.name, e.0)))?;
+        }
+        for n in &self.nodes {
+            for o in n.outputs.iter().flatten() {
+                if *o != self.out {
+                    if let Some(s) = slots.get_mut(*o) {
+                        *s = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the kernel (or the fallback).
+    pub(crate) fn run(
+        &self,
+        slots: &mut [Option<Arc<Val>>],
+        cache: &KernelCache,
+        threads: usize,
+    ) -> OpResult<()> {
+        let mut ins: Vec<&Val> = Vec::with_capacity(self.inputs.len());
+        for &s in &self.inputs {
+            match slot_val(slots, Some(s)) {
+                Some(v) if v.dtype == DType::F32 => ins.push(v),
+                _ => return self.fallback(slots, threads),
+            }
+        }
+        let mut out_shape: Vec<usize> = Vec::new();
+        for v in &ins {
+            out_shape = ops::bcast::broadcast2(&out_shape, &v.shape)?;
+        }
+        let n = crate::value::checked_numel(&out_shape)?;
+        let last = out_shape.last().copied().unwrap_or(1);
+        let mut modes = Vec::with_capacity(ins.len());
+        for v in &ins {
+            modes.push(if v.shape == out_shape {
+                Mode::Full
+            } else if v.numel() == 1 {
+                Mode::Scalar
+            } else if v.numel() == last
+                && v.shape.last() == Some(&last)
+                && v.numel() * (n / last.max(1)) == n
+            {
+                Mode::Row
+            } else if v.numel() == n {
+                Mode::Full
+            } else {
+                return self.fallback(slots, threads);
+            });
+        }
+        if n == 0 {
+            return self.fallback(slots, threads);
+        }
+        let has_row = modes.contains(&Mode::Row);
+        let key = ChainKey {
+            prog: self.prog.clone(),
+            modes: modes.clone(),
+        };
+        let f = cache.chain(&key).map_err(|e| OpError(e.to_string()))?;
+        let mut out = vec![0f32; n];
+        let ptrs: Vec<SendPtr> = ins
+            .iter()
+            .map(|v| match &v.data {
+                Data::F(d) => SendPtr(d.as_ptr() as usize),
+                _ => SendPtr(0),
+            })
+            .collect();
+        let po = SendPtr(out.as_mut_ptr() as usize);
+        let (rows, h) = if has_row { (n / last, last) } else { (n, 1) };
+        let modes_ref = &modes;
+        par_for(rows, n, threads, |a, b| {
+            // Row-broadcast inputs: split rows; otherwise split the flat range.
+            let (start_elem, r, len) = if has_row {
+                (a * h, b - a, h)
+            } else {
+                (a, 1, b - a)
+            };
+            let bases: Vec<*const f32> = ptrs
+                .iter()
+                .zip(modes_ref)
+                .map(|(p, m)| match m {
+                    Mode::Full => (p.0 + start_elem * 4) as *const f32,
+                    _ => p.0 as *const f32,
+                })
+                .collect();
+            // SAFETY: Full inputs and the output hold n elements and this worker covers the
+            // disjoint range start_elem..start_elem + r*len ≤ n; Row inputs hold `h` elements
+            // read per row; Scalar inputs hold one element. `bases` lives across the call.
+            unsafe { f(bases.as_ptr(), (po.0 + start_elem * 4) as *mut f32, r, len) }
+        });
+        let v = Val::floats(DType::F32, out_shape, out)?;
+        match slots.get_mut(self.out) {
+            Some(s) => *s = Some(Arc::new(v)),
+            None => bail!("internal: bad output slot"),
+        }
+        Ok(())
+    }
+}
+
+/// The chain instruction for a fusible node, given operand instruction indices.
+fn chain_op(op: &str) -> Option<Result<Un, Bin>> {
+    Some(match op {
+        "Neg" => Ok(Un::Neg),
+        "Abs" => Ok(Un::Abs),
+        "Sqrt" => Ok(Un::Sqrt),
+        "Reciprocal" => Ok(Un::Recip),
+        "Relu" => Ok(Un::Relu),
+        "Erf" => Ok(Un::Erf),
+        "Tanh" => Ok(Un::Tanh),
+        "Sigmoid" => Ok(Un::Sigmoid),
+        "Exp" => Ok(Un::Exp),
+        "Add" => Err(Bin::Add),
+        "Sub" => Err(Bin::Sub),
+        "Mul" => Err(Bin::Mul),
+        "Div" => Err(Bin::Div),
+        "Max" => Err(Bin::Max),
+        "Min" => Err(Bin::Min),
+        _ => return None,
+    })
+}
+
+/// Scalar f32 constant held in `slot`, if any.
+fn const_scalar(consts: &[Option<Arc<Val>>], slot: usize) -> Option<f32> {
+    let v = consts.get(slot)?.as_ref()?;
+    match (&v.data, v.dtype) {
+        (Data::F(d), DType::F32) if d.len() == 1 => d.first().copied(),
+        _ => None,
+    }
+}
+
+/// Whether node `n` can join a chain (`Pow` only with a constant exponent of 1, 2, 3 or 0.5).
+fn fusible(n: &PNode, consts: &[Option<Arc<Val>>]) -> bool {
+    if !(n.domain.is_empty() || n.domain == "ai.onnx")
+        || n.outputs.len() != 1
+        || n.outputs[0].is_none()
+    {
+        return false;
+    }
+    if n.op == "Pow" {
+        return n.inputs.len() == 2
+            && n.inputs[1]
+                .and_then(|s| const_scalar(consts, s))
+                .is_some_and(|e| [1.0, 2.0, 3.0, 0.5].contains(&e));
+    }
+    match chain_op(&n.op) {
+        Some(Ok(_)) => n.inputs.len() == 1 && n.inputs[0].is_some(),
+        Some(Err(_)) => n.inputs.len() == 2 && n.inputs.iter().all(|i| i.is_some()),
+        None => false,
+    }
+}
+
+/// Builds the plan's steps from flattened nodes.
+pub(crate) fn build_steps(
+    nodes: Vec<PNode>,
+    nslots: usize,
+    consts: &[Option<Arc<Val>>],
+    graph_outputs: &[usize],
+    opts: &crate::Options,
+) -> Vec<Step> {
+    let mut readers = vec![0usize; nslots];
+    let mut producer = vec![None; nslots];
+    for (i, n) in nodes.iter().enumerate() {
+        for s in n.inputs.iter().flatten() {
+            if let Some(r) = readers.get_mut(*s) {
+                *r += 1;
+            }
+        }
+        for s in n.outputs.iter().flatten() {
+            if let Some(p) = producer.get_mut(*s) {
+                *p = Some(i);
+            }
+        }
+    }
+    for &o in graph_outputs {
+        if let Some(r) = readers.get_mut(o) {
+            *r += 1;
+        }
+    }
+    let mut taken = vec![false; nodes.len()];
+    // Norm nodes and the residual Adds they absorb.
+    let mut norm_add: Vec<Option<usize>> = vec![None; nodes.len()];
+    if opts.norm_kernels {
+        for (i, n) in nodes.iter().enumerate() {
+            if !crate::step::is_norm(&n.op) {
+                continue;
+            }
+            let Some(x) = n.inputs.first().copied().flatten() else {
+                continue;
+            };
+            if let Some(p) = producer.get(x).copied().flatten() {
+                let a = &nodes[p];
+                if opts.fold_residual
+                    && a.op == "Add"
+                    && a.domain.is_empty()
+                    && a.inputs.len() == 2
+                    && a.inputs.iter().all(|s| s.is_some())
+                    && !taken[p]
+                {
+                    taken[p] = true;
+                    norm_add[i] = Some(p);
+                }
+            }
+        }
+    }
+    // Chains: union fusible producers read only by one fusible consumer.
+    let mut group: Vec<usize> = (0..nodes.len()).collect();
+    let ok: Vec<bool> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| opts.fuse_chains && !taken[i] && fusible(n, consts))
+        .collect();
+    fn find(g: &mut [usize], i: usize) -> usize {
+        let mut r = i;
+        while g[r] != r {
+            r = g[r];
+        }
+        let mut c = i;
+        while g[c] != r {
+            let nx = g[c];
+            g[c] = r;
+            c = nx;
+        }
+        r
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if !ok[i] {
+            continue;
+        }
+        for s in n.inputs.iter().flatten() {
+            if let Some(p) = producer.get(*s).copied().flatten() {
+                if ok[p] && readers[*s] == 1 {
+                    let rp = find(&mut group, p);
+                    group[rp] = i;
+                }
+            }
+        }
+    }
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for i in 0..nodes.len() {
+        if ok[i] {
+            let r = find(&mut group, i);
+            members[r].push(i);
+        }
+    }
+    let mut steps = Vec::with_capacity(nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        if taken[i] {
+            continue;
+        }
+        if crate::step::is_norm(&n.op) && opts.norm_kernels {
+            let add = norm_add[i].map(|p| {
+                let a = &nodes[p];
+                let out = a.outputs.first().copied().flatten();
+                let keep = out.is_some_and(|o| readers.get(o).copied().unwrap_or(0) > 1);
+                (a.clone(), keep)
+            });
+            steps.push(Step::Norm(NormStep {
+                node: n.clone(),
+                rms: n.op != "LayerNormalization",
+                add,
+            }));
+            continue;
+        }
+        if ok[i] {
+            if find(&mut group, i) != i {
+                continue; // emitted with its root
+            }
+            let m = &members[i];
+            if m.len() < 2 {
+                steps.push(Step::Op(n.clone()));
+                continue;
+            }
+            steps.push(Step::Chain(make_chain(&nodes, m, consts)));
+            continue;
+        }
+        steps.push(Step::Op(n.clone()));
+    }
+    steps
+}
+
+fn make_chain(nodes: &[PNode], m: &[usize], consts: &[Option<Arc<Val>>]) -> ChainStep {
+    use std::collections::HashMap;
+    let mut prog = Vec::new();
+    let mut at: HashMap<usize, usize> = HashMap::new(); // slot -> instruction
+    let mut inputs = Vec::new();
+    let mut operand = |s: usize, prog: &mut Vec<COp>, at: &mut HashMap<usize, usize>| -> usize {
+        if let Some(&k) = at.get(&s) {
+            return k;
+        }
+        let op = match const_scalar(consts, s) {
+            Some(c) => COp::Const(c.to_bits()),
+            None => {
+                inputs.push(s);
+                COp::In(inputs.len() - 1)
+            }
+        };
+        prog.push(op);
+        at.insert(s, prog.len() - 1);
+        prog.len() - 1
+    };
+    let mut out = 0;
+    for &i in m {
+        let n = &nodes[i];
+        let a = operand(n.inputs[0].unwrap_or(0), &mut prog, &mut at);
+        let res = if n.op == "Pow" {
+            let e = n.inputs[1]
+                .and_then(|s| const_scalar(consts, s))
+                .unwrap_or(1.0);
+            if e == 0.5 {
+                prog.push(COp::Un(Un::Sqrt, a));
+            } else if e == 1.0 {
+                prog.push(COp::Bin(Bin::Max, a, a));
+            } else {
+                prog.push(COp::Bin(Bin::Mul, a, a));
+                if e == 3.0 {
+                    prog.push(COp::Bin(Bin::Mul, prog.len() - 1, a));
+                }
+            }
+            prog.len() - 1
+        } else {
+            match chain_op(&n.op) {
+                Some(Ok(u)) => prog.push(COp::Un(u, a)),
+                Some(Err(b)) => {
+                    let c = operand(n.inputs[1].unwrap_or(0), &mut prog, &mut at);
+                    prog.push(COp::Bin(b, a, c));
+                }
+                None => {}
+            }
+            prog.len() - 1
+        };
+        if let Some(o) = n.outputs[0] {
+            at.insert(o, res);
+            out = o;
+        }
+    }
+    ChainStep {
+        name: nodes[m[m.len() - 1]].name.clone(),
+        nodes: m.iter().map(|&i| nodes[i].clone()).collect(),
+        inputs,
+        out,
+        prog,
+    }
+}

@@ -1,0 +1,687 @@
+//! Cranelift code generation: normalisation kernels and fused element-wise chains, compiled on
+//! first use of a specialisation and cached for the life of the compiled model.
+
+use crate::error::JitError;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, Type, Value,
+};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Generated normalisation kernel:
+/// `(x, skip, scale, bias, y, sum_out, mean_out, inv_std_out, rows)`; unused pointers may be
+/// null (the kernel is specialised on which ones exist).
+pub(crate) type NormFn = unsafe extern "C" fn(
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *mut f32,
+    *mut f32,
+    *mut f32,
+    *mut f32,
+    usize,
+);
+
+/// Generated element-wise chain kernel: `(inputs, out, rows, row_len)`.
+pub(crate) type ChainFn = unsafe extern "C" fn(*const *const f32, *mut f32, usize, usize);
+
+/// What a norm kernel is specialised on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NormKey {
+    /// RMSNorm (no mean subtraction) instead of LayerNorm.
+    pub rms: bool,
+    /// Row length.
+    pub hidden: usize,
+    /// Epsilon, as f32 bits.
+    pub eps_bits: u32,
+    /// A scale vector is applied.
+    pub scale: bool,
+    /// A bias vector is added.
+    pub bias: bool,
+    /// The input is `x + skip` (residual add folded in).
+    pub skip: bool,
+    /// The sum `x + skip` is written out.
+    pub sum_out: bool,
+    /// The per-row mean is written out.
+    pub mean_out: bool,
+    /// The per-row inverse standard deviation is written out.
+    pub inv_out: bool,
+}
+
+/// Unary ops a chain kernel knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Un {
+    Neg,
+    Abs,
+    Sqrt,
+    Recip,
+    Relu,
+    Erf,
+    Tanh,
+    Sigmoid,
+    Exp,
+}
+
+/// Binary ops a chain kernel knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Bin {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+}
+
+/// One SSA instruction of a chain; operands refer to earlier instructions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum COp {
+    /// External input `k`.
+    In(usize),
+    /// An f32 constant (bits).
+    Const(u32),
+    /// Unary op.
+    Un(Un, usize),
+    /// Binary op.
+    Bin(Bin, usize, usize),
+}
+
+/// How a chain input is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Mode {
+    /// One element per output element.
+    Full,
+    /// One row, repeated for every row.
+    Row,
+    /// One element.
+    Scalar,
+}
+
+/// What a chain kernel is specialised on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ChainKey {
+    /// The program; the last instruction is the result.
+    pub prog: Vec<COp>,
+    /// Read mode of each external input.
+    pub modes: Vec<Mode>,
+}
+
+extern "C" fn rt_erf(x: f32) -> f32 {
+    libm::erff(x)
+}
+extern "C" fn rt_tanh(x: f32) -> f32 {
+    libm::tanhf(x)
+}
+extern "C" fn rt_sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + libm::expf(-x))
+}
+extern "C" fn rt_exp(x: f32) -> f32 {
+    libm::expf(x)
+}
+
+struct Inner {
+    module: JITModule,
+    fctx: FunctionBuilderContext,
+    norms: HashMap<NormKey, NormFn>,
+    chains: HashMap<ChainKey, ChainFn>,
+    count: usize,
+    fma: bool,
+}
+
+/// Compiled kernels of one model, by specialisation.
+pub struct KernelCache {
+    inner: Mutex<Inner>,
+}
+
+/// Counters of the cache, for tests and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Norm kernels compiled.
+    pub norm_kernels: usize,
+    /// Chain kernels compiled.
+    pub chain_kernels: usize,
+    /// The target has FMA and kernels use it.
+    pub fma: bool,
+}
+
+fn cg(kernel: &str, e: impl std::fmt::Display) -> JitError {
+    JitError::Codegen {
+        kernel: kernel.to_string(),
+        what: e.to_string(),
+    }
+}
+
+fn bargs(v: &[Value]) -> Vec<BlockArg> {
+    v.iter().map(|&x| BlockArg::Value(x)).collect()
+}
+
+impl KernelCache {
+    /// A new cache for the host CPU.
+    pub fn new() -> Result<KernelCache, JitError> {
+        let mut fb = settings::builder();
+        fb.set("opt_level", "speed").map_err(|e| cg("isa", e))?;
+        let isa_b = cranelift_native::builder().map_err(|e| cg("isa", e))?;
+        let isa = isa_b
+            .finish(settings::Flags::new(fb))
+            .map_err(|e| cg("isa", e))?;
+        let fma = isa.has_native_fma();
+        let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+        jb.symbol("lnopt_erf", rt_erf as *const u8);
+        jb.symbol("lnopt_tanh", rt_tanh as *const u8);
+        jb.symbol("lnopt_sigmoid", rt_sigmoid as *const u8);
+        jb.symbol("lnopt_exp", rt_exp as *const u8);
+        let module = JITModule::new(jb);
+        Ok(KernelCache {
+            inner: Mutex::new(Inner {
+                module,
+                fctx: FunctionBuilderContext::new(),
+                norms: HashMap::new(),
+                chains: HashMap::new(),
+                count: 0,
+                fma,
+            }),
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> KernelStats {
+        match self.inner.lock() {
+            Ok(i) => KernelStats {
+                norm_kernels: i.norms.len(),
+                chain_kernels: i.chains.len(),
+                fma: i.fma,
+            },
+            Err(_) => KernelStats::default(),
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, JitError> {
+        self.inner.lock().map_err(|_| cg("cache", "lock poisoned"))
+    }
+
+    /// The norm kernel for `key`, compiling it on first use.
+    pub(crate) fn norm(&self, key: &NormKey) -> Result<NormFn, JitError> {
+        let mut g = self.lock()?;
+        if let Some(f) = g.norms.get(key) {
+            return Ok(*f);
+        }
+        let inner = &mut *g;
+        let ptr = inner.module.target_config().pointer_type();
+        let mut sig = inner.module.make_signature();
+        for _ in 0..8 {
+            sig.params.push(AbiParam::new(ptr));
+        }
+        sig.params.push(AbiParam::new(ptr));
+        let name = format!("norm{}", inner.count);
+        inner.count += 1;
+        let ptr_fn = define(inner, &name, sig, |b, fma, _m| emit_norm(b, key, ptr, fma))?;
+        // SAFETY: the function was generated with exactly the NormFn signature (8 pointers and
+        // a usize, platform calling convention), and the module outlives every use (it lives
+        // in this cache, owned by the CompiledModel).
+        let f: NormFn = unsafe { std::mem::transmute::<*const u8, NormFn>(ptr_fn) };
+        inner.norms.insert(*key, f);
+        Ok(f)
+    }
+
+    /// The chain kernel for `key`, compiling it on first use.
+    pub(crate) fn chain(&self, key: &ChainKey) -> Result<ChainFn, JitError> {
+        let mut g = self.lock()?;
+        if let Some(f) = g.chains.get(key) {
+            return Ok(*f);
+        }
+        let inner = &mut *g;
+        let ptr = inner.module.target_config().pointer_type();
+        let mut sig = inner.module.make_signature();
+        for _ in 0..4 {
+            sig.params.push(AbiParam::new(ptr));
+        }
+        let name = format!("chain{}", inner.count);
+        inner.count += 1;
+        let mut un_sig = inner.module.make_signature();
+        un_sig.params.push(AbiParam::new(types::F32));
+        un_sig.returns.push(AbiParam::new(types::F32));
+        let mut imports = HashMap::new();
+        for (u, sym) in [
+            (Un::Erf, "lnopt_erf"),
+            (Un::Tanh, "lnopt_tanh"),
+            (Un::Sigmoid, "lnopt_sigmoid"),
+            (Un::Exp, "lnopt_exp"),
+        ] {
+            if key
+                .prog
+                .iter()
+                .any(|o| matches!(o, COp::Un(x, _) if *x == u))
+            {
+                let id = inner
+                    .module
+                    .declare_function(sym, Linkage::Import, &un_sig)
+                    .map_err(|e| cg(&name, e))?;
+                imports.insert(u, id);
+            }
+        }
+        let ptr_fn = define(inner, &name, sig, |b, _fma, m| {
+            emit_chain(b, key, ptr, m, &imports)
+        })?;
+        // SAFETY: generated with exactly the ChainFn signature; the module lives in this cache.
+        let f: ChainFn = unsafe { std::mem::transmute::<*const u8, ChainFn>(ptr_fn) };
+        inner.chains.insert(key.clone(), f);
+        Ok(f)
+    }
+}
+
+fn define(
+    inner: &mut Inner,
+    name: &str,
+    sig: Signature,
+    body: impl FnOnce(&mut FunctionBuilder<'_>, bool, &mut JITModule),
+) -> Result<*const u8, JitError> {
+    let id: FuncId = inner
+        .module
+        .declare_function(name, Linkage::Local, &sig)
+        .map_err(|e| cg(name, e))?;
+    let mut ctx = inner.module.make_context();
+    ctx.func.signature = sig;
+    let fcfg = inner.module.target_config();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut inner.fctx);
+        body(&mut b, inner.fma, &mut inner.module);
+        b.seal_all_blocks();
+        b.finalize(fcfg);
+    }
+    inner
+        .module
+        .define_function(id, &mut ctx)
+        .map_err(|e| cg(name, format!("{e:?}")))?;
+    inner.module.clear_context(&mut ctx);
+    inner
+        .module
+        .finalize_definitions()
+        .map_err(|e| cg(name, e))?;
+    Ok(inner.module.get_finalized_function(id))
+}
+
+const V: Type = types::F32X4;
+const S: Type = types::F32;
+
+fn flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Emits one pass over a row of `h` floats: 4 vector accumulators over blocks of 16, then the
+/// remaining vectors, then scalars. `f(b, byte_offset, vector?, acc) -> acc`. Returns the
+/// horizontal sum of the accumulators.
+fn pass(
+    b: &mut FunctionBuilder<'_>,
+    h: usize,
+    f: &mut dyn FnMut(&mut FunctionBuilder<'_>, Value, bool, Value) -> Value,
+) -> Value {
+    let zs = b.ins().f32const(0.0);
+    let zv = b.ins().splat(V, zs);
+    let n16 = h / 16;
+    let mut acc = [zv; 4];
+    if n16 > 0 {
+        let hdr = b.create_block();
+        let body = b.create_block();
+        let exit = b.create_block();
+        b.append_block_param(hdr, types::I64);
+        for _ in 0..4 {
+            b.append_block_param(hdr, V);
+            b.append_block_param(exit, V);
+        }
+        let i0 = b.ins().iconst(types::I64, 0);
+        b.ins().jump(hdr, &bargs(&[i0, zv, zv, zv, zv]));
+        b.switch_to_block(hdr);
+        let p = b.block_params(hdr).to_vec();
+        let lim = b.ins().iconst(types::I64, (n16 * 64) as i64);
+        let c = b.ins().icmp(IntCC::UnsignedLessThan, p[0], lim);
+        b.ins().brif(c, body, &[], exit, &bargs(&p[1..5]));
+        b.switch_to_block(body);
+        let mut nacc = Vec::with_capacity(5);
+        let next = b.ins().iadd_imm_s(p[0], 64);
+        nacc.push(next);
+        for k in 0..4 {
+            let off = b.ins().iadd_imm_s(p[0], 16 * k as i64);
+            nacc.push(f(b, off, true, p[1 + k]));
+        }
+        b.ins().jump(hdr, &bargs(&nacc));
+        b.switch_to_block(exit);
+        let e = b.block_params(exit).to_vec();
+        acc = [e[0], e[1], e[2], e[3]];
+    }
+    let s01 = b.ins().fadd(acc[0], acc[1]);
+    let s23 = b.ins().fadd(acc[2], acc[3]);
+    let mut a = b.ins().fadd(s01, s23);
+    let mut pos = n16 * 16;
+    while pos + 4 <= h {
+        let off = b.ins().iconst(types::I64, (pos * 4) as i64);
+        a = f(b, off, true, a);
+        pos += 4;
+    }
+    let l: Vec<Value> = (0..4).map(|i| b.ins().extractlane(a, i as u8)).collect();
+    let x01 = b.ins().fadd(l[0], l[1]);
+    let x23 = b.ins().fadd(l[2], l[3]);
+    let mut s = b.ins().fadd(x01, x23);
+    while pos < h {
+        let off = b.ins().iconst(types::I64, (pos * 4) as i64);
+        s = f(b, off, false, s);
+        pos += 1;
+    }
+    s
+}
+
+fn load(b: &mut FunctionBuilder<'_>, base: Value, off: Value, vec: bool) -> Value {
+    let a = b.ins().iadd(base, off);
+    b.ins().load(if vec { V } else { S }, flags(), a, 0)
+}
+
+fn store(b: &mut FunctionBuilder<'_>, v: Value, base: Value, off: Value) {
+    let a = b.ins().iadd(base, off);
+    b.ins().store(flags(), v, a, 0);
+}
+
+fn mul_add(b: &mut FunctionBuilder<'_>, fma: bool, x: Value, y: Value, z: Value) -> Value {
+    if fma {
+        b.ins().fma(x, y, z)
+    } else {
+        let m = b.ins().fmul(x, y);
+        b.ins().fadd(m, z)
+    }
+}
+
+fn emit_norm(b: &mut FunctionBuilder<'_>, k: &NormKey, ptr: Type, fma: bool) {
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (x, skip, scale, bias, y, sum, mean_o, inv_o, rows) =
+        (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]);
+    let hdr = b.create_block();
+    let body = b.create_block();
+    let done = b.create_block();
+    b.append_block_param(hdr, ptr);
+    let r0 = b.ins().iconst(ptr, 0);
+    b.ins().jump(hdr, &bargs(&[r0]));
+    b.switch_to_block(hdr);
+    let r = b.block_params(hdr)[0];
+    let c = b.ins().icmp(IntCC::UnsignedLessThan, r, rows);
+    b.ins().brif(c, body, &[], done, &[]);
+    b.switch_to_block(body);
+    let h = k.hidden;
+    let rowoff = b.ins().imul_imm_s(r, (h * 4) as i64);
+    let xr = b.ins().iadd(x, rowoff);
+    let yr = b.ins().iadd(y, rowoff);
+    let inv_h = b.ins().f32const(1.0 / h.max(1) as f32);
+    // Pass 1 (with a folded residual Add): the sum is stored and its row total kept.
+    let (src, pre_sum) = if k.skip {
+        let sr = b.ins().iadd(skip, rowoff);
+        let dst = if k.sum_out {
+            b.ins().iadd(sum, rowoff)
+        } else {
+            yr
+        };
+        let want_sum = !k.rms;
+        let t = pass(b, h, &mut |b, off, vec, acc| {
+            let a = load(b, xr, off, vec);
+            let s = load(b, sr, off, vec);
+            let v = b.ins().fadd(a, s);
+            store(b, v, dst, off);
+            if want_sum {
+                b.ins().fadd(acc, v)
+            } else {
+                acc
+            }
+        });
+        (dst, Some(t))
+    } else {
+        (xr, None)
+    };
+    let mean = if k.rms {
+        None
+    } else {
+        let s = match pre_sum {
+            Some(t) => t,
+            None => pass(b, h, &mut |b, off, vec, acc| {
+                let v = load(b, src, off, vec);
+                b.ins().fadd(acc, v)
+            }),
+        };
+        Some(b.ins().fmul(s, inv_h))
+    };
+    let mean_v = mean.map(|m| b.ins().splat(V, m));
+    let ss = pass(b, h, &mut |b, off, vec, acc| {
+        let mut v = load(b, src, off, vec);
+        if let Some(m) = mean {
+            let mm = if vec { mean_v.unwrap_or(m) } else { m };
+            v = b.ins().fsub(v, mm);
+        }
+        mul_add(b, fma, v, v, acc)
+    });
+    let var = b.ins().fmul(ss, inv_h);
+    let eps = b.ins().f32const(f32::from_bits(k.eps_bits));
+    let ve = b.ins().fadd(var, eps);
+    let sd = b.ins().sqrt(ve);
+    let one = b.ins().f32const(1.0);
+    let inv = b.ins().fdiv(one, sd);
+    let inv_v = b.ins().splat(V, inv);
+    pass(b, h, &mut |b, off, vec, acc| {
+        let mut v = load(b, src, off, vec);
+        if let Some(m) = mean {
+            let mm = if vec { mean_v.unwrap_or(m) } else { m };
+            v = b.ins().fsub(v, mm);
+        }
+        let iv = if vec { inv_v } else { inv };
+        let mut o = b.ins().fmul(v, iv);
+        match (k.scale, k.bias) {
+            (true, true) => {
+                let g = load(b, scale, off, vec);
+                let be = load(b, bias, off, vec);
+                o = mul_add(b, fma, o, g, be);
+            }
+            (true, false) => {
+                let g = load(b, scale, off, vec);
+                o = b.ins().fmul(o, g);
+            }
+            (false, true) => {
+                let be = load(b, bias, off, vec);
+                o = b.ins().fadd(o, be);
+            }
+            (false, false) => {}
+        }
+        store(b, o, yr, off);
+        acc
+    });
+    let soff = b.ins().imul_imm_s(r, 4);
+    if let (true, Some(m)) = (k.mean_out, mean) {
+        let a = b.ins().iadd(mean_o, soff);
+        b.ins().store(flags(), m, a, 0);
+    } else if k.mean_out {
+        let z = b.ins().f32const(0.0);
+        let a = b.ins().iadd(mean_o, soff);
+        b.ins().store(flags(), z, a, 0);
+    }
+    if k.inv_out {
+        let a = b.ins().iadd(inv_o, soff);
+        b.ins().store(flags(), inv, a, 0);
+    }
+    let r1 = b.ins().iadd_imm_s(r, 1);
+    b.ins().jump(hdr, &bargs(&[r1]));
+    b.switch_to_block(done);
+    b.ins().return_(&[]);
+}
+
+fn emit_chain(
+    b: &mut FunctionBuilder<'_>,
+    k: &ChainKey,
+    ptr: Type,
+    m: &mut JITModule,
+    imports: &HashMap<Un, FuncId>,
+) {
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (ins, out, rows, h) = (p[0], p[1], p[2], p[3]);
+    let mut refs = HashMap::new();
+    for (u, id) in imports {
+        refs.insert(*u, m.declare_func_in_func(*id, b.func));
+    }
+    let bases: Vec<Value> = (0..k.modes.len())
+        .map(|i| b.ins().load(ptr, flags(), ins, (i * 8) as i32))
+        .collect();
+    let scalars: Vec<Option<Value>> = k
+        .modes
+        .iter()
+        .zip(&bases)
+        .map(|(md, &base)| {
+            if *md == Mode::Scalar {
+                Some(b.ins().load(S, flags(), base, 0))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let row_bytes = b.ins().imul_imm_s(h, 4);
+    let vend = b.ins().band_imm_s(h, !3i64);
+    let vend_b = b.ins().imul_imm_s(vend, 4);
+    let hb = row_bytes;
+    // Row loop.
+    let rh = b.create_block();
+    let rb = b.create_block();
+    let done = b.create_block();
+    b.append_block_param(rh, ptr);
+    let z = b.ins().iconst(ptr, 0);
+    b.ins().jump(rh, &bargs(&[z]));
+    b.switch_to_block(rh);
+    let r = b.block_params(rh)[0];
+    let c = b.ins().icmp(IntCC::UnsignedLessThan, r, rows);
+    b.ins().brif(c, rb, &[], done, &[]);
+    b.switch_to_block(rb);
+    let roff = b.ins().imul(r, row_bytes);
+    let row_bases: Vec<Value> = k
+        .modes
+        .iter()
+        .zip(&bases)
+        .map(|(md, &base)| {
+            if *md == Mode::Full {
+                b.ins().iadd(base, roff)
+            } else {
+                base
+            }
+        })
+        .collect();
+    let orow = b.ins().iadd(out, roff);
+    // Vector loop then scalar loop over the row; j in bytes.
+    let vh = b.create_block();
+    let vb = b.create_block();
+    let sh = b.create_block();
+    let sb = b.create_block();
+    let next = b.create_block();
+    b.append_block_param(vh, ptr);
+    b.append_block_param(sh, ptr);
+    b.ins().jump(vh, &bargs(&[z]));
+    for (head, bodyb, lim, vec, exit) in [(vh, vb, vend_b, true, sh), (sh, sb, hb, false, next)] {
+        b.switch_to_block(head);
+        let j = b.block_params(head)[0];
+        let c = b.ins().icmp(IntCC::UnsignedLessThan, j, lim);
+        b.ins().brif(
+            c,
+            bodyb,
+            &[],
+            exit,
+            &bargs(&[j])
+                .into_iter()
+                .filter(|_| exit == sh)
+                .collect::<Vec<_>>(),
+        );
+        b.switch_to_block(bodyb);
+        let mut vals: Vec<Value> = Vec::with_capacity(k.prog.len());
+        for op in &k.prog {
+            let v = match op {
+                COp::In(i) => match (k.modes.get(*i), scalars.get(*i).copied().flatten()) {
+                    (_, Some(s)) => {
+                        if vec {
+                            b.ins().splat(V, s)
+                        } else {
+                            s
+                        }
+                    }
+                    (Some(_), None) => load(b, row_bases[*i], j, vec),
+                    (None, None) => b.ins().f32const(0.0),
+                },
+                COp::Const(bits) => {
+                    let s = b.ins().f32const(f32::from_bits(*bits));
+                    if vec {
+                        b.ins().splat(V, s)
+                    } else {
+                        s
+                    }
+                }
+                COp::Un(u, a) => {
+                    let x = vals[*a];
+                    match u {
+                        Un::Neg => b.ins().fneg(x),
+                        Un::Abs => b.ins().fabs(x),
+                        Un::Sqrt => b.ins().sqrt(x),
+                        Un::Recip => {
+                            let o = b.ins().f32const(1.0);
+                            let o = if vec { b.ins().splat(V, o) } else { o };
+                            b.ins().fdiv(o, x)
+                        }
+                        Un::Relu => {
+                            let zero = b.ins().f32const(0.0);
+                            let zero = if vec { b.ins().splat(V, zero) } else { zero };
+                            b.ins().fmax(x, zero)
+                        }
+                        _ => {
+                            let Some(fr) = refs.get(u).copied() else {
+                                vals.push(x);
+                                continue;
+                            };
+                            if vec {
+                                let mut acc = x;
+                                for lane in 0..4u8 {
+                                    let e = b.ins().extractlane(x, lane);
+                                    let call = b.ins().call(fr, &[e]);
+                                    let rv = b.inst_results(call)[0];
+                                    acc = b.ins().insertlane(acc, rv, lane);
+                                }
+                                acc
+                            } else {
+                                let call = b.ins().call(fr, &[x]);
+                                b.inst_results(call)[0]
+                            }
+                        }
+                    }
+                }
+                COp::Bin(op, a, c2) => {
+                    let (x, y) = (vals[*a], vals[*c2]);
+                    match op {
+                        Bin::Add => b.ins().fadd(x, y),
+                        Bin::Sub => b.ins().fsub(x, y),
+                        Bin::Mul => b.ins().fmul(x, y),
+                        Bin::Div => b.ins().fdiv(x, y),
+                        Bin::Max => b.ins().fmax(x, y),
+                        Bin::Min => b.ins().fmin(x, y),
+                    }
+                }
+            };
+            vals.push(v);
+        }
+        if let Some(&res) = vals.last() {
+            store(b, res, orow, j);
+        }
+        let j1 = b.ins().iadd_imm_s(j, if vec { 16 } else { 4 });
+        b.ins().jump(head, &bargs(&[j1]));
+    }
+    b.switch_to_block(next);
+    let r1 = b.ins().iadd_imm_s(r, 1);
+    b.ins().jump(rh, &bargs(&[r1]));
+    b.switch_to_block(done);
+    b.ins().return_(&[]);
+}

@@ -1,0 +1,238 @@
+//! # lnopt-jit: lnopt's IR compiled to native code
+//!
+//! [`compile`] turns a [`Model`] into a [`CompiledModel`]: an execution plan of steps over
+//! numbered buffers. Normalisations (LayerNormalization, RMSNormalization, ORT's
+//! SimplifiedLayerNormalization) run as cranelift kernels specialised on the row length,
+//! epsilon and which of scale / bias / Mean / InvStdDev exist, with a residual `Add` in front
+//! folded into the kernel (ORT's SkipLayerNormalization, fused in code). Chains of element-wise
+//! float ops run as one generated loop with broadcasting over the trailing axis. Everything else
+//! (MatMul/Gemm via the `gemm` crate, Conv, Softmax, shape ops …) runs as Rust runtime functions.
+//! Kernels are compiled when a specialisation is first needed and cached, so a new input shape
+//! re-specialises only what changed. Rows are split across `threads` worker threads.
+//!
+//! f16/bf16 tensors are widened to f32 at the model boundary and rounded back after every op.
+
+mod error;
+mod fusion;
+mod kernels;
+mod ops;
+mod plan;
+mod step;
+mod value;
+
+pub use error::JitError;
+pub use kernels::{KernelCache, KernelStats, NormKey};
+
+use lnopt_ir::{Model, Tensor};
+use std::sync::Arc;
+use step::Step;
+use value::Val;
+
+/// Shapes of the model's runtime inputs (graph inputs that are not initializers), in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputShapes(pub Vec<Vec<usize>>);
+
+impl InputShapes {
+    /// The shapes of these tensors (negative dims become 0).
+    pub fn of(tensors: &[Tensor]) -> InputShapes {
+        InputShapes(
+            tensors
+                .iter()
+                .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).collect())
+                .collect(),
+        )
+    }
+}
+
+/// Compile options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Worker threads for kernels and matrix products (default: all cores).
+    pub threads: usize,
+    /// Run normalisations with generated kernels.
+    pub norm_kernels: bool,
+    /// Fold a residual `Add` feeding a normalisation into its kernel.
+    pub fold_residual: bool,
+    /// Fuse chains of element-wise ops into generated loops.
+    pub fuse_chains: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            norm_kernels: true,
+            fold_residual: true,
+            fuse_chains: true,
+        }
+    }
+}
+
+/// What the plan contains, for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanStats {
+    /// Steps in the plan.
+    pub steps: usize,
+    /// Normalisation kernel steps.
+    pub norm_steps: usize,
+    /// Of those, steps with a residual Add folded in.
+    pub residual_folded: usize,
+    /// Fused element-wise chain steps.
+    pub chain_steps: usize,
+    /// Nodes inside those chains.
+    pub chained_nodes: usize,
+}
+
+/// A model ready to run.
+pub struct CompiledModel {
+    steps: Vec<Step>,
+    free_after: Vec<Vec<usize>>,
+    nslots: usize,
+    consts: Vec<(usize, Arc<Val>)>,
+    inputs: Vec<(usize, String)>,
+    outputs: Vec<(usize, String)>,
+    shapes: InputShapes,
+    cache: KernelCache,
+    threads: usize,
+}
+
+/// Compiles `model` for inputs of the given shapes with default [`Options`].
+pub fn compile(model: &Model, shapes: &InputShapes) -> Result<CompiledModel, JitError> {
+    compile_with(model, shapes, &Options::default())
+}
+
+/// Compiles `model` with explicit options.
+pub fn compile_with(
+    model: &Model,
+    shapes: &InputShapes,
+    opts: &Options,
+) -> Result<CompiledModel, JitError> {
+    let mut flat = plan::flatten(model)?;
+    if shapes.0.len() != flat.inputs.len() {
+        return Err(JitError::Inputs(format!(
+            "{} input shapes given, the model has {} inputs",
+            shapes.0.len(),
+            flat.inputs.len()
+        )));
+    }
+    // Constant nodes become constant buffers.
+    let mut nodes = Vec::with_capacity(flat.nodes.len());
+    for n in std::mem::take(&mut flat.nodes) {
+        if n.op == "Constant" && n.domain.is_empty() {
+            let v = ops::run(&ops::Ctx {
+                node: &n,
+                ins: &[],
+                threads: 1,
+            })
+            .map_err(|e| JitError::Op {
+                node: n.name.clone(),
+                op: n.op.clone(),
+                what: e.0,
+            })?;
+            if let (Some(v), Some(Some(s))) = (v.into_iter().next(), n.outputs.first()) {
+                flat.consts.push((*s, Arc::new(v)));
+                continue;
+            }
+        }
+        nodes.push(n);
+    }
+    let mut const_of: Vec<Option<Arc<Val>>> = vec![None; flat.nslots];
+    for (s, v) in &flat.consts {
+        if let Some(c) = const_of.get_mut(*s) {
+            *c = Some(v.clone());
+        }
+    }
+    let outs: Vec<usize> = flat.outputs.iter().map(|o| o.0).collect();
+    let steps = fusion::build_steps(nodes, flat.nslots, &const_of, &outs, opts);
+    let reads: Vec<Vec<usize>> = steps.iter().map(|s| s.reads()).collect();
+    let mut keep = outs.clone();
+    keep.extend(flat.consts.iter().map(|c| c.0));
+    let free_after = plan::last_uses(flat.nslots, &reads, &keep);
+    let cm = CompiledModel {
+        steps,
+        free_after,
+        nslots: flat.nslots,
+        consts: flat.consts,
+        inputs: flat.inputs,
+        outputs: flat.outputs,
+        shapes: shapes.clone(),
+        cache: KernelCache::new()?,
+        threads: opts.threads.max(1),
+    };
+    Ok(cm)
+}
+
+impl CompiledModel {
+    /// Runs the model on positional inputs; outputs in graph output order.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
+        if inputs.len() != self.inputs.len() {
+            let names: Vec<&str> = self.inputs.iter().map(|i| i.1.as_str()).collect();
+            return Err(JitError::Inputs(format!(
+                "{} inputs given, the model has {} ({})",
+                inputs.len(),
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        let mut slots: Vec<Option<Arc<Val>>> = vec![None; self.nslots];
+        for (s, v) in &self.consts {
+            slots[*s] = Some(v.clone());
+        }
+        for ((s, name), t) in self.inputs.iter().zip(inputs) {
+            let v = Val::from_tensor(t)
+                .map_err(|e| JitError::Inputs(format!("input '{name}': {}", e.0)))?;
+            slots[*s] = Some(Arc::new(v));
+        }
+        for (i, st) in self.steps.iter().enumerate() {
+            st.run(&mut slots, &self.cache, self.threads)?;
+            for &s in &self.free_after[i] {
+                slots[s] = None;
+            }
+        }
+        let mut out = Vec::with_capacity(self.outputs.len());
+        for (s, name) in &self.outputs {
+            let v = slots[*s]
+                .as_ref()
+                .ok_or_else(|| JitError::Model(format!("output '{name}' was not computed")))?;
+            out.push(
+                v.to_tensor(name)
+                    .map_err(|e| JitError::Model(format!("output '{name}': {}", e.0)))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The input shapes the model was compiled for.
+    pub fn input_shapes(&self) -> &InputShapes {
+        &self.shapes
+    }
+
+    /// What the plan contains.
+    pub fn plan_stats(&self) -> PlanStats {
+        let mut p = PlanStats {
+            steps: self.steps.len(),
+            ..PlanStats::default()
+        };
+        for s in &self.steps {
+            match s {
+                Step::Norm(n) => {
+                    p.norm_steps += 1;
+                    p.residual_folded += n.add.is_some() as usize;
+                }
+                Step::Chain(c) => {
+                    p.chain_steps += 1;
+                    p.chained_nodes += c.nodes.len();
+                }
+                Step::Op(_) => {}
+            }
+        }
+        p
+    }
+
+    /// Kernel cache counters.
+    pub fn kernel_stats(&self) -> KernelStats {
+        self.cache.stats()
+    }
+}

@@ -1,0 +1,385 @@
+//! MatMul, Gemm and Conv through the `gemm` crate.
+
+use super::bcast::{broadcast2, BIdx};
+use super::Ctx;
+use crate::error::{bail, OpResult};
+use crate::value::{checked_numel, round_to, Data, Val};
+
+fn par(threads: usize) -> gemm::Parallelism {
+    if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// `dst[m×n] = alpha·dst + beta·a·b` with explicit strides (row stride, col stride).
+#[allow(clippy::too_many_arguments)]
+fn mm<T: 'static + Copy>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    a: &[T],
+    (ars, acs): (usize, usize),
+    b: &[T],
+    (brs, bcs): (usize, usize),
+    accumulate: Option<T>,
+    beta: T,
+    threads: usize,
+) -> OpResult<()> {
+    let need = |rows: usize, cols: usize, rs: usize, cs: usize| {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * rs + (cols - 1) * cs + 1
+        }
+    };
+    if dst.len() < m * n || a.len() < need(m, k, ars, acs) || b.len() < need(k, n, brs, bcs) {
+        bail!("internal: matrix buffers too small");
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let (read, alpha) = match accumulate {
+        Some(al) => (true, al),
+        None => (false, beta),
+    };
+    // SAFETY: the bounds of all three matrices were checked above against the strides; the
+    // slices do not alias (dst is &mut).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            read,
+            a.as_ptr(),
+            acs as isize,
+            ars as isize,
+            b.as_ptr(),
+            bcs as isize,
+            brs as isize,
+            alpha,
+            beta,
+            false,
+            false,
+            false,
+            par(threads),
+        )
+    };
+    Ok(())
+}
+
+/// `MatMul` with numpy batch broadcasting.
+pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
+    let (a, b) = (c.input(0)?, c.input(1)?);
+    if a.rank() == 0 || b.rank() == 0 {
+        bail!("MatMul of a scalar");
+    }
+    let mut ash = a.shape.clone();
+    let mut bsh = b.shape.clone();
+    let a1 = ash.len() == 1;
+    let b1 = bsh.len() == 1;
+    if a1 {
+        ash.insert(0, 1);
+    }
+    if b1 {
+        bsh.push(1);
+    }
+    let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
+    let (k2, n) = (bsh[bsh.len() - 2], bsh[bsh.len() - 1]);
+    if k != k2 {
+        bail!("inner dims differ: {:?} × {:?}", a.shape, b.shape);
+    }
+    let abatch = &ash[..ash.len() - 2];
+    let bbatch = &bsh[..bsh.len() - 2];
+    let batch = broadcast2(abatch, bbatch)?;
+    let nb: usize = batch.iter().product();
+    let ia = BIdx::new(abatch, &batch);
+    let ib = BIdx::new(bbatch, &batch);
+    let mut oshape = batch.clone();
+    if !a1 {
+        oshape.push(m);
+    }
+    if !b1 {
+        oshape.push(n);
+    }
+    let total = checked_numel(&oshape)?;
+    let dt = a.dtype;
+    macro_rules! run {
+        ($x:expr, $y:expr, $zero:expr, $one:expr) => {{
+            let mut out = vec![$zero; total];
+            for bi in 0..nb {
+                let (oa, ob) = (ia.at(bi) * m * k, ib.at(bi) * k * n);
+                mm(
+                    m,
+                    n,
+                    k,
+                    &mut out[bi * m * n..(bi + 1) * m * n],
+                    &$x[oa..oa + m * k],
+                    (k, 1),
+                    &$y[ob..ob + k * n],
+                    (n, 1),
+                    None,
+                    $one,
+                    c.threads,
+                )?;
+            }
+            out
+        }};
+    }
+    let data = match (&a.data, &b.data) {
+        (Data::F(x), Data::F(y)) => {
+            let mut v = run!(x, y, 0f32, 1f32);
+            v.iter_mut().for_each(|e| *e = round_to(dt, *e));
+            Data::F(v)
+        }
+        (Data::D(x), Data::D(y)) => Data::D(run!(x, y, 0f64, 1f64)),
+        (Data::I(x), Data::I(y)) => {
+            let mut out = vec![0i64; total];
+            for bi in 0..nb {
+                let (oa, ob) = (ia.at(bi) * m * k, ib.at(bi) * k * n);
+                for i in 0..m {
+                    for j in 0..n {
+                        out[bi * m * n + i * n + j] = (0..k)
+                            .map(|p| x[oa + i * k + p].wrapping_mul(y[ob + p * n + j]))
+                            .fold(0i64, i64::wrapping_add);
+                    }
+                }
+            }
+            Data::I(out)
+        }
+        _ => bail!("MatMul of {} and {}", a.dtype, b.dtype),
+    };
+    Val::new(dt, oshape, data)
+}
+
+/// `Gemm`: `alpha·op(A)·op(B) + beta·C`.
+pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
+    let (a, b) = (c.input(0)?, c.input(1)?);
+    if a.rank() != 2 || b.rank() != 2 {
+        bail!(
+            "Gemm needs 2-D A and B, got {:?} and {:?}",
+            a.shape,
+            b.shape
+        );
+    }
+    let ta = c.int("transA", 0)? != 0;
+    let tb = c.int("transB", 0)? != 0;
+    let alpha = c.float("alpha", 1.0)?;
+    let beta = c.float("beta", 1.0)?;
+    let (m, k) = if ta {
+        (a.shape[1], a.shape[0])
+    } else {
+        (a.shape[0], a.shape[1])
+    };
+    let (k2, n) = if tb {
+        (b.shape[1], b.shape[0])
+    } else {
+        (b.shape[0], b.shape[1])
+    };
+    if k != k2 {
+        bail!("inner dims differ: {:?} × {:?}", a.shape, b.shape);
+    }
+    let total = checked_numel(&[m, n])?;
+    let astr = if ta { (1, m) } else { (k, 1) };
+    let bstr = if tb { (1, k) } else { (n, 1) };
+    let dt = a.dtype;
+    let out_shape = vec![m, n];
+    let cidx = match c.opt(2) {
+        Some(cv) => Some((
+            cv,
+            BIdx::new(&cv.shape, &out_shape),
+            broadcast2(&cv.shape, &out_shape)?,
+        )),
+        None => None,
+    };
+    if let Some((cv, _, bs)) = &cidx {
+        if *bs != out_shape {
+            bail!(
+                "C of shape {:?} does not broadcast to {:?}",
+                cv.shape,
+                out_shape
+            );
+        }
+    }
+    let data = match (&a.data, &b.data) {
+        (Data::F(x), Data::F(y)) => {
+            let mut out = vec![0f32; total];
+            let mut acc = None;
+            if let Some((cv, ci, _)) = &cidx {
+                let cd = cv.f32s()?;
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = beta * cd[ci.at(i)];
+                }
+                acc = Some(1.0);
+            }
+            mm(m, n, k, &mut out, x, astr, y, bstr, acc, alpha, c.threads)?;
+            out.iter_mut().for_each(|e| *e = round_to(dt, *e));
+            Data::F(out)
+        }
+        (Data::D(x), Data::D(y)) => {
+            let mut out = vec![0f64; total];
+            let mut acc = None;
+            if let Some((cv, ci, _)) = &cidx {
+                let cd = cv.as_f64();
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = beta as f64 * cd[ci.at(i)];
+                }
+                acc = Some(1.0);
+            }
+            mm(
+                m,
+                n,
+                k,
+                &mut out,
+                x,
+                astr,
+                y,
+                bstr,
+                acc,
+                alpha as f64,
+                c.threads,
+            )?;
+            Data::D(out)
+        }
+        _ => bail!("Gemm of {} and {}", a.dtype, b.dtype),
+    };
+    Val::new(dt, out_shape, data)
+}
+
+/// `Conv` (1-D and 2-D, groups, pads, strides, dilations) as im2col + gemm per group.
+pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
+    let (x, w) = (c.input(0)?, c.input(1)?);
+    let sp = x.rank().saturating_sub(2);
+    if !(1..=2).contains(&sp) || w.rank() != x.rank() {
+        bail!(
+            "Conv supports 1-D and 2-D inputs, got {:?} with weights {:?}",
+            x.shape,
+            w.shape
+        );
+    }
+    let (xd, wd) = (x.f32s()?, w.f32s()?);
+    // View 1-D as 2-D with height 1.
+    let (n, ci, ih, iw) = if sp == 2 {
+        (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    } else {
+        (x.shape[0], x.shape[1], 1, x.shape[2])
+    };
+    let (co, cig, kh, kw) = if sp == 2 {
+        (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    } else {
+        (w.shape[0], w.shape[1], 1, w.shape[2])
+    };
+    let g = c.int("group", 1)?.max(1) as usize;
+    if ci != cig * g || co % g != 0 {
+        bail!("channels {ci} / weights {:?} do not fit group {g}", w.shape);
+    }
+    let get = |name: &str, def: i64| -> OpResult<Vec<i64>> {
+        Ok(c.ints(name)?
+            .unwrap_or_else(|| vec![def; sp * if name == "pads" { 2 } else { 1 }]))
+    };
+    let (st, dl, pd) = (get("strides", 1)?, get("dilations", 1)?, get("pads", 0)?);
+    if let Some(lnopt_ir::AttrValue::String(s)) = c.attr("auto_pad") {
+        if s != b"NOTSET" {
+            bail!("auto_pad {} is not supported", String::from_utf8_lossy(s));
+        }
+    }
+    if st.len() != sp
+        || dl.len() != sp
+        || pd.len() != 2 * sp
+        || st.iter().chain(&dl).any(|&v| v < 1)
+        || pd.iter().any(|&v| v < 0)
+    {
+        bail!("bad strides/dilations/pads {st:?} {dl:?} {pd:?}");
+    }
+    let u = |v: i64| v as usize;
+    let (sh, sw, dh, dw, ph0, pw0, ph1, pw1) = if sp == 2 {
+        (
+            u(st[0]),
+            u(st[1]),
+            u(dl[0]),
+            u(dl[1]),
+            u(pd[0]),
+            u(pd[1]),
+            u(pd[2]),
+            u(pd[3]),
+        )
+    } else {
+        (1, u(st[0]), 1, u(dl[0]), 0, u(pd[0]), 0, u(pd[1]))
+    };
+    let eh = (kh - 1) * dh + 1;
+    let ew = (kw - 1) * dw + 1;
+    if ih + ph0 + ph1 < eh || iw + pw0 + pw1 < ew {
+        bail!("kernel larger than padded input");
+    }
+    let oh = (ih + ph0 + ph1 - eh) / sh + 1;
+    let ow = (iw + pw0 + pw1 - ew) / sw + 1;
+    let cog = co / g;
+    let kk = cig * kh * kw;
+    let mut out = vec![0f32; checked_numel(&[n, co, oh, ow])?];
+    let mut col = vec![0f32; checked_numel(&[kk, oh, ow])?];
+    let bias = c.opt(2).map(|b| b.f32s()).transpose()?;
+    if let Some(b) = bias {
+        if b.len() != co {
+            bail!("bias has {} elements for {co} output channels", b.len());
+        }
+    }
+    for b in 0..n {
+        for gi in 0..g {
+            for cc in 0..cig {
+                let chan = b * ci + gi * cig + cc;
+                for a in 0..kh {
+                    for e in 0..kw {
+                        let row = (cc * kh + a) * kw + e;
+                        for y in 0..oh {
+                            for xo in 0..ow {
+                                let iy = (y * sh + a * dh) as isize - ph0 as isize;
+                                let ix = (xo * sw + e * dw) as isize - pw0 as isize;
+                                col[(row * oh + y) * ow + xo] = if iy >= 0
+                                    && ix >= 0
+                                    && (iy as usize) < ih
+                                    && (ix as usize) < iw
+                                {
+                                    xd[(chan * ih + iy as usize) * iw + ix as usize]
+                                } else {
+                                    0.0
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+            let o0 = (b * co + gi * cog) * oh * ow;
+            let dst = &mut out[o0..o0 + cog * oh * ow];
+            if let Some(bv) = bias {
+                for (j, chunk) in dst.chunks_mut(oh * ow).enumerate() {
+                    chunk.iter_mut().for_each(|v| *v = bv[gi * cog + j]);
+                }
+            }
+            let wofs = gi * cog * kk;
+            mm(
+                cog,
+                oh * ow,
+                kk,
+                dst,
+                &wd[wofs..wofs + cog * kk],
+                (kk, 1),
+                &col,
+                (oh * ow, 1),
+                bias.map(|_| 1.0),
+                1.0,
+                c.threads,
+            )?;
+        }
+    }
+    let shape = if sp == 2 {
+        vec![n, co, oh, ow]
+    } else {
+        vec![n, co, ow]
+    };
+    Val::floats(x.dtype, shape, out)
+}

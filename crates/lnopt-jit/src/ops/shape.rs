@@ -1,0 +1,620 @@
+//! Shape and data-movement runtime functions.
+
+use super::bcast::{broadcast2, norm_axis, strides, BIdx};
+use super::Ctx;
+use crate::error::{bail, OpResult};
+use crate::value::{checked_numel, Data, Val};
+use lnopt_ir::{AttrValue, DType};
+
+/// Picks elements of `d` by offset (`None`: the fill element `fill`).
+fn take(d: &Data, idx: &[Option<usize>], fill: Option<&Data>) -> OpResult<Data> {
+    macro_rules! pick {
+        ($v:expr, $w:ident, $zero:expr) => {{
+            let f = match fill {
+                Some(Data::$w(f)) if !f.is_empty() => f[0],
+                _ => $zero,
+            };
+            let mut out = Vec::with_capacity(idx.len());
+            for i in idx {
+                out.push(match i {
+                    Some(i) => match $v.get(*i) {
+                        Some(x) => *x,
+                        None => bail!("internal: offset {i} out of range"),
+                    },
+                    None => f,
+                });
+            }
+            Data::$w(out)
+        }};
+    }
+    Ok(match d {
+        Data::F(v) => pick!(v, F, 0.0),
+        Data::D(v) => pick!(v, D, 0.0),
+        Data::I(v) => pick!(v, I, 0),
+        Data::B(v) => pick!(v, B, false),
+    })
+}
+
+/// Offsets of every element of a strided view (`shape`, `st`, starting at `base`).
+fn view_offsets(shape: &[usize], st: &[isize], base: isize) -> Vec<Option<usize>> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let r = shape.len();
+    let mut idx = vec![0usize; r];
+    let mut off = base;
+    for _ in 0..n {
+        out.push(usize::try_from(off).ok());
+        for d in (0..r).rev() {
+            idx[d] += 1;
+            off += st[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            off -= st[d] * idx[d] as isize;
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+fn to_dims(v: &[i64], what: &str) -> OpResult<Vec<usize>> {
+    v.iter()
+        .map(|&d| {
+            usize::try_from(d)
+                .map_err(|_| crate::error::OpError(format!("{what}: negative dim {d}")))
+        })
+        .collect()
+}
+
+/// `Constant`.
+pub(crate) fn constant(c: &Ctx<'_>) -> OpResult<Val> {
+    for a in &c.node.attrs {
+        return match &a.value {
+            AttrValue::Tensor(t) => Val::from_tensor(t),
+            AttrValue::Float(f) => Val::floats(DType::F32, vec![], vec![*f]),
+            AttrValue::Floats(f) => Val::floats(DType::F32, vec![f.len()], f.clone()),
+            AttrValue::Int(i) => Val::ints(vec![], vec![*i]),
+            AttrValue::Ints(i) => Val::ints(vec![i.len()], i.clone()),
+            o => bail!(
+                "Constant attribute '{}' of type {} is not supported",
+                a.name,
+                o.type_name()
+            ),
+        };
+    }
+    bail!("Constant without a value attribute")
+}
+
+/// `Shape` (with `start`/`end`).
+pub(crate) fn shape_op(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let r = x.rank() as i64;
+    let clamp = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
+    let s = clamp(c.int("start", 0)?);
+    let e = clamp(c.int("end", r)?);
+    let dims: Vec<i64> = x
+        .shape
+        .get(s..e.max(s))
+        .unwrap_or(&[])
+        .iter()
+        .map(|&d| d as i64)
+        .collect();
+    Val::ints(vec![dims.len()], dims)
+}
+
+fn reshaped(x: &Val, shape: Vec<usize>) -> OpResult<Val> {
+    if checked_numel(&shape)? != x.numel() {
+        bail!("cannot reshape {:?} to {:?}", x.shape, shape);
+    }
+    Ok(Val {
+        dtype: x.dtype,
+        shape,
+        data: x.data.clone(),
+    })
+}
+
+/// `Reshape` (0 copies a dim unless `allowzero`, one -1 is inferred).
+pub(crate) fn reshape(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let spec = match c.opt(1) {
+        Some(s) => s.as_i64()?,
+        None => c.ints("shape")?.unwrap_or_default(),
+    };
+    let allowzero = c.int("allowzero", 0)? != 0;
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &d) in spec.iter().enumerate() {
+        match d {
+            0 if !allowzero => match x.shape.get(i) {
+                Some(&v) => out.push(v),
+                None => bail!("shape {spec:?}: 0 at {i} past the input rank"),
+            },
+            -1 => {
+                if infer.is_some() {
+                    bail!("shape {spec:?} has two -1");
+                }
+                infer = Some(i);
+                out.push(1);
+            }
+            d if d < 0 => bail!("shape {spec:?} has a negative dim"),
+            d => out.push(d as usize),
+        }
+    }
+    if let Some(i) = infer {
+        let known = checked_numel(&out)?;
+        if known == 0 || x.numel() % known != 0 {
+            bail!("cannot reshape {:?} to {spec:?}", x.shape);
+        }
+        out[i] = x.numel() / known;
+    }
+    reshaped(x, out)
+}
+
+/// `Flatten`.
+pub(crate) fn flatten(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let r = x.rank() as i64;
+    let a = c.int("axis", 1)?;
+    let a = if a < 0 { a + r } else { a };
+    if a < 0 || a > r {
+        bail!("axis {a} out of range for rank {r}");
+    }
+    let a = a as usize;
+    let outer = x.shape[..a].iter().product();
+    let inner = x.shape[a..].iter().product();
+    reshaped(x, vec![outer, inner])
+}
+
+fn axes_arg(c: &Ctx<'_>, input: usize) -> OpResult<Option<Vec<i64>>> {
+    if c.opset() >= 13 || c.attr("axes").is_none() {
+        match c.opt(input) {
+            Some(a) => Ok(Some(a.as_i64()?)),
+            None => c.ints("axes"),
+        }
+    } else {
+        c.ints("axes")
+    }
+}
+
+/// `Squeeze`.
+pub(crate) fn squeeze(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let axes = axes_arg(c, 1)?;
+    let mut drop = vec![false; x.rank()];
+    match axes {
+        Some(ax) => {
+            for a in ax {
+                let a = norm_axis(a, x.rank())?;
+                if x.shape[a] != 1 {
+                    bail!("cannot squeeze axis {a} of size {}", x.shape[a]);
+                }
+                drop[a] = true;
+            }
+        }
+        None => x
+            .shape
+            .iter()
+            .enumerate()
+            .for_each(|(i, &d)| drop[i] = d == 1),
+    }
+    let shape = x
+        .shape
+        .iter()
+        .zip(&drop)
+        .filter(|(_, &d)| !d)
+        .map(|(&s, _)| s)
+        .collect();
+    reshaped(x, shape)
+}
+
+/// `Unsqueeze`.
+pub(crate) fn unsqueeze(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let Some(axes) = axes_arg(c, 1)? else {
+        bail!("Unsqueeze needs axes")
+    };
+    let r = x.rank() + axes.len();
+    let mut ins = vec![false; r];
+    for a in axes {
+        let a = norm_axis(a, r)?;
+        if ins[a] {
+            bail!("axis {a} repeated");
+        }
+        ins[a] = true;
+    }
+    let mut it = x.shape.iter();
+    let shape = ins
+        .iter()
+        .map(|&i| {
+            if i {
+                1
+            } else {
+                it.next().copied().unwrap_or(1)
+            }
+        })
+        .collect();
+    reshaped(x, shape)
+}
+
+/// `Transpose`.
+pub(crate) fn transpose(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let r = x.rank();
+    let perm: Vec<usize> = match c.ints("perm")? {
+        Some(p) => {
+            let mut seen = vec![false; r];
+            let mut out = Vec::with_capacity(r);
+            for a in p {
+                let a = norm_axis(a, r)?;
+                if seen[a] {
+                    bail!("perm repeats axis {a}");
+                }
+                seen[a] = true;
+                out.push(a);
+            }
+            if out.len() != r {
+                bail!("perm has {} entries for rank {r}", out.len());
+            }
+            out
+        }
+        None => (0..r).rev().collect(),
+    };
+    let st = strides(&x.shape);
+    let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+    let vst: Vec<isize> = perm.iter().map(|&p| st[p] as isize).collect();
+    let idx = view_offsets(&shape, &vst, 0);
+    Val::new(x.dtype, shape, take(&x.data, &idx, None)?)
+}
+
+/// `Concat`.
+pub(crate) fn concat(c: &Ctx<'_>) -> OpResult<Val> {
+    let first = c.input(0)?;
+    let r = first.rank();
+    let axis = norm_axis(c.int("axis", 0)?, r)?;
+    let parts: Vec<&Val> = (0..c.ins.len())
+        .map(|i| c.input(i))
+        .collect::<OpResult<_>>()?;
+    let mut shape = first.shape.clone();
+    shape[axis] = 0;
+    for p in &parts {
+        if p.rank() != r || p.dtype != first.dtype {
+            bail!(
+                "input shapes/dtypes differ: {:?} {} vs {:?} {}",
+                p.shape,
+                p.dtype,
+                first.shape,
+                first.dtype
+            );
+        }
+        for d in 0..r {
+            if d != axis && p.shape[d] != first.shape[d] {
+                bail!(
+                    "input shapes differ off the axis: {:?} vs {:?}",
+                    p.shape,
+                    first.shape
+                );
+            }
+        }
+        shape[axis] += p.shape[axis];
+    }
+    let outer: usize = shape[..axis].iter().product();
+    let n = checked_numel(&shape)?;
+    macro_rules! cat {
+        ($w:ident) => {{
+            let mut out = Vec::with_capacity(n);
+            for o in 0..outer {
+                for p in &parts {
+                    let Data::$w(v) = &p.data else {
+                        bail!("mixed dtypes")
+                    };
+                    let blk: usize = p.shape[axis..].iter().product();
+                    out.extend_from_slice(&v[o * blk..(o + 1) * blk]);
+                }
+            }
+            Data::$w(out)
+        }};
+    }
+    let data = match &first.data {
+        Data::F(_) => cat!(F),
+        Data::D(_) => cat!(D),
+        Data::I(_) => cat!(I),
+        Data::B(_) => cat!(B),
+    };
+    Val::new(first.dtype, shape, data)
+}
+
+/// `Slice` (opset ≥ 10 inputs, older attributes).
+pub(crate) fn slice(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let r = x.rank();
+    let (starts, ends, axes, steps) = if c.opset() >= 10 {
+        (
+            c.input(1)?.as_i64()?,
+            c.input(2)?.as_i64()?,
+            c.opt(3).map(|v| v.as_i64()).transpose()?,
+            c.opt(4).map(|v| v.as_i64()).transpose()?,
+        )
+    } else {
+        (
+            c.ints("starts")?.unwrap_or_default(),
+            c.ints("ends")?.unwrap_or_default(),
+            c.ints("axes")?,
+            None,
+        )
+    };
+    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        bail!("starts/ends/axes/steps lengths differ");
+    }
+    let st = strides(&x.shape);
+    let mut shape = x.shape.clone();
+    let mut vst: Vec<isize> = st.iter().map(|&s| s as isize).collect();
+    let mut base: isize = 0;
+    for k in 0..starts.len() {
+        let a = norm_axis(axes[k], r)?;
+        let dim = x.shape[a] as i64;
+        let step = steps[k];
+        if step == 0 {
+            bail!("slice step 0");
+        }
+        let fix = |v: i64, lo: i64, hi: i64| {
+            let v = if v < 0 { v.saturating_add(dim) } else { v };
+            v.clamp(lo, hi)
+        };
+        let (s, e) = if step > 0 {
+            (fix(starts[k], 0, dim), fix(ends[k], 0, dim))
+        } else {
+            (fix(starts[k], 0, dim - 1), fix(ends[k], -1, dim - 1))
+        };
+        let len = if step > 0 {
+            if e > s {
+                (e - s + step - 1) / step
+            } else {
+                0
+            }
+        } else if s > e {
+            (s - e + (-step) - 1) / (-step)
+        } else {
+            0
+        };
+        shape[a] = len as usize;
+        base += s as isize * st[a] as isize;
+        vst[a] = st[a] as isize * step as isize;
+    }
+    let idx = view_offsets(&shape, &vst, base);
+    Val::new(x.dtype, shape, take(&x.data, &idx, None)?)
+}
+
+/// `Split`.
+pub(crate) fn split(c: &Ctx<'_>) -> OpResult<Vec<Val>> {
+    let x = c.input(0)?;
+    let axis = norm_axis(c.int("axis", 0)?, x.rank())?;
+    let nout = c.node.outputs.len().max(1);
+    let dim = x.shape[axis];
+    let sizes: Vec<usize> = match c.opt(1).map(|v| v.as_i64()).transpose()? {
+        Some(s) => to_dims(&s, "split")?,
+        None => match c.ints("split")? {
+            Some(s) if c.opset() < 13 => to_dims(&s, "split")?,
+            _ => {
+                let k = dim.div_ceil(nout);
+                (0..nout)
+                    .map(|i| k.min(dim.saturating_sub(i * k)))
+                    .collect()
+            }
+        },
+    };
+    if sizes.iter().sum::<usize>() != dim {
+        bail!("split sizes {sizes:?} do not add up to {dim}");
+    }
+    let mut outs = Vec::new();
+    let mut start = 0;
+    let st = strides(&x.shape);
+    for s in sizes {
+        let mut shape = x.shape.clone();
+        shape[axis] = s;
+        let vst: Vec<isize> = st.iter().map(|&v| v as isize).collect();
+        let idx = view_offsets(&shape, &vst, (start * st[axis]) as isize);
+        outs.push(Val::new(x.dtype, shape, take(&x.data, &idx, None)?)?);
+        start += s;
+    }
+    Ok(outs)
+}
+
+/// `Gather`.
+pub(crate) fn gather(c: &Ctx<'_>) -> OpResult<Val> {
+    let (x, iv) = (c.input(0)?, c.input(1)?);
+    let axis = norm_axis(c.int("axis", 0)?, x.rank())?;
+    let ind = iv.as_i64()?;
+    let dim = x.shape[axis];
+    let outer: usize = x.shape[..axis].iter().product();
+    let inner: usize = x.shape[axis + 1..].iter().product();
+    let mut shape = x.shape[..axis].to_vec();
+    shape.extend(&iv.shape);
+    shape.extend(&x.shape[axis + 1..]);
+    let n = checked_numel(&shape)?;
+    let mut idx = Vec::with_capacity(n);
+    for o in 0..outer {
+        for &i in &ind {
+            let j = if i < 0 { i + dim as i64 } else { i };
+            if j < 0 || j >= dim as i64 {
+                bail!("index {i} out of range for axis of size {dim}");
+            }
+            let b = (o * dim + j as usize) * inner;
+            idx.extend((b..b + inner).map(Some));
+        }
+    }
+    Val::new(x.dtype, shape, take(&x.data, &idx, None)?)
+}
+
+/// `GatherElements`.
+pub(crate) fn gather_elements(c: &Ctx<'_>) -> OpResult<Val> {
+    let (x, iv) = (c.input(0)?, c.input(1)?);
+    let axis = norm_axis(c.int("axis", 0)?, x.rank())?;
+    if iv.rank() != x.rank() {
+        bail!(
+            "indices rank {} differs from data rank {}",
+            iv.rank(),
+            x.rank()
+        );
+    }
+    let ind = iv.as_i64()?;
+    let xs = strides(&x.shape);
+    let is = strides(&iv.shape);
+    let dim = x.shape[axis] as i64;
+    let mut idx = Vec::with_capacity(ind.len());
+    for (k, &i) in ind.iter().enumerate() {
+        let j = if i < 0 { i + dim } else { i };
+        if j < 0 || j >= dim {
+            bail!("index {i} out of range for axis of size {dim}");
+        }
+        let mut off = 0;
+        for d in 0..x.rank() {
+            let coord = (k / is[d]) % iv.shape[d].max(1);
+            let coord = if d == axis { j as usize } else { coord };
+            if coord >= x.shape[d] {
+                bail!(
+                    "indices shape {:?} exceeds data shape {:?}",
+                    iv.shape,
+                    x.shape
+                );
+            }
+            off += coord * xs[d];
+        }
+        idx.push(Some(off));
+    }
+    Val::new(x.dtype, iv.shape.clone(), take(&x.data, &idx, None)?)
+}
+
+/// `Expand`.
+pub(crate) fn expand(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let target = to_dims(&c.input(1)?.as_i64()?, "Expand shape")?;
+    let out = broadcast2(&x.shape, &target)?;
+    checked_numel(&out)?;
+    let b = BIdx::new(&x.shape, &out);
+    let n: usize = out.iter().product();
+    let idx: Vec<Option<usize>> = (0..n).map(|i| Some(b.at(i))).collect();
+    Val::new(x.dtype, out, take(&x.data, &idx, None)?)
+}
+
+/// `Range`.
+pub(crate) fn range(c: &Ctx<'_>) -> OpResult<Val> {
+    let (s, l, d) = (c.input(0)?, c.input(1)?, c.input(2)?);
+    let (a, b, st) = (s.as_f64(), l.as_f64(), d.as_f64());
+    let (Some(&a), Some(&b), Some(&st)) = (a.first(), b.first(), st.first()) else {
+        bail!("Range needs scalar inputs")
+    };
+    if st == 0.0 {
+        bail!("Range delta is 0");
+    }
+    let n = ((b - a) / st).ceil().max(0.0);
+    if n > crate::value::MAX_ELEMS as f64 {
+        bail!("Range of {n} elements is too large");
+    }
+    let n = n as usize;
+    let data = match &s.data {
+        Data::I(v) => {
+            let (a, st) = (v[0], d.as_i64()?.first().copied().unwrap_or(1));
+            Data::I((0..n).map(|i| a + i as i64 * st).collect())
+        }
+        Data::F(_) => Data::F((0..n).map(|i| (a + i as f64 * st) as f32).collect()),
+        Data::D(_) => Data::D((0..n).map(|i| a + i as f64 * st).collect()),
+        Data::B(_) => bail!("Range of bool"),
+    };
+    Val::new(s.dtype, vec![n], data)
+}
+
+/// `ConstantOfShape`.
+pub(crate) fn constant_of_shape(c: &Ctx<'_>) -> OpResult<Val> {
+    let shape = to_dims(&c.input(0)?.as_i64()?, "ConstantOfShape")?;
+    let n = checked_numel(&shape)?;
+    let v = match c.attr("value") {
+        Some(AttrValue::Tensor(t)) => Val::from_tensor(t)?,
+        None => Val::floats(DType::F32, vec![1], vec![0.0])?,
+        Some(o) => bail!("attribute 'value' must be TENSOR, found {}", o.type_name()),
+    };
+    if v.numel() != 1 {
+        bail!("value must have one element");
+    }
+    let idx = vec![None; n];
+    Val::new(v.dtype, shape, take(&v.data, &idx, Some(&v.data))?)
+}
+
+/// `Pad` (constant, reflect, edge).
+pub(crate) fn pad(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let r = x.rank();
+    let pads = if c.opset() >= 11 {
+        c.input(1)?.as_i64()?
+    } else {
+        c.ints("pads")?.unwrap_or_default()
+    };
+    let mode = match c.attr("mode") {
+        Some(AttrValue::String(s)) => String::from_utf8_lossy(s).to_string(),
+        _ => "constant".into(),
+    };
+    let axes: Vec<usize> = match c.opt(3) {
+        Some(a) => a
+            .as_i64()?
+            .into_iter()
+            .map(|a| norm_axis(a, r))
+            .collect::<OpResult<_>>()?,
+        None => (0..r).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        bail!("pads has {} entries for {} axes", pads.len(), axes.len());
+    }
+    let mut lo = vec![0i64; r];
+    let mut hi = vec![0i64; r];
+    for (k, &a) in axes.iter().enumerate() {
+        lo[a] = pads[k];
+        hi[a] = pads[k + axes.len()];
+    }
+    let mut shape = Vec::with_capacity(r);
+    for d in 0..r {
+        let s = x.shape[d] as i64 + lo[d] + hi[d];
+        if s < 0 {
+            bail!("pads {pads:?} make a negative dim");
+        }
+        shape.push(s as usize);
+    }
+    let n = checked_numel(&shape)?;
+    let fill = match c.opt(2) {
+        Some(v) if mode == "constant" => Some(v.data.clone()),
+        _ => None,
+    };
+    let xs = strides(&x.shape);
+    let os = strides(&shape);
+    let mut idx = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut off = Some(0usize);
+        for d in 0..r {
+            let o = ((k / os[d]) % shape[d]) as i64 - lo[d];
+            let dim = x.shape[d] as i64;
+            let src = if (0..dim).contains(&o) {
+                Some(o)
+            } else {
+                match mode.as_str() {
+                    "edge" if dim > 0 => Some(o.clamp(0, dim - 1)),
+                    "reflect" if dim > 1 => {
+                        let p = 2 * (dim - 1);
+                        let m = o.rem_euclid(p);
+                        Some(if m >= dim { p - m } else { m })
+                    }
+                    "constant" => None,
+                    m => bail!("pad mode '{m}' cannot pad an axis of size {dim}"),
+                }
+            };
+            off = match (off, src) {
+                (Some(a), Some(s)) => Some(a + s as usize * xs[d]),
+                _ => None,
+            };
+        }
+        idx.push(off);
+    }
+    Val::new(x.dtype, shape, take(&x.data, &idx, fill.as_ref())?)
+}

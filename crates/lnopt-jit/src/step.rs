@@ -1,0 +1,120 @@
+//! Steps of an execution plan and their execution.
+
+use crate::error::{JitError, OpError};
+use crate::kernels::KernelCache;
+use crate::ops::{self, Ctx};
+use crate::plan::PNode;
+use crate::value::Val;
+use std::sync::Arc;
+
+/// True for the normalisation ops that may get a generated kernel.
+pub(crate) fn is_norm(op: &str) -> bool {
+    matches!(
+        op,
+        "LayerNormalization" | "RMSNormalization" | "SimplifiedLayerNormalization"
+    )
+}
+
+/// One step of the plan.
+pub(crate) enum Step {
+    /// A runtime function.
+    Op(PNode),
+    /// A normalisation, possibly with a residual Add folded in, run by a generated kernel.
+    Norm(crate::fusion::NormStep),
+    /// A chain of element-wise ops run as one generated loop.
+    Chain(crate::fusion::ChainStep),
+}
+
+impl Step {
+    /// Slots read.
+    pub(crate) fn reads(&self) -> Vec<usize> {
+        match self {
+            Step::Op(n) => n.inputs.iter().flatten().copied().collect(),
+            Step::Norm(s) => s.reads(),
+            Step::Chain(s) => s.reads(),
+        }
+    }
+
+    /// Name for messages.
+    pub(crate) fn name(&self) -> (&str, &str) {
+        match self {
+            Step::Op(n) => (&n.name, &n.op),
+            Step::Norm(s) => (&s.node.name, &s.node.op),
+            Step::Chain(s) => (&s.name, "ElementwiseChain"),
+        }
+    }
+
+    /// Runs the step over the slots.
+    pub(crate) fn run(
+        &self,
+        slots: &mut [Option<Arc<Val>>],
+        cache: &KernelCache,
+        threads: usize,
+    ) -> Result<(), JitError> {
+        let err = |e: OpError| {
+            let (node, op) = self.name();
+            JitError::Op {
+                node: node.to_string(),
+                op: op.to_string(),
+                what: e.0,
+            }
+        };
+        match self {
+            Step::Op(n) => run_op(n, slots, threads).map_err(err),
+            Step::Norm(s) => s.run(slots, cache, threads).map_err(err),
+            Step::Chain(s) => s.run(slots, cache, threads).map_err(err),
+        }
+    }
+}
+
+/// Runs one node through its runtime function.
+pub(crate) fn run_op(
+    n: &PNode,
+    slots: &mut [Option<Arc<Val>>],
+    threads: usize,
+) -> Result<(), OpError> {
+    let outs = {
+        let ins: Vec<Option<&Val>> = n
+            .inputs
+            .iter()
+            .map(|i| i.and_then(|s| slots.get(s)?.as_deref()))
+            .collect();
+        if n.inputs
+            .iter()
+            .zip(&ins)
+            .any(|(a, b)| a.is_some() && b.is_none())
+        {
+            return Err(OpError("an input was not computed".into()));
+        }
+        ops::run(&Ctx {
+            node: n,
+            ins: &ins,
+            threads,
+        })?
+    };
+    store(slots, &n.outputs, outs)
+}
+
+/// Stores op results into output slots.
+pub(crate) fn store(
+    slots: &mut [Option<Arc<Val>>],
+    outs: &[Option<usize>],
+    vals: Vec<Val>,
+) -> Result<(), OpError> {
+    let mut it = vals.into_iter();
+    for o in outs {
+        let v = it.next();
+        if let Some(s) = o {
+            match (v, slots.get_mut(*s)) {
+                (Some(v), Some(slot)) => *slot = Some(Arc::new(v)),
+                (None, _) => {
+                    return Err(OpError(
+                        "the op produced fewer outputs than the node declares".into(),
+                    ))
+                }
+                (_, None) => return Err(OpError("internal: bad slot".into())),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Runtime values: a dtype, a shape and the elements in one of four working representations.
+//!
+//! f32, f16 and bf16 are held as `f32` (half values are rounded back after every op, so they
+//! behave as if computed in their own precision); f64 as `f64`; every integer type as `i64`
+//! (wrapped to its width when produced); bool as `bool`.
+
+use crate::error::{bail, OpResult};
+use lnopt_ir::{DType, Tensor, TensorData};
+
+/// Most elements a single runtime value may hold (2^31), checked before allocating.
+pub(crate) const MAX_ELEMS: usize = 1 << 31;
+
+/// Elements of a runtime value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Data {
+    /// f32, f16, bf16.
+    F(Vec<f32>),
+    /// f64.
+    D(Vec<f64>),
+    /// All integer types.
+    I(Vec<i64>),
+    /// bool.
+    B(Vec<bool>),
+}
+
+impl Data {
+    /// Number of elements.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Data::F(v) => v.len(),
+            Data::D(v) => v.len(),
+            Data::I(v) => v.len(),
+            Data::B(v) => v.len(),
+        }
+    }
+}
+
+/// A runtime tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Val {
+    /// Element type it stands for.
+    pub dtype: DType,
+    /// Dims.
+    pub shape: Vec<usize>,
+    /// Elements, row-major.
+    pub data: Data,
+}
+
+/// Product of dims with overflow and size limit checks.
+pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
+    let mut n: usize = 1;
+    for &d in shape {
+        n = match n.checked_mul(d) {
+            Some(v) => v,
+            None => bail!("shape {shape:?} overflows"),
+        };
+    }
+    if n > MAX_ELEMS {
+        bail!("shape {shape:?} has {n} elements, more than the limit {MAX_ELEMS}");
+    }
+    Ok(n)
+}
+
+/// Rounds an f32 to f16/bf16 precision when `dt` is a half type.
+#[inline]
+pub(crate) fn round_to(dt: DType, x: f32) -> f32 {
+    match dt {
+        DType::F16 => half::f16::from_f32(x).to_f32(),
+        DType::BF16 => half::bf16::from_f32(x).to_f32(),
+        _ => x,
+    }
+}
+
+/// Wraps an i64 to the range of integer dtype `dt`.
+#[inline]
+pub(crate) fn wrap_int(dt: DType, x: i64) -> i64 {
+    match dt {
+        DType::I8 => x as i8 as i64,
+        DType::U8 => x as u8 as i64,
+        DType::I16 => x as i16 as i64,
+        DType::U16 => x as u16 as i64,
+        DType::I32 => x as i32 as i64,
+        DType::U32 => x as u32 as i64,
+        _ => x,
+    }
+}
+
+/// Which working representation a dtype uses; `None` for dtypes the JIT does not compute on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rep {
+    /// `Data::F`.
+    F,
+    /// `Data::D`.
+    D,
+    /// `Data::I`.
+    I,
+    /// `Data::B`.
+    B,
+}
+
+/// The representation of `dt`.
+pub(crate) fn rep(dt: DType) -> OpResult<Rep> {
+    Ok(match dt {
+        DType::F32 | DType::F16 | DType::BF16 => Rep::F,
+        DType::F64 => Rep::D,
+        DType::Bool => Rep::B,
+        d if d.is_int() => Rep::I,
+        d => bail!("dtype {d} is not supported"),
+    })
+}
+
+impl Val {
+    /// A value from parts; checks that the element count matches the shape.
+    pub(crate) fn new(dtype: DType, shape: Vec<usize>, data: Data) -> OpResult<Val> {
+        let n = checked_numel(&shape)?;
+        if n != data.len() {
+            bail!("{} elements for shape {shape:?}", data.len());
+        }
+        Ok(Val { dtype, shape, data })
+    }
+
+    /// An f32-represented float value, rounding to half precision when `dtype` is a half type.
+    pub(crate) fn floats(dtype: DType, shape: Vec<usize>, mut v: Vec<f32>) -> OpResult<Val> {
+        if matches!(dtype, DType::F16 | DType::BF16) {
+            for x in v.iter_mut() {
+                *x = round_to(dtype, *x);
+            }
+        }
+        Val::new(dtype, shape, Data::F(v))
+    }
+
+    /// An i64 value.
+    pub(crate) fn ints(shape: Vec<usize>, v: Vec<i64>) -> OpResult<Val> {
+        Val::new(DType::I64, shape, Data::I(v))
+    }
+
+    /// Number of elements.
+    pub(crate) fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Rank.
+    pub(crate) fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The elements as i64 (integers and bools); error otherwise.
+    pub(crate) fn as_i64(&self) -> OpResult<Vec<i64>> {
+        match &self.data {
+            Data::I(v) => Ok(v.clone()),
+            Data::B(v) => Ok(v.iter().map(|&b| b as i64).collect()),
+            _ => bail!("expected an integer tensor, got {}", self.dtype),
+        }
+    }
+
+    /// The elements as f64 (any numeric value).
+    pub(crate) fn as_f64(&self) -> Vec<f64> {
+        match &self.data {
+            Data::F(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::D(v) => v.clone(),
+            Data::I(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::B(v) => v.iter().map(|&x| x as u8 as f64).collect(),
+        }
+    }
+
+    /// The f32 elements, if this is an f32-represented value.
+    pub(crate) fn f32s(&self) -> OpResult<&[f32]> {
+        match &self.data {
+            Data::F(v) => Ok(v),
+            _ => bail!("expected an f32/f16/bf16 tensor, got {}", self.dtype),
+        }
+    }
+
+    /// Converts an IR tensor (checks sizes; refuses strings and unknown dtypes).
+    pub(crate) fn from_tensor(t: &Tensor) -> OpResult<Val> {
+        let mut shape = Vec::with_capacity(t.dims.len());
+        for &d in &t.dims {
+            match usize::try_from(d) {
+                Ok(d) => shape.push(d),
+                Err(_) => bail!("tensor '{}' has a negative dim {d}", t.name),
+            }
+        }
+        let n = checked_numel(&shape)?;
+        let bytes = match &t.data {
+            TensorData::Bytes(b) => b,
+            TensorData::Strings(_) => {
+                bail!("tensor '{}': string tensors are not supported", t.name)
+            }
+        };
+        let size = match t.dtype.size_of() {
+            Some(s) => s,
+            None => bail!("tensor '{}': dtype {} is not supported", t.name, t.dtype),
+        };
+        if n.checked_mul(size) != Some(bytes.len()) {
+            bail!(
+                "tensor '{}': {} bytes for shape {:?} of {}",
+                t.name,
+                bytes.len(),
+                shape,
+                t.dtype
+            );
+        }
+        let data = match (rep(t.dtype)?, t.dtype) {
+            (Rep::F, DType::F32) => Data::F(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            (Rep::F, DType::F16) => Data::F(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            ),
+            (Rep::F, _) => Data::F(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            ),
+            (Rep::D, _) => Data::D(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+            (Rep::B, _) => Data::B(bytes.iter().map(|&b| b != 0).collect()),
+            (Rep::I, _) => match t.to_i64_vec() {
+                Some(v) => Data::I(v),
+                None => bail!("tensor '{}': cannot read {} elements", t.name, t.dtype),
+            },
+        };
+        Val::new(t.dtype, shape, data)
+    }
+
+    /// Converts back to an IR tensor named `name`.
+    pub(crate) fn to_tensor(&self, name: &str) -> OpResult<Tensor> {
+        let dt = self.dtype;
+        let mut bytes: Vec<u8> = Vec::new();
+        match &self.data {
+            Data::F(v) => match dt {
+                DType::F16 => v
+                    .iter()
+                    .for_each(|&x| bytes.extend(half::f16::from_f32(x).to_le_bytes())),
+                DType::BF16 => v
+                    .iter()
+                    .for_each(|&x| bytes.extend(half::bf16::from_f32(x).to_le_bytes())),
+                _ => v.iter().for_each(|&x| bytes.extend(x.to_le_bytes())),
+            },
+            Data::D(v) => v.iter().for_each(|&x| bytes.extend(x.to_le_bytes())),
+            Data::B(v) => bytes.extend(v.iter().map(|&b| b as u8)),
+            Data::I(v) => {
+                for &x in v {
+                    match dt {
+                        DType::I8 | DType::U8 => bytes.push(x as u8),
+                        DType::I16 | DType::U16 => bytes.extend((x as u16).to_le_bytes()),
+                        DType::I32 | DType::U32 => bytes.extend((x as u32).to_le_bytes()),
+                        _ => bytes.extend(x.to_le_bytes()),
+                    }
+                }
+            }
+        }
+        let dims = self.shape.iter().map(|&d| d as i64).collect();
+        Tensor::from_bytes(name, dt, dims, bytes).map_err(|e| crate::error::OpError(e.to_string()))
+    }
+}

@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests: loading backend-test folders and comparing tensors.
+
+#![allow(dead_code)]
+
+use lnopt_ir::Tensor;
+use std::path::{Path, PathBuf};
+
+/// The shared corpus folder beside the repository, if present.
+pub fn corpus() -> Option<PathBuf> {
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
+    p.is_dir().then_some(p)
+}
+
+/// The repository's fixtures folder.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))
+}
+
+/// Case folders (holding model.onnx) under `dir`, sorted.
+pub fn cases(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("model.onnx").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `input_N.pb` or `output_N.pb` tensors of the first data set, in order.
+pub fn data(case: &Path, kind: &str) -> Vec<Tensor> {
+    let mut out = Vec::new();
+    for i in 0.. {
+        let p = case.join("test_data_set_0").join(format!("{kind}_{i}.pb"));
+        if !p.is_file() {
+            break;
+        }
+        out.push(
+            lnopt_onnx::load_tensor(&p, &lnopt_onnx::Limits::default()).expect("test tensor loads"),
+        );
+    }
+    out
+}
+
+/// Largest violation of |a-b| <= atol + rtol*|b| (0 when all close); Err on shape/dtype/NaN
+/// mismatch.
+pub fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64, String> {
+    if got.dims != want.dims {
+        return Err(format!("dims {:?} vs {:?}", got.dims, want.dims));
+    }
+    if got.dtype != want.dtype {
+        return Err(format!("dtype {} vs {}", got.dtype, want.dtype));
+    }
+    let (Some(a), Some(b)) = (got.to_f64_vec(), want.to_f64_vec()) else {
+        return Err("not numeric".into());
+    };
+    let mut worst = 0f64;
+    for (x, y) in a.iter().zip(&b) {
+        if x.is_nan() != y.is_nan() {
+            return Err(format!("NaN mismatch {x} vs {y}"));
+        }
+        if x.is_nan() || x == y {
+            continue;
+        }
+        let excess = (x - y).abs() - (atol + rtol * y.abs());
+        worst = worst.max(excess);
+    }
+    Ok(worst)
+}

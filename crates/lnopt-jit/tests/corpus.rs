@@ -1,0 +1,67 @@
+//! Acceptance: every corpus case runs under the JIT and matches the reference outputs
+//! (ONNX Runtime / the ONNX reference implementation). Skipped when ../shared is absent.
+
+mod common;
+
+use common::*;
+
+fn run_group(group: &str) {
+    let Some(root) = corpus() else {
+        eprintln!("note: corpus not found beside the repository; test skipped");
+        return;
+    };
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for case in cases(&root.join(group)) {
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let model = lnopt_onnx::load(&case.join("model.onnx"), &lnopt_onnx::Limits::default())
+            .expect("model loads");
+        let inputs = data(&case, "input");
+        let want = data(&case, "output");
+        let half = model_uses_half(&want);
+        let (atol, rtol) = if half { (2e-2, 2e-2) } else { (1e-4, 1e-3) };
+        let compiled = match lnopt_jit::compile(&model, &lnopt_jit::InputShapes::of(&inputs)) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{name}: compile: {e}"));
+                continue;
+            }
+        };
+        match compiled.run(&inputs) {
+            Ok(got) => {
+                ran += 1;
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    match compare(g, w, atol, rtol) {
+                        Ok(e) if e <= 0.0 => {}
+                        Ok(e) => failures.push(format!(
+                            "{name}: output {i} off by {e:.3e} beyond tolerance"
+                        )),
+                        Err(e) => failures.push(format!("{name}: output {i}: {e}")),
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("{name}: run: {e}")),
+        }
+    }
+    eprintln!("{group}: {ran} cases ran, {} failures", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn model_uses_half(outs: &[lnopt_ir::Tensor]) -> bool {
+    outs.iter()
+        .any(|t| matches!(t.dtype, lnopt_ir::DType::F16 | lnopt_ir::DType::BF16))
+}
+
+#[test]
+fn zoo_cases_match_reference() {
+    run_group("zoo");
+}
+
+#[test]
+fn onnx_node_cases_match_reference() {
+    run_group("onnx-node");
+}
