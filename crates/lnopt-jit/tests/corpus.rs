@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 
-fn run_group(group: &str) {
+fn run_group(group: &str, fused: bool) {
     let Some(root) = corpus() else {
         eprintln!("note: corpus not found beside the repository; test skipped");
         return;
@@ -47,7 +47,10 @@ fn run_group(group: &str) {
             Err(e) => failures.push(format!("{name}: run: {e}")),
         }
     }
-    eprintln!("{group}: {ran} cases ran, {} failures", failures.len());
+    eprintln!(
+        "{group} (fused: {fused}): {ran} cases ran, {} failures",
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -58,10 +61,40 @@ fn model_uses_half(outs: &[lnopt_ir::Tensor]) -> bool {
 
 #[test]
 fn zoo_cases_match_reference() {
-    run_group("zoo");
+    run_group("zoo", false);
+}
+
+#[test]
+fn fused_zoo_cases_match_reference() {
+    run_group("zoo", true);
+}
+
+#[test]
+fn fused_onnx_node_cases_match_reference() {
+    run_group("onnx-node", true);
+}
+
+#[test]
+fn bert_plan_uses_kernels() {
+    let Some(root) = corpus() else {
+        eprintln!("note: corpus not found; test skipped");
+        return;
+    };
+    let case = root.join("zoo/b_bert");
+    let mut model = lnopt_onnx::load(&case.join("model.onnx"), &lnopt_onnx::Limits::default())
+        .expect("model loads");
+    lnopt::optimize_model(&mut model, &lnopt::Options::default()).expect("fuses");
+    let inputs = data(&case, "input");
+    let c = lnopt_jit::compile(&model, &lnopt_jit::InputShapes::of(&inputs)).expect("compiles");
+    let p = c.plan_stats();
+    eprintln!("b_bert fused plan: {p:?}");
+    assert!(
+        p.norm_steps >= 2 && p.residual_folded >= 1 && p.chain_steps >= 1,
+        "{p:?}"
+    );
 }
 
 #[test]
 fn onnx_node_cases_match_reference() {
-    run_group("onnx-node");
+    run_group("onnx-node", false);
 }

@@ -1,0 +1,285 @@
+//! Differential tests of the generated kernels against the reference interpreter, on graphs
+//! built here with random shapes and data (proptest).
+
+mod common;
+
+use lnopt_ir::{AttrValue, DType, Graph, Model, Node, Tensor, TensorType, ValueInfo, ValueType};
+use proptest::prelude::*;
+
+fn declare(g: &mut Graph, name: &str, dims: &[i64]) -> lnopt_ir::ValueId {
+    let v = g.value_by_name_or_new(name);
+    g.value_mut(v).info = Some(ValueInfo {
+        ty: Some(ValueType::Tensor(TensorType::fixed(DType::F32, dims))),
+        ..ValueInfo::default()
+    });
+    v
+}
+
+struct NormCase {
+    rms: bool,
+    rows: usize,
+    hidden: usize,
+    eps: f32,
+    scale: bool,
+    bias: bool,
+    residual: bool,
+    stats: bool,
+    sum_used: bool,
+}
+
+/// `[Add(x, r) →] Norm(·, scale, bias)` with optional Mean/InvStdDev and Add outputs.
+fn norm_model(c: &NormCase, params: &[f32]) -> Model {
+    let mut g = Graph::new("t");
+    let dims = [c.rows as i64, c.hidden as i64];
+    let x = declare(&mut g, "x", &dims);
+    g.add_input(x);
+    let mut src = x;
+    if c.residual {
+        let r = declare(&mut g, "r", &dims);
+        g.add_input(r);
+        let s = g.value_by_name_or_new("s");
+        g.add_node(
+            Node::new("Add", "add"),
+            vec![Some(x), Some(r)],
+            vec![Some(s)],
+        )
+        .unwrap();
+        src = s;
+        if c.sum_used {
+            g.add_output(s);
+        }
+    }
+    let h = c.hidden;
+    let sc = c
+        .scale
+        .then(|| g.add_initializer("scale", Tensor::from_f32("", vec![h as i64], &params[..h])));
+    let bi = (c.bias && !c.rms).then(|| {
+        g.add_initializer(
+            "bias",
+            Tensor::from_f32("", vec![h as i64], &params[h..2 * h]),
+        )
+    });
+    let mut node = Node::new(
+        if c.rms {
+            "RMSNormalization"
+        } else {
+            "LayerNormalization"
+        },
+        "norm",
+    );
+    node.set_attr("epsilon", AttrValue::Float(c.eps));
+    node.set_attr("axis", AttrValue::Int(-1));
+    let y = g.value_by_name_or_new("y");
+    let mut outs = vec![Some(y)];
+    if c.stats && !c.rms {
+        outs.push(Some(g.value_by_name_or_new("mean")));
+        outs.push(Some(g.value_by_name_or_new("inv")));
+    }
+    // The scale input is required by both ops: use ones when the case has none.
+    let sc = sc.or_else(|| {
+        Some(g.add_initializer("ones", Tensor::from_f32("", vec![h as i64], &vec![1.0; h])))
+    });
+    g.add_node(node, vec![Some(src), sc, bi], outs.clone())
+        .unwrap();
+    for o in outs.into_iter().flatten() {
+        g.add_output(o);
+    }
+    Model::new(g, 23)
+}
+
+fn check(model: &Model, inputs: &[Tensor], atol: f64, rtol: f64) -> Result<(), TestCaseError> {
+    let want =
+        lnopt_interp::run_model(model, inputs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let opts = lnopt_jit::Options {
+        threads: 2,
+        ..lnopt_jit::Options::default()
+    };
+    let c = lnopt_jit::compile_with(model, &lnopt_jit::InputShapes::of(inputs), &opts)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let got = c
+        .run(inputs)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let e = common::compare(g, w, atol, rtol).map_err(TestCaseError::fail)?;
+        prop_assert!(e <= 0.0, "output {} exceeds tolerance by {}", i, e);
+    }
+    Ok(())
+}
+
+fn data(n: usize, seed: u64, offset: f32, spread: f32) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5;
+            offset + spread * u
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn norm_kernels_match_interpreter(
+        rms in any::<bool>(), rows in 1usize..40, hidden in 1usize..200, eps_exp in -12i32..-2,
+        scale in any::<bool>(), bias in any::<bool>(), residual in any::<bool>(), stats in any::<bool>(),
+        sum_used in any::<bool>(), seed in any::<u64>(), offset in prop_oneof![Just(0.0f32), Just(3.0), Just(1000.0)],
+        spread in prop_oneof![Just(1.0f32), Just(1e-3), Just(20.0)],
+    ) {
+        let c = NormCase { rms, rows, hidden, eps: 10f32.powi(eps_exp), scale, bias, residual, stats, sum_used };
+        let params = data(2 * hidden, seed ^ 7, 0.5, 1.0);
+        let model = norm_model(&c, &params);
+        let mut inputs = vec![Tensor::from_f32("x", vec![rows as i64, hidden as i64], &data(rows * hidden, seed, offset, spread))];
+        if residual {
+            inputs.push(Tensor::from_f32("r", vec![rows as i64, hidden as i64], &data(rows * hidden, seed ^ 1, 0.0, spread)));
+        }
+        // f32 statistics: with a large offset relative to the spread, cancellation costs digits
+        // the f64 reference keeps, so the tolerance scales with offset/spread.
+        // Cases beyond a condition of 2e4 lose all digits in any f32 implementation.
+        let cond = ((offset.abs() + spread) / spread) as f64;
+        prop_assume!(cond <= 2e4);
+        check(&model, &inputs, 1e-4 + 1e-6 * cond, 1e-3)?;
+    }
+}
+
+#[test]
+fn norm_step_and_residual_are_fused_in_the_plan() {
+    let c = NormCase {
+        rms: false,
+        rows: 4,
+        hidden: 37,
+        eps: 1e-5,
+        scale: true,
+        bias: true,
+        residual: true,
+        stats: true,
+        sum_used: true,
+    };
+    let model = norm_model(&c, &data(74, 3, 0.0, 1.0));
+    let cm = lnopt_jit::compile(
+        &model,
+        &lnopt_jit::InputShapes(vec![vec![4, 37], vec![4, 37]]),
+    )
+    .unwrap();
+    let p = cm.plan_stats();
+    assert_eq!((p.norm_steps, p.residual_folded), (1, 1));
+    let x = Tensor::from_f32("x", vec![4, 37], &data(148, 1, 0.0, 1.0));
+    let r = Tensor::from_f32("r", vec![4, 37], &data(148, 2, 0.0, 1.0));
+    cm.run(&[x.clone(), r.clone()]).unwrap();
+    assert_eq!(cm.kernel_stats().norm_kernels, 1);
+    // A new row length re-specialises; the old kernel stays cached.
+    let x2 = Tensor::from_f32("x", vec![2, 37], &data(74, 1, 0.0, 1.0));
+    let r2 = Tensor::from_f32("r", vec![2, 37], &data(74, 2, 0.0, 1.0));
+    cm.run(&[x2, r2]).unwrap();
+    assert_eq!(
+        cm.kernel_stats().norm_kernels,
+        1,
+        "same hidden size, same kernel"
+    );
+}
+
+/// `y = Erf(x * a + b) * Sigmoid(x) - Tanh(x) / c + Relu(Neg(x))` with `a` per-row
+/// broadcast, `b` full and `c` scalar.
+fn chain_model(rows: usize, h: usize, cval: f32) -> Model {
+    let mut g = Graph::new("chain");
+    let x = declare(&mut g, "x", &[rows as i64, h as i64]);
+    g.add_input(x);
+    let a = declare(&mut g, "a", &[h as i64]);
+    g.add_input(a);
+    let b = declare(&mut g, "b", &[rows as i64, h as i64]);
+    g.add_input(b);
+    let c = g.add_initializer("c", Tensor::from_f32("", vec![], &[cval]));
+    let v = |g: &mut Graph, op: &str, ins: Vec<lnopt_ir::ValueId>| {
+        let o = g.new_value(op);
+        g.add_node(
+            Node::new(op, ""),
+            ins.into_iter().map(Some).collect(),
+            vec![Some(o)],
+        )
+        .unwrap();
+        o
+    };
+    let t1 = v(&mut g, "Mul", vec![x, a]);
+    let t2 = v(&mut g, "Add", vec![t1, b]);
+    let t3 = v(&mut g, "Erf", vec![t2]);
+    let s = v(&mut g, "Sigmoid", vec![x]);
+    let t4 = v(&mut g, "Mul", vec![t3, s]);
+    let th = v(&mut g, "Tanh", vec![x]);
+    let t5 = v(&mut g, "Div", vec![th, c]);
+    let t6 = v(&mut g, "Sub", vec![t4, t5]);
+    let n = v(&mut g, "Neg", vec![x]);
+    let r = v(&mut g, "Relu", vec![n]);
+    let y = v(&mut g, "Add", vec![t6, r]);
+    g.add_output(y);
+    Model::new(g, 17)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fused_chains_match_interpreter(rows in 1usize..30, h in 1usize..70, seed in any::<u64>(), cval in 0.5f32..4.0) {
+        let model = chain_model(rows, h, cval);
+        let inputs = vec![
+            Tensor::from_f32("x", vec![rows as i64, h as i64], &data(rows * h, seed, 0.0, 6.0)),
+            Tensor::from_f32("a", vec![h as i64], &data(h, seed ^ 1, 0.0, 2.0)),
+            Tensor::from_f32("b", vec![rows as i64, h as i64], &data(rows * h, seed ^ 2, 0.0, 2.0)),
+        ];
+        // Error bound of the registered transcendental functions (libm f32) plus f32 arithmetic.
+        check(&model, &inputs, 1e-5, 1e-5)?;
+    }
+}
+
+#[test]
+fn chain_is_one_step() {
+    let cm = lnopt_jit::compile(
+        &chain_model(2, 8, 1.0),
+        &lnopt_jit::InputShapes(vec![vec![2, 8], vec![8], vec![2, 8]]),
+    )
+    .unwrap();
+    let p = cm.plan_stats();
+    assert_eq!((p.chain_steps, p.chained_nodes, p.steps), (1, 11, 1));
+}
+
+#[test]
+fn unsupported_op_is_named() {
+    let mut g = Graph::new("u");
+    let x = declare(&mut g, "x", &[2]);
+    g.add_input(x);
+    let y = g.value_by_name_or_new("y");
+    g.add_node(
+        Node::new("NonMaxSuppression", "nms1"),
+        vec![Some(x)],
+        vec![Some(y)],
+    )
+    .unwrap();
+    g.add_output(y);
+    let e = lnopt_jit::compile(&Model::new(g, 17), &lnopt_jit::InputShapes(vec![vec![2]]))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&e, lnopt_jit::JitError::Unsupported { node, op } if node == "nms1" && op == "NonMaxSuppression"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_input_count_and_bad_shape_are_errors() {
+    let model = chain_model(2, 4, 1.0);
+    let cm = lnopt_jit::compile(
+        &model,
+        &lnopt_jit::InputShapes(vec![vec![2, 4], vec![4], vec![2, 4]]),
+    )
+    .unwrap();
+    assert!(matches!(cm.run(&[]), Err(lnopt_jit::JitError::Inputs(_))));
+    let x = Tensor::from_f32("x", vec![2, 4], &[0.0; 8]);
+    let a = Tensor::from_f32("a", vec![3], &[0.0; 3]);
+    let e = cm.run(&[x.clone(), a, x]).err().unwrap();
+    assert!(e.to_string().contains("broadcast"), "{e}");
+}
