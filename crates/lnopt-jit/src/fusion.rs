@@ -31,7 +31,7 @@ fn chunks(n: usize, t: usize) -> Vec<(usize, usize)> {
 }
 
 /// Runs `f(start, end)` over chunks of `0..n`, in parallel when worthwhile.
-fn par_for(n: usize, work: usize, threads: usize, f: impl Fn(usize, usize) + Sync) {
+pub(crate) fn par_for(n: usize, work: usize, threads: usize, f: impl Fn(usize, usize) + Sync) {
     let t = if work < PAR_MIN { 1 } else { threads };
     let cs = chunks(n, t);
     if cs.len() <= 1 {
@@ -492,8 +492,8 @@ pub(crate) fn build_steps(
         }
     }
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for i in 0..nodes.len() {
-        if ok[i] {
+    for (i, &fus) in ok.iter().enumerate() {
+        if fus {
             let r = find(&mut group, i);
             members[r].push(i);
         }

@@ -12,6 +12,7 @@
 //!
 //! f16/bf16 tensors are widened to f32 at the model boundary and rounded back after every op.
 
+mod direct;
 mod error;
 mod fusion;
 mod kernels;
@@ -20,6 +21,7 @@ mod plan;
 mod step;
 mod value;
 
+pub use direct::NormKernel;
 pub use error::JitError;
 pub use kernels::{KernelCache, KernelStats, NormKey};
 

@@ -36,7 +36,7 @@ pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
     }
     let ost = strides(&oshape_keep);
     let on: usize = oshape_keep.iter().product();
-    let cnt = if on == 0 { 0 } else { x.numel() / on };
+    let cnt = x.numel().checked_div(on).unwrap_or(0);
     let init = match op {
         "ReduceMax" => f64::NEG_INFINITY,
         "ReduceMin" => f64::INFINITY,

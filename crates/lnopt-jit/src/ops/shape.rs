@@ -71,7 +71,7 @@ fn to_dims(v: &[i64], what: &str) -> OpResult<Vec<usize>> {
 
 /// `Constant`.
 pub(crate) fn constant(c: &Ctx<'_>) -> OpResult<Val> {
-    for a in &c.node.attrs {
+    if let Some(a) = c.node.attrs.first() {
         return match &a.value {
             AttrValue::Tensor(t) => Val::from_tensor(t),
             AttrValue::Float(f) => Val::floats(DType::F32, vec![], vec![*f]),

@@ -1,0 +1,57 @@
+//! Direct use of a generated normalisation kernel on f32 slices (benchmarks, embedding).
+
+use crate::error::JitError;
+use crate::kernels::{KernelCache, NormFn, NormKey};
+
+/// One compiled LN/RMS kernel (no residual, no statistics outputs), callable on slices.
+pub struct NormKernel {
+    _cache: KernelCache,
+    key: NormKey,
+    f: NormFn,
+}
+
+impl NormKernel {
+    /// Compiles the kernel for `key` (`skip`, `sum_out`, `mean_out`, `inv_out` must be false).
+    pub fn compile(key: NormKey) -> Result<NormKernel, JitError> {
+        if key.skip || key.sum_out || key.mean_out || key.inv_out || key.hidden == 0 {
+            return Err(JitError::Inputs("NormKernel supports plain kernels with hidden > 0".into()));
+        }
+        let cache = KernelCache::new()?;
+        let f = cache.norm(&key)?;
+        Ok(NormKernel { _cache: cache, key, f })
+    }
+
+    /// Normalises the rows of `x` into `y` on up to `threads` threads.
+    pub fn run(&self, x: &[f32], scale: &[f32], bias: &[f32], y: &mut [f32], threads: usize) -> Result<(), JitError> {
+        let h = self.key.hidden;
+        let bad = |w: &str| Err(JitError::Inputs(format!("NormKernel: {w}")));
+        if x.len() % h != 0 || y.len() != x.len() {
+            return bad("x and y must hold the same whole number of rows");
+        }
+        if (self.key.scale && scale.len() != h) || (self.key.bias && bias.len() != h) {
+            return bad("scale/bias must hold one row");
+        }
+        let rows = x.len() / h;
+        let (px, pg, pb, py) = (x.as_ptr() as usize, scale.as_ptr() as usize, bias.as_ptr() as usize, y.as_mut_ptr() as usize);
+        let (k, f) = (self.key, self.f);
+        crate::fusion::par_for(rows, x.len(), threads, |a, b| {
+            let null = std::ptr::null_mut::<f32>();
+            // SAFETY: x and y hold rows*h floats (checked above), scale/bias h when the key
+            // uses them; each worker covers the disjoint rows a..b.
+            unsafe {
+                f(
+                    (px + a * h * 4) as *const f32,
+                    null,
+                    if k.scale { pg as *const f32 } else { null },
+                    if k.bias { pb as *const f32 } else { null },
+                    (py + a * h * 4) as *mut f32,
+                    null,
+                    null,
+                    null,
+                    b - a,
+                )
+            }
+        });
+        Ok(())
+    }
+}
