@@ -18,7 +18,14 @@ fn fusion(c: &mut Criterion) {
                 || m.graph.clone(),
                 |mut g| {
                     let report = fuse_graph(&mut g, 14, &FuseOptions::default()).expect("fuses");
-                    assert_eq!(report.sites.iter().filter(|s| s.fused_node.is_some()).count(), 2 * layers);
+                    assert_eq!(
+                        report
+                            .sites
+                            .iter()
+                            .filter(|s| s.fused_node.is_some())
+                            .count(),
+                        2 * layers
+                    );
                     g
                 },
                 BatchSize::LargeInput,

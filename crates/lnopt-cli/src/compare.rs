@@ -15,10 +15,22 @@ pub struct Tolerance {
 /// 2e-4 + 2e-3·|x|; f64 1e-7 + 1e-7·|x| (the acceptance corpus uses the same numbers).
 pub fn tolerance_for(dtype: DType) -> Tolerance {
     match dtype {
-        DType::F16 | DType::BF16 => Tolerance { atol: 2e-2, rtol: 2e-2 },
-        DType::F32 => Tolerance { atol: 2e-4, rtol: 2e-3 },
-        DType::F64 => Tolerance { atol: 1e-7, rtol: 1e-7 },
-        _ => Tolerance { atol: 0.0, rtol: 0.0 },
+        DType::F16 | DType::BF16 => Tolerance {
+            atol: 2e-2,
+            rtol: 2e-2,
+        },
+        DType::F32 => Tolerance {
+            atol: 2e-4,
+            rtol: 2e-3,
+        },
+        DType::F64 => Tolerance {
+            atol: 1e-7,
+            rtol: 1e-7,
+        },
+        _ => Tolerance {
+            atol: 0.0,
+            rtol: 0.0,
+        },
     }
 }
 
@@ -48,7 +60,11 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: Tolerance) -> Comparison {
     }
     let (Some(g), Some(w)) = (got.to_f64_vec(), want.to_f64_vec()) else {
         return if got.data == want.data {
-            Comparison { max_abs: 0.0, ok: true, problem: None }
+            Comparison {
+                max_abs: 0.0,
+                ok: true,
+                problem: None,
+            }
         } else {
             fail(format!("{} data differs", got.dtype))
         };
@@ -67,7 +83,7 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: Tolerance) -> Comparison {
         }
         let d = (a - b).abs();
         max_abs = max_abs.max(d);
-        if !(d <= tol.atol + tol.rtol * b.abs()) {
+        if d > tol.atol + tol.rtol * b.abs() {
             bad += 1;
         }
     }

@@ -71,19 +71,30 @@ pub fn random_inputs(
         let n = lnopt::ir::numel(&concrete)
             .filter(|&n| n <= 1 << 28)
             .ok_or_else(|| {
-                Failure::bad(format!("graph input '{}' shape {concrete:?} is too large", val.name))
+                Failure::bad(format!(
+                    "graph input '{}' shape {concrete:?} is too large",
+                    val.name
+                ))
             })?;
         let bytes: Vec<u8> = match ty.elem {
-            DType::F32 => (0..n).flat_map(|_| rng.gen_range(-1.0f32..1.0).to_le_bytes()).collect(),
-            DType::F64 => (0..n).flat_map(|_| rng.gen_range(-1.0f64..1.0).to_le_bytes()).collect(),
+            DType::F32 => (0..n)
+                .flat_map(|_| rng.gen_range(-1.0f32..1.0).to_le_bytes())
+                .collect(),
+            DType::F64 => (0..n)
+                .flat_map(|_| rng.gen_range(-1.0f64..1.0).to_le_bytes())
+                .collect(),
             DType::F16 => (0..n)
                 .flat_map(|_| half::f16::from_f32(rng.gen_range(-1.0f32..1.0)).to_le_bytes())
                 .collect(),
             DType::BF16 => (0..n)
                 .flat_map(|_| half::bf16::from_f32(rng.gen_range(-1.0f32..1.0)).to_le_bytes())
                 .collect(),
-            DType::I64 => (0..n).flat_map(|_| rng.gen_range(0i64..2).to_le_bytes()).collect(),
-            DType::I32 => (0..n).flat_map(|_| rng.gen_range(0i32..2).to_le_bytes()).collect(),
+            DType::I64 => (0..n)
+                .flat_map(|_| rng.gen_range(0i64..2).to_le_bytes())
+                .collect(),
+            DType::I32 => (0..n)
+                .flat_map(|_| rng.gen_range(0i32..2).to_le_bytes())
+                .collect(),
             DType::Bool => (0..n).map(|_| rng.gen_range(0u8..2)).collect(),
             other => {
                 return Err(Failure::bad(format!(
@@ -92,7 +103,8 @@ pub fn random_inputs(
                 )))
             }
         };
-        let t = Tensor::from_bytes(val.name.clone(), ty.elem, concrete, bytes).map_err(Failure::bad)?;
+        let t =
+            Tensor::from_bytes(val.name.clone(), ty.elem, concrete, bytes).map_err(Failure::bad)?;
         out.push(t);
     }
     Ok(out)

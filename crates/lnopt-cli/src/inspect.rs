@@ -55,7 +55,11 @@ pub fn inspect(a: &InspectArgs) -> Result<u8, Failure> {
         .opset_imports
         .iter()
         .map(|o| {
-            let d = if o.domain.is_empty() { "ai.onnx" } else { &o.domain };
+            let d = if o.domain.is_empty() {
+                "ai.onnx"
+            } else {
+                &o.domain
+            };
             format!("{d} {}", o.version)
         })
         .collect();
@@ -63,12 +67,20 @@ pub fn inspect(a: &InspectArgs) -> Result<u8, Failure> {
     for &v in g.inputs() {
         let val = g.value(v);
         if val.initializer.is_none() {
-            println!("input  {}: {}", val.name, type_str(val.info.as_ref().and_then(|i| i.ty.as_ref())));
+            println!(
+                "input  {}: {}",
+                val.name,
+                type_str(val.info.as_ref().and_then(|i| i.ty.as_ref()))
+            );
         }
     }
     for &v in g.outputs() {
         let val = g.value(v);
-        println!("output {}: {}", val.name, type_str(val.info.as_ref().and_then(|i| i.ty.as_ref())));
+        println!(
+            "output {}: {}",
+            val.name,
+            type_str(val.info.as_ref().and_then(|i| i.ty.as_ref()))
+        );
     }
     let (mut inline, mut external) = (0usize, 0usize);
     for &v in &g.initializers {
@@ -89,7 +101,10 @@ pub fn inspect(a: &InspectArgs) -> Result<u8, Failure> {
     let mut hist = BTreeMap::new();
     count_ops(g, &mut hist);
     let total: usize = hist.values().sum();
-    println!("nodes: {total} (incl. subgraphs)  local functions: {}", model.functions.len());
+    println!(
+        "nodes: {total} (incl. subgraphs)  local functions: {}",
+        model.functions.len()
+    );
     let mut rows: Vec<_> = hist.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for (op, n) in rows {

@@ -58,13 +58,22 @@ pub fn run(a: &RunArgs) -> Result<u8, Failure> {
     let (inputs, expected) = match &a.data {
         Some(dir) => {
             if !dir.is_dir() {
-                return Err(Failure::bad(format!("--data '{}' is not a folder", dir.display())));
+                return Err(Failure::bad(format!(
+                    "--data '{}' is not a folder",
+                    dir.display()
+                )));
             }
-            (read_numbered(dir, "input", &limits)?, read_numbered(dir, "output", &limits)?)
+            (
+                read_numbered(dir, "input", &limits)?,
+                read_numbered(dir, "output", &limits)?,
+            )
         }
         None => {
             let dims: HashMap<String, i64> = a.dims.iter().cloned().collect();
-            (random_inputs(&model, &dims, a.default_dim, a.seed)?, Vec::new())
+            (
+                random_inputs(&model, &dims, a.default_dim, a.seed)?,
+                Vec::new(),
+            )
         }
     };
     let outputs = match a.engine {

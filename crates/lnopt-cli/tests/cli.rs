@@ -11,7 +11,9 @@ fn lnopt(args: &[&str]) -> Output {
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
 }
 
 fn s(p: &Path) -> &str {
@@ -34,9 +36,17 @@ fn optimise_fuses_and_reports_on_stderr() {
     let before = std::fs::read(&model).unwrap();
     let o = lnopt(&[s(&model), "-o", s(&out)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("fused 1 LayerNormalization"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("fused 1 LayerNormalization"),
+        "{}",
+        stderr(&o)
+    );
     assert!(out.exists());
-    assert_eq!(std::fs::read(&model).unwrap(), before, "input must not change");
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        before,
+        "input must not change"
+    );
     // The fused model still computes the reference outputs.
     let data = fixture("fusion/ln_pytorch_canonical/test_data_set_0");
     let r = lnopt(&["run", s(&out), "--data", s(&data)]);
@@ -59,8 +69,13 @@ fn json_report_is_machine_readable() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
     assert_eq!(doc["fused"]["LayerNormalization"], 0);
     let sites = doc["sites"].as_array().expect("sites array");
-    assert!(!sites.is_empty(), "the Pow(3) look-alike is found as a site");
-    assert!(sites.iter().all(|s| s["fused"] == false && s["reason"].is_string()));
+    assert!(
+        !sites.is_empty(),
+        "the Pow(3) look-alike is found as a site"
+    );
+    assert!(sites
+        .iter()
+        .all(|s| s["fused"] == false && s["reason"].is_string()));
 }
 
 #[test]
@@ -80,16 +95,29 @@ fn output_equal_to_input_is_refused_without_force() {
 #[test]
 fn bad_input_exits_2_with_one_message_and_no_output() {
     let dir = tempfile::tempdir().unwrap();
-    for case in ["not_protobuf", "truncated_model", "graph_cycle", "external_data_parent_escape"] {
+    for case in [
+        "not_protobuf",
+        "truncated_model",
+        "graph_cycle",
+        "external_data_parent_escape",
+    ] {
         let out = dir.path().join(format!("{case}.onnx"));
-        let o = lnopt(&[s(&fixture(&format!("bad/{case}/model.onnx"))), "-o", s(&out)]);
+        let o = lnopt(&[
+            s(&fixture(&format!("bad/{case}/model.onnx"))),
+            "-o",
+            s(&out),
+        ]);
         assert_eq!(o.status.code(), Some(2), "{case}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(err.starts_with("lnopt: error: "), "{case}: {err}");
         assert!(!err.contains("panicked"), "{case}: {err}");
         assert!(!out.exists(), "{case}: output written");
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temp files left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temp files left"
+    );
 }
 
 #[test]
@@ -125,7 +153,10 @@ fn run_of_unknown_op_names_it() {
 
 #[test]
 fn inspect_prints_histogram_and_opsets() {
-    let o = lnopt(&["inspect", s(&fixture("fusion/ln_pytorch_canonical/model.onnx"))]);
+    let o = lnopt(&[
+        "inspect",
+        s(&fixture("fusion/ln_pytorch_canonical/model.onnx")),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("opsets: ai.onnx"), "{text}");

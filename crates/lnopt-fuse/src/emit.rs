@@ -118,13 +118,16 @@ impl<'a, 'g> Emitter<'a, 'g> {
         }
     }
 
-    /// An original IR value of class `c` that may be read at position `bound` (not being
-    /// redefined). Values from outside the region come first, then the earliest.
+    /// An original IR value of class `c` that may be read at position `bound`. Values from
+    /// outside the region come first, then the earliest. A root that another site redefines
+    /// is reusable too: it keeps its value id and its position, and its new definition
+    /// computes the same function, so reading it never duplicates a fused node (a chain of
+    /// norms, where one norm's output is the next one's input).
     pub fn reusable(&self, c: Id, bound: usize) -> Option<ValueId> {
         let vals = self.ctx.class_values.get(&self.find(c))?;
         let mut best: Option<(usize, ValueId)> = None;
         for &w in vals {
-            if self.ctx.rewrite_roots.contains(&w) || !self.read_ok(w, bound) {
+            if !self.read_ok(w, bound) {
                 continue;
             }
             let rank = match self.g.producer_node(w) {

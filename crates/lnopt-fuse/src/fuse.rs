@@ -357,6 +357,27 @@ impl State<'_> {
                     }
                 }
             }
+            // When the normalised value itself is needed outside the pattern (read raw, not
+            // through an affine tail), only the core is fused: the affine ops stay and read
+            // the fused node's output, instead of a second fused node that would recompute
+            // the statistics. Two affine tails over one core (two norms after CSE, as in
+            // GPT-NeoX) are two sites and become two fused nodes.
+            let class_of_value = |v: &ValueId| reg.class_of.get(v).map(|c| eg.find(*c));
+            let core_needed: BTreeSet<Id> = fam
+                .iter()
+                .filter(|(v, f)| class_of_value(v) == Some(**f))
+                .filter(|(v, _)| {
+                    self.graph.is_output(**v)
+                        || self.graph.value(**v).uses().iter().any(|(u, _)| {
+                            self.graph
+                                .node(*u)
+                                .output(0)
+                                .is_none_or(|o| !fam.contains_key(&o))
+                        })
+                })
+                .map(|(_, f)| *f)
+                .collect();
+            fam.retain(|v, f| !core_needed.contains(f) || class_of_value(v) == Some(*f));
             let fams: BTreeSet<Id> = fam.values().copied().collect();
             for &f in &fams {
                 internal_of.insert(f, pattern_classes(&eg, f, &ext));

@@ -20,10 +20,12 @@ pub mod lang;
 pub mod region;
 pub mod rules;
 pub mod sites;
+mod subgraphs;
 
 pub use analysis::{Facts, NormAnalysis};
 pub use fuse::fuse_graph;
 pub use lang::{NormLang, ValRef};
+pub use subgraphs::fuse_graph_and_subgraphs;
 
 use std::fmt;
 

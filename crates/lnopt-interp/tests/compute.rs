@@ -191,10 +191,25 @@ fn layer_normalization_axis_zero_without_bias_and_f16_stats_in_f32() {
 }
 
 #[test]
-fn layer_normalization_needs_opset_17() {
-    let r = run_op_at(
+fn layer_normalization_below_opset_17_runs_as_ort_private_form() {
+    // ORT's own LayerNormalization lives in the default domain at any opset with the
+    // standard semantics; `--target ort` emits it. Row [1, 2]: mean 1.5, var 0.25.
+    let y = run_op_at(
         "LayerNormalization",
         16,
+        vec![attr("epsilon", AttrValue::Float(0.))],
+        &[Some(f32t(&[2], &[1., 2.])), Some(f32t(&[2], &[1., 1.]))],
+        1,
+    )
+    .unwrap();
+    close(&vals(&y[0]), &[-1., 1.]);
+}
+
+#[test]
+fn rms_normalization_needs_opset_23() {
+    let r = run_op_at(
+        "RMSNormalization",
+        22,
         vec![],
         &[Some(f32t(&[2], &[1., 2.])), Some(f32t(&[2], &[1., 1.]))],
         1,

@@ -10,13 +10,35 @@ pub fn dump_model(model: &Model) -> String {
     let mut opsets: Vec<_> = model
         .opset_imports
         .iter()
-        .map(|o| format!("{}={}", if o.domain.is_empty() { "ai.onnx" } else { &o.domain }, o.version))
+        .map(|o| {
+            format!(
+                "{}={}",
+                if o.domain.is_empty() {
+                    "ai.onnx"
+                } else {
+                    &o.domain
+                },
+                o.version
+            )
+        })
         .collect();
     opsets.sort();
-    let _ = writeln!(out, "model ir_version={} opsets [{}]", model.ir_version, opsets.join(", "));
+    let _ = writeln!(
+        out,
+        "model ir_version={} opsets [{}]",
+        model.ir_version,
+        opsets.join(", ")
+    );
     out.push_str(&dump_graph(&model.graph));
     for f in &model.functions {
-        let _ = writeln!(out, "function {}::{}({}) -> ({})", f.domain, f.name, f.inputs.join(", "), f.outputs.join(", "));
+        let _ = writeln!(
+            out,
+            "function {}::{}({}) -> ({})",
+            f.domain,
+            f.name,
+            f.inputs.join(", "),
+            f.outputs.join(", ")
+        );
         out.push_str(&indent(&dump_graph(&f.body)));
     }
     out
@@ -29,7 +51,12 @@ pub fn dump_graph(g: &Graph) -> String {
     for &i in g.inputs() {
         let v = g.value(i);
         if v.initializer.is_none() {
-            let _ = writeln!(out, "  input %{}: {}", v.name, type_str(v.info.as_ref().and_then(|i| i.ty.as_ref())));
+            let _ = writeln!(
+                out,
+                "  input %{}: {}",
+                v.name,
+                type_str(v.info.as_ref().and_then(|i| i.ty.as_ref()))
+            );
         }
     }
     for &i in &g.initializers {
@@ -41,9 +68,27 @@ pub fn dump_graph(g: &Graph) -> String {
     let order = g.topo_order().unwrap_or_else(|_| g.node_ids().collect());
     for n in order {
         let node = g.node(n);
-        let outs: Vec<String> = node.outputs().iter().map(|o| o.map(|v| format!("%{}", g.value(v).name)).unwrap_or_default()).collect();
-        let ins: Vec<String> = node.inputs().iter().map(|o| o.map(|v| format!("%{}", g.value(v).name)).unwrap_or_default()).collect();
-        let op = if node.domain.is_empty() { node.op_type.clone() } else { format!("{}::{}", node.domain, node.op_type) };
+        let outs: Vec<String> = node
+            .outputs()
+            .iter()
+            .map(|o| {
+                o.map(|v| format!("%{}", g.value(v).name))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let ins: Vec<String> = node
+            .inputs()
+            .iter()
+            .map(|o| {
+                o.map(|v| format!("%{}", g.value(v).name))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let op = if node.domain.is_empty() {
+            node.op_type.clone()
+        } else {
+            format!("{}::{}", node.domain, node.op_type)
+        };
         let mut attrs: Vec<_> = node.attributes.iter().collect();
         attrs.sort_by(|a, b| a.name.cmp(&b.name));
         let mut a_str = String::new();
@@ -56,7 +101,14 @@ pub fn dump_graph(g: &Graph) -> String {
                 _ => {}
             }
         }
-        let _ = writeln!(out, "  {} = {}({}){}", outs.join(", "), op, ins.join(", "), a_str);
+        let _ = writeln!(
+            out,
+            "  {} = {}({}){}",
+            outs.join(", "),
+            op,
+            ins.join(", "),
+            a_str
+        );
         for (name, sg) in subgraphs {
             let _ = writeln!(out, "    [{name}]");
             out.push_str(&indent(&indent(&dump_graph(sg))));
@@ -64,7 +116,12 @@ pub fn dump_graph(g: &Graph) -> String {
     }
     for &o in g.outputs() {
         let v = g.value(o);
-        let _ = writeln!(out, "  output %{}: {}", v.name, type_str(v.info.as_ref().and_then(|i| i.ty.as_ref())));
+        let _ = writeln!(
+            out,
+            "  output %{}: {}",
+            v.name,
+            type_str(v.info.as_ref().and_then(|i| i.ty.as_ref()))
+        );
     }
     out
 }
@@ -110,11 +167,25 @@ fn attr_str(a: &AttrValue) -> String {
         AttrValue::Type(t) => type_str(Some(t)),
         AttrValue::Floats(v) => format!("{v:?}"),
         AttrValue::Ints(v) => format!("{v:?}"),
-        AttrValue::Strings(v) => format!("{:?}", v.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>()),
-        AttrValue::Tensors(v) => format!("[{}]", v.iter().map(tensor_str).collect::<Vec<_>>().join(", ")),
+        AttrValue::Strings(v) => format!(
+            "{:?}",
+            v.iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+        ),
+        AttrValue::Tensors(v) => format!(
+            "[{}]",
+            v.iter().map(tensor_str).collect::<Vec<_>>().join(", ")
+        ),
         AttrValue::Graphs(v) => format!("graphs({})", v.len()),
         AttrValue::SparseTensors(v) => format!("sparse_tensors({})", v.len()),
-        AttrValue::Types(v) => format!("[{}]", v.iter().map(|t| type_str(Some(t))).collect::<Vec<_>>().join(", ")),
+        AttrValue::Types(v) => format!(
+            "[{}]",
+            v.iter()
+                .map(|t| type_str(Some(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         AttrValue::Ref { ref_name, .. } => format!("@{ref_name}"),
     }
 }

@@ -5,7 +5,9 @@
 pub enum IrError {
     /// A node reads a value that nothing produces (no node, graph input, initializer or
     /// enclosing scope).
-    #[error("node '{node}' ({op}) reads '{value}', which no node, graph input or initializer produces")]
+    #[error(
+        "node '{node}' ({op}) reads '{value}', which no node, graph input or initializer produces"
+    )]
     MissingProducer {
         /// Node name (or `#index` when unnamed).
         node: String,

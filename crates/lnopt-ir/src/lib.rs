@@ -8,8 +8,8 @@
 //! - [`dump::dump_model`] prints a canonical text form for golden tests.
 
 mod attr;
-pub mod dump;
 mod dtype;
+pub mod dump;
 mod error;
 mod graph;
 mod model;

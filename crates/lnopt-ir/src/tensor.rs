@@ -141,7 +141,9 @@ impl Tensor {
     pub fn to_f64_vec(&self) -> Option<Vec<f64>> {
         let b = self.bytes()?;
         let v = match self.dtype {
-            DType::F32 => chunks::<4>(b).map(|c| f32::from_le_bytes(c) as f64).collect(),
+            DType::F32 => chunks::<4>(b)
+                .map(|c| f32::from_le_bytes(c) as f64)
+                .collect(),
             DType::F64 => chunks::<8>(b).map(f64::from_le_bytes).collect(),
             DType::F16 => chunks::<2>(b)
                 .map(|c| half::f16::from_le_bytes(c).to_f64())
@@ -149,12 +151,24 @@ impl Tensor {
             DType::BF16 => chunks::<2>(b)
                 .map(|c| half::bf16::from_le_bytes(c).to_f64())
                 .collect(),
-            DType::I64 => chunks::<8>(b).map(|c| i64::from_le_bytes(c) as f64).collect(),
-            DType::I32 => chunks::<4>(b).map(|c| i32::from_le_bytes(c) as f64).collect(),
-            DType::I16 => chunks::<2>(b).map(|c| i16::from_le_bytes(c) as f64).collect(),
-            DType::U16 => chunks::<2>(b).map(|c| u16::from_le_bytes(c) as f64).collect(),
-            DType::U32 => chunks::<4>(b).map(|c| u32::from_le_bytes(c) as f64).collect(),
-            DType::U64 => chunks::<8>(b).map(|c| u64::from_le_bytes(c) as f64).collect(),
+            DType::I64 => chunks::<8>(b)
+                .map(|c| i64::from_le_bytes(c) as f64)
+                .collect(),
+            DType::I32 => chunks::<4>(b)
+                .map(|c| i32::from_le_bytes(c) as f64)
+                .collect(),
+            DType::I16 => chunks::<2>(b)
+                .map(|c| i16::from_le_bytes(c) as f64)
+                .collect(),
+            DType::U16 => chunks::<2>(b)
+                .map(|c| u16::from_le_bytes(c) as f64)
+                .collect(),
+            DType::U32 => chunks::<4>(b)
+                .map(|c| u32::from_le_bytes(c) as f64)
+                .collect(),
+            DType::U64 => chunks::<8>(b)
+                .map(|c| u64::from_le_bytes(c) as f64)
+                .collect(),
             DType::I8 => b.iter().map(|&x| x as i8 as f64).collect(),
             DType::U8 | DType::Bool => b.iter().map(|&x| x as f64).collect(),
             _ => return None,
@@ -167,11 +181,21 @@ impl Tensor {
         let b = self.bytes()?;
         let v = match self.dtype {
             DType::I64 => chunks::<8>(b).map(i64::from_le_bytes).collect(),
-            DType::I32 => chunks::<4>(b).map(|c| i32::from_le_bytes(c) as i64).collect(),
-            DType::I16 => chunks::<2>(b).map(|c| i16::from_le_bytes(c) as i64).collect(),
-            DType::U16 => chunks::<2>(b).map(|c| u16::from_le_bytes(c) as i64).collect(),
-            DType::U32 => chunks::<4>(b).map(|c| u32::from_le_bytes(c) as i64).collect(),
-            DType::U64 => chunks::<8>(b).map(|c| u64::from_le_bytes(c) as i64).collect(),
+            DType::I32 => chunks::<4>(b)
+                .map(|c| i32::from_le_bytes(c) as i64)
+                .collect(),
+            DType::I16 => chunks::<2>(b)
+                .map(|c| i16::from_le_bytes(c) as i64)
+                .collect(),
+            DType::U16 => chunks::<2>(b)
+                .map(|c| u16::from_le_bytes(c) as i64)
+                .collect(),
+            DType::U32 => chunks::<4>(b)
+                .map(|c| u32::from_le_bytes(c) as i64)
+                .collect(),
+            DType::U64 => chunks::<8>(b)
+                .map(|c| u64::from_le_bytes(c) as i64)
+                .collect(),
             DType::I8 => b.iter().map(|&x| x as i8 as i64).collect(),
             DType::U8 | DType::Bool => b.iter().map(|&x| x as i64).collect(),
             _ => return None,

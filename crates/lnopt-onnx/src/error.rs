@@ -27,7 +27,7 @@ pub enum OnnxError {
         max: u64,
     },
     /// The bytes are not a protobuf message of the expected kind (or are truncated).
-    #[error("not a valid ONNX {what}: {message}")]
+    #[error("not a valid ONNX {what}: protobuf decoding failed: {message}")]
     Protobuf {
         /// `model` or `tensor`.
         what: &'static str,

@@ -20,6 +20,7 @@
 //! # Ok::<(), lnopt::Error>(())
 //! ```
 
+mod cleanup;
 mod error;
 mod policy;
 

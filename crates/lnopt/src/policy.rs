@@ -151,22 +151,32 @@ pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, E
             }
         }
     };
-    let report = lnopt_fuse::fuse_graph(&mut work.graph, opset, &fuse_opts)?;
-    let needed = report
-        .sites
-        .iter()
-        .filter(|s| s.fused_node.is_some())
-        .filter_map(|s| s.needs_opset)
-        .max();
+    let mut was_used = crate::cleanup::used_initializers(&work.graph);
+    let mut report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, opset, &fuse_opts)?;
     if options.target == Target::Standard {
+        let needed = report
+            .sites
+            .iter()
+            .filter(|s| s.is_fused())
+            .filter_map(|s| s.needs_opset)
+            .max();
         if let Some(needed) = needed.filter(|&n| n > opset) {
+            // The fused nodes only exist from `needed` on: convert the original model first,
+            // then fuse again on the converted graph (whose Reduce ops may now take axes as
+            // inputs), so every other op keeps its meaning under the new opset.
+            work = model.clone();
             lnopt_opset::upgrade(&mut work, needed)?;
+            was_used = crate::cleanup::used_initializers(&work.graph);
+            report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, needed, &fuse_opts)?;
             outcome.opset_after = needed;
         }
     }
     // Nothing fused: the input model stays exactly as it was (no upgrade, no new names).
-    if report.sites.iter().any(|s| s.fused_node.is_some()) {
+    if report.total_fused() > 0 {
+        crate::cleanup::drop_orphaned_initializers(&mut work.graph, &was_used);
         *model = work;
+    } else {
+        outcome.opset_after = opset;
     }
     outcome.report = report;
     Ok(outcome)

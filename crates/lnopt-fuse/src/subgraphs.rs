@@ -1,0 +1,126 @@
+//! Fusion inside subgraphs (If branches, Loop and Scan bodies).
+//!
+//! A subgraph reads values of its enclosing graphs by name; inside it they have no producer,
+//! so inference alone knows nothing about them. Before fusing a subgraph, the facts the
+//! enclosing graph has about those values (declared type, small constants) are attached to
+//! the subgraph's values for the duration of the pass and removed afterwards, so the exported
+//! subgraph gains no value_info or initializer it did not have.
+
+use crate::{fuse_graph, FuseError, FuseOptions, FuseReport};
+use lnopt_infer::GraphTypes;
+use lnopt_ir::{AttrValue, Graph, Producer, ValueId, ValueInfo, ValueType};
+use std::sync::Arc;
+
+/// Fuses `graph` and then, recursively, every subgraph of its nodes. Site anchors inside
+/// subgraphs are prefixed with the owning node and attribute (`If_0/then_branch/…`).
+pub fn fuse_graph_and_subgraphs(
+    graph: &mut Graph,
+    opset: i64,
+    opts: &FuseOptions,
+) -> Result<FuseReport, FuseError> {
+    let mut report = fuse_graph(graph, opset, opts)?;
+    if !has_subgraphs(graph) {
+        return Ok(report);
+    }
+    let types = lnopt_infer::infer_graph(graph, opset)?;
+    let ids: Vec<_> = graph.node_ids().collect();
+    for id in ids {
+        let owner = graph.node(id).display_name(id);
+        for ai in 0..graph.node(id).attributes.len() {
+            let attr_name = graph.node(id).attributes[ai].name.clone();
+            let mut value = std::mem::replace(
+                &mut graph.node_mut(id).attributes[ai].value,
+                AttrValue::Int(0),
+            );
+            let result = match &mut value {
+                AttrValue::Graph(sg) => fuse_sub(sg, graph, &types, opset, opts),
+                AttrValue::Graphs(sgs) => {
+                    let mut acc = FuseReport::default();
+                    let mut res = Ok(());
+                    for sg in sgs.iter_mut() {
+                        match fuse_sub(sg, graph, &types, opset, opts) {
+                            Ok(r) => acc.sites.extend(r.sites),
+                            Err(e) => {
+                                res = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    res.map(|()| acc)
+                }
+                _ => Ok(FuseReport::default()),
+            };
+            graph.node_mut(id).attributes[ai].value = value;
+            for mut site in result?.sites {
+                site.anchor = format!("{owner}/{attr_name}/{}", site.anchor);
+                report.sites.push(site);
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn has_subgraphs(g: &Graph) -> bool {
+    g.node_ids().any(|n| {
+        g.node(n)
+            .attributes
+            .iter()
+            .any(|a| matches!(a.value, AttrValue::Graph(_) | AttrValue::Graphs(_)))
+    })
+}
+
+/// Values of `sg` that read the enclosing scope, with the facts attached to them.
+struct Borrowed {
+    typed: Vec<ValueId>,
+    constants: Vec<ValueId>,
+}
+
+fn fuse_sub(
+    sg: &mut Graph,
+    outer: &Graph,
+    outer_types: &GraphTypes,
+    opset: i64,
+    opts: &FuseOptions,
+) -> Result<FuseReport, FuseError> {
+    let borrowed = borrow_outer_facts(sg, outer, outer_types);
+    let result = fuse_graph_and_subgraphs(sg, opset, opts);
+    for v in borrowed.typed {
+        sg.value_mut(v).info = None;
+    }
+    for v in &borrowed.constants {
+        sg.value_mut(*v).initializer = None;
+    }
+    sg.initializers.retain(|v| !borrowed.constants.contains(v));
+    result
+}
+
+fn borrow_outer_facts(sg: &mut Graph, outer: &Graph, outer_types: &GraphTypes) -> Borrowed {
+    let mut b = Borrowed {
+        typed: Vec::new(),
+        constants: Vec::new(),
+    };
+    let free: Vec<ValueId> = sg
+        .value_ids()
+        .filter(|&v| sg.value(v).producer() == Producer::None)
+        .collect();
+    for v in free {
+        let Some(ov) = outer.find_value(&sg.value(v).name) else {
+            continue;
+        };
+        if let Some(c) = outer_types.constant(ov) {
+            let mut t = (**c).clone();
+            t.name = sg.value(v).name.clone();
+            sg.set_initializer(v, Arc::new(t));
+            b.constants.push(v);
+        } else if sg.value(v).info.is_none() {
+            if let Some(t) = outer_types.ty(ov) {
+                sg.value_mut(v).info = Some(ValueInfo {
+                    ty: Some(ValueType::Tensor(t.clone())),
+                    ..ValueInfo::default()
+                });
+                b.typed.push(v);
+            }
+        }
+    }
+    b
+}
