@@ -14,15 +14,28 @@ impl NormKernel {
     /// Compiles the kernel for `key` (`skip`, `sum_out`, `mean_out`, `inv_out` must be false).
     pub fn compile(key: NormKey) -> Result<NormKernel, JitError> {
         if key.skip || key.sum_out || key.mean_out || key.inv_out || key.hidden == 0 {
-            return Err(JitError::Inputs("NormKernel supports plain kernels with hidden > 0".into()));
+            return Err(JitError::Inputs(
+                "NormKernel supports plain kernels with hidden > 0".into(),
+            ));
         }
         let cache = KernelCache::new()?;
         let f = cache.norm(&key)?;
-        Ok(NormKernel { _cache: cache, key, f })
+        Ok(NormKernel {
+            _cache: cache,
+            key,
+            f,
+        })
     }
 
     /// Normalises the rows of `x` into `y` on up to `threads` threads.
-    pub fn run(&self, x: &[f32], scale: &[f32], bias: &[f32], y: &mut [f32], threads: usize) -> Result<(), JitError> {
+    pub fn run(
+        &self,
+        x: &[f32],
+        scale: &[f32],
+        bias: &[f32],
+        y: &mut [f32],
+        threads: usize,
+    ) -> Result<(), JitError> {
         let h = self.key.hidden;
         let bad = |w: &str| Err(JitError::Inputs(format!("NormKernel: {w}")));
         if x.len() % h != 0 || y.len() != x.len() {
@@ -32,7 +45,12 @@ impl NormKernel {
             return bad("scale/bias must hold one row");
         }
         let rows = x.len() / h;
-        let (px, pg, pb, py) = (x.as_ptr() as usize, scale.as_ptr() as usize, bias.as_ptr() as usize, y.as_mut_ptr() as usize);
+        let (px, pg, pb, py) = (
+            x.as_ptr() as usize,
+            scale.as_ptr() as usize,
+            bias.as_ptr() as usize,
+            y.as_mut_ptr() as usize,
+        );
         let (k, f) = (self.key, self.f);
         crate::fusion::par_for(rows, x.len(), threads, |a, b| {
             let null = std::ptr::null_mut::<f32>();
