@@ -38,7 +38,7 @@ impl NormKernel {
     ) -> Result<(), JitError> {
         let h = self.key.hidden;
         let bad = |w: &str| Err(JitError::Inputs(format!("NormKernel: {w}")));
-        if x.len() % h != 0 || y.len() != x.len() {
+        if !x.len().is_multiple_of(h) || y.len() != x.len() {
             return bad("x and y must hold the same whole number of rows");
         }
         if (self.key.scale && scale.len() != h) || (self.key.bias && bias.len() != h) {
