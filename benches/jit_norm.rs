@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
                     b.iter(|| {
                         let (a, c2) = x.split_at(half);
                         par_chunks(a, &mut z[..half], threads, |s, d| {
-                            d.iter_mut().zip(s).for_each(|(o, v)| *o = v * 1.5 + *o)
+                            d.iter_mut().zip(s).for_each(|(o, v)| *o += v * 1.5)
                         });
                         std::hint::black_box(&c2);
                     })

@@ -27,7 +27,11 @@ impl Builder {
             node.set_attr(k, v);
         }
         self.g
-            .add_node(node, inputs.iter().map(|&v| Some(v)).collect(), vec![Some(out)])
+            .add_node(
+                node,
+                inputs.iter().map(|&v| Some(v)).collect(),
+                vec![Some(out)],
+            )
             .expect("synthetic graph is well formed");
         out
     }
@@ -40,7 +44,14 @@ impl Builder {
         id
     }
 
-    fn layer_norm(&mut self, x: ValueId, gamma: ValueId, beta: ValueId, eps: ValueId, two: ValueId) -> ValueId {
+    fn layer_norm(
+        &mut self,
+        x: ValueId,
+        gamma: ValueId,
+        beta: ValueId,
+        eps: ValueId,
+        two: ValueId,
+    ) -> ValueId {
         let axes = || vec![("axes", AttrValue::Ints(vec![-1]))];
         let mean = self.node("ReduceMean", &[x], axes());
         let d = self.node("Sub", &[x, mean], vec![]);
@@ -57,26 +68,41 @@ impl Builder {
 /// A BERT-like model of `layers` layers with hidden size `hidden` at ai.onnx opset 14.
 pub fn bert_like(layers: usize, hidden: usize) -> Model {
     let h = hidden as i64;
-    let mut b = Builder { g: Graph::new("synthetic_bert"), count: 0 };
+    let mut b = Builder {
+        g: Graph::new("synthetic_bert"),
+        count: 0,
+    };
     let x = b.g.new_value("input");
     b.g.value_mut(x).info = Some(ValueInfo {
         ty: Some(ValueType::Tensor(TensorType {
             elem: DType::F32,
-            shape: Some(vec![Dim::Symbol("batch".into()), Dim::Symbol("seq".into()), Dim::Fixed(h)]),
+            shape: Some(vec![
+                Dim::Symbol("batch".into()),
+                Dim::Symbol("seq".into()),
+                Dim::Fixed(h),
+            ]),
         })),
         ..ValueInfo::default()
     });
     b.g.add_input(x);
     let small = |n: i64| Arc::new(Tensor::from_f32("w", vec![n], &vec![0.5; n as usize]));
     // Large weights would dominate memory; a [h, h] matrix is shared by every MatMul.
-    let w_hh = Arc::new(Tensor::from_f32("w", vec![h, h], &vec![0.01; (h * h) as usize]));
+    let w_hh = Arc::new(Tensor::from_f32(
+        "w",
+        vec![h, h],
+        &vec![0.01; (h * h) as usize],
+    ));
     let vec_h = small(h);
     let eps_t = Arc::new(Tensor::from_f32("eps", vec![], &[1e-12]));
     let two_t = Arc::new(Tensor::from_f32("two", vec![], &[2.0]));
     let scale_t = Arc::new(Tensor::from_f32("scale", vec![], &[8.0]));
     let half_t = Arc::new(Tensor::from_f32("half", vec![], &[0.5]));
     let one_t = Arc::new(Tensor::from_f32("one", vec![], &[1.0]));
-    let sqrt2_t = Arc::new(Tensor::from_f32("sqrt2", vec![], &[std::f32::consts::SQRT_2]));
+    let sqrt2_t = Arc::new(Tensor::from_f32(
+        "sqrt2",
+        vec![],
+        &[std::f32::consts::SQRT_2],
+    ));
     let eps = b.shared_init("eps", &eps_t);
     let two = b.shared_init("two", &two_t);
     let scale = b.shared_init("scale", &scale_t);
@@ -93,7 +119,11 @@ pub fn bert_like(layers: usize, hidden: usize) -> Model {
         let q = b.node("MatMul", &[cur, wq], vec![]);
         let q = b.node("Add", &[q, bias], vec![]);
         let k = b.node("MatMul", &[cur, wk], vec![]);
-        let kt = b.node("Transpose", &[k], vec![("perm", AttrValue::Ints(vec![0, 2, 1]))]);
+        let kt = b.node(
+            "Transpose",
+            &[k],
+            vec![("perm", AttrValue::Ints(vec![0, 2, 1]))],
+        );
         let v = b.node("MatMul", &[cur, wv], vec![]);
         let s = b.node("MatMul", &[q, kt], vec![]);
         let s = b.node("Div", &[s, scale], vec![]);
@@ -123,7 +153,10 @@ pub fn bert_like(layers: usize, hidden: usize) -> Model {
     }
     b.g.add_output(cur);
     b.g.value_mut(cur).info = Some(ValueInfo {
-        ty: Some(ValueType::Tensor(TensorType { elem: DType::F32, shape: None })),
+        ty: Some(ValueType::Tensor(TensorType {
+            elem: DType::F32,
+            shape: None,
+        })),
         ..ValueInfo::default()
     });
     Model::new(b.g, 14)

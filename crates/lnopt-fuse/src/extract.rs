@@ -26,6 +26,14 @@ struct Choice {
     total: f64,
 }
 
+/// A fused node over `x` can be emitted: its input is f32, f16 or bf16. The e-graph also
+/// holds norms over f64 values (statistics an f16 model widened to f64, which the stash rules
+/// fold back onto the f16 input); emitting one of those directly would compute f64
+/// statistics in f32 (ONNX's `stash_type` has no f64), so they are never chosen.
+pub fn emittable_input(eg: &NormEGraph, x: Id) -> bool {
+    crate::rules::cond::fusable_dtype(eg[x].data.dtype)
+}
+
 /// The chosen e-node per e-class.
 pub struct Extraction {
     choice: BTreeMap<Id, Choice>,
@@ -42,8 +50,12 @@ impl Extraction {
             for &id in &ids {
                 for node in &eg[id].nodes {
                     let eligible = match node {
-                        NormLang::Ln(_) => allow_ln && !banned.contains(&id),
-                        NormLang::Rms(_) => allow_rms && !banned.contains(&id),
+                        NormLang::Ln([x, ..]) => {
+                            allow_ln && !banned.contains(&id) && emittable_input(eg, *x)
+                        }
+                        NormLang::Rms([x, ..]) => {
+                            allow_rms && !banned.contains(&id) && emittable_input(eg, *x)
+                        }
                         _ => true,
                     };
                     if !eligible {

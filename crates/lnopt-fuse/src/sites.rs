@@ -223,6 +223,27 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
     if let Some(f) = findings.into_iter().next() {
         return f;
     }
+    let stats_dtype = members
+        .first()
+        .and_then(|&m| g.node(m).input(0))
+        .and_then(|x| types.ty(x))
+        .map(|t| t.elem);
+    match stats_dtype {
+        Some(lnopt_ir::DType::F64) => {
+            return format!(
+                "statistics are computed in f64 at ReduceMean {}: a fused node would compute \
+                 them in f32 (stash_type has no f64)",
+                gr.anchor_name
+            )
+        }
+        Some(d) if !d.is_float() => {
+            return format!(
+                "ReduceMean {} reduces a {d} tensor, not floating point",
+                gr.anchor_name
+            )
+        }
+        _ => {}
+    }
     format!(
         "no LayerNorm or RMSNorm pattern matched around ReduceMean {}",
         gr.anchor_name

@@ -59,8 +59,12 @@ pub fn eps_ok(eps: &Facts, x: &Facts, k: &Facts) -> bool {
 }
 
 /// All conditions of a fused norm over `x` on its last `k` axes with epsilon `eps`.
+///
+/// f64 inputs are accepted here so that statistics an f16/bf16 model computes in f64 can
+/// meet the stash rules; extraction never emits a fused node over an f64 input
+/// ([`crate::extract::emittable_input`]).
 pub fn norm_ok(x: &Facts, k: &Facts, eps: &Facts) -> bool {
-    fusable_dtype(x.dtype) && axes_ok(x, k) && eps_ok(eps, x, k)
+    (fusable_dtype(x.dtype) || x.dtype == Some(DType::F64)) && axes_ok(x, k) && eps_ok(eps, x, k)
 }
 
 /// True when `x`'s class holds a difference with a mean on either side (`x' - mean(·)` or
