@@ -3,11 +3,14 @@
 //! Exit codes: 0 success; 1 `run` found outputs that differ from the reference; 2 bad input,
 //! bad usage or an I/O error (one message on stderr naming what and where).
 
+mod bench;
 mod compare;
+mod engine;
 mod inputs;
 mod inspect;
 mod optimize;
 mod run;
+mod source;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -19,6 +22,7 @@ Fuse decomposed LayerNorm / RMSNorm in ONNX models into single nodes.
   lnopt MODEL -o OUT            import, fuse, export (OUT is written atomically)
   lnopt run MODEL --data DIR    run with the reference interpreter and compare with DIR/output_N.pb
   lnopt inspect MODEL           op histogram, opsets, inputs/outputs, weight sizes
+  lnopt bench MODEL             compile time and latency (--engine jit|interp)
 
 Every normalisation site found is reported on stderr: fused (as which op) or not fused, with the
 reason. By default the output is standard ONNX: when a fusion needs a newer ai.onnx opset
@@ -45,6 +49,8 @@ enum Command {
     Run(run::RunArgs),
     /// Print a summary of a model.
     Inspect(inspect::InspectArgs),
+    /// Time repeated runs of a model (compile time, median / min / max latency).
+    Bench(bench::BenchArgs),
 }
 
 /// Limits that protect against hostile or broken files; raise them for huge models.
@@ -81,6 +87,8 @@ impl LimitArgs {
 pub enum Engine {
     /// The plain reference interpreter (slow, obviously right).
     Interp,
+    /// Native code generated with cranelift (fast).
+    Jit,
 }
 
 /// A failure of a command: the message and the exit code.
@@ -113,6 +121,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Inspect(a)) => inspect::inspect(&a),
+        Some(Command::Bench(a)) => bench::bench(&a),
         None => optimize::optimize(&cli.optimize),
     };
     match result {

@@ -37,7 +37,13 @@ use std::path::Path;
 pub fn load(path: &Path, limits: &Limits) -> Result<Model, OnnxError> {
     let bytes = read_limited(path, limits)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    decode(&bytes, Some(dir), limits).map_err(|e| in_file(e, path))
+    let mp: ModelProto = parse(&bytes, limits, "model").map_err(|e| in_file(e, path))?;
+    // The file's bytes are not needed once parsed: free them before the IR copies the
+    // tensor data, so peak memory stays near twice the model's size.
+    drop(bytes);
+    Importer::new(limits, Some(dir))?
+        .model(&mp)
+        .map_err(|e| in_file(e, path))
 }
 
 /// Decodes model bytes. External data is read relative to `base_dir`; with no `base_dir` a
@@ -65,8 +71,12 @@ pub fn save(model: &Model, path: &Path) -> Result<(), OnnxError> {
         external: Some(&mut writer),
     }
     .model(model)?;
-    let bytes = serialize(&mp, "model")?;
-    let tmp = write_temp(&dir, path, &bytes)?;
+    // Streamed into the file: no serialized copy of the whole model in memory.
+    let tmp = write_temp_with(&dir, path, |w| {
+        mp.write_to_writer(w)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })?;
+    drop(mp);
     writer.commit()?;
     tmp.persist(path)
         .map_err(|e| OnnxError::io(path, e.error))?;
@@ -171,10 +181,25 @@ fn serialize(m: &impl Message, what: &str) -> Result<Vec<u8>, OnnxError> {
 
 /// Writes `bytes` to a synced temp file in `dir` (deleted if dropped before `persist`).
 fn write_temp(dir: &Path, path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, OnnxError> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| OnnxError::io(dir, e))?;
+    write_temp_with(dir, path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_temp`], with the content produced by `fill` through a buffered writer.
+fn write_temp_with(
+    dir: &Path,
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<tempfile::NamedTempFile, OnnxError> {
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| OnnxError::io(dir, e))?;
     usual_permissions(tmp.as_file(), path).map_err(|e| OnnxError::io(path, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        fill(&mut w)
+            .and_then(|_| w.flush())
+            .map_err(|e| OnnxError::io(path, e))?;
+    }
+    tmp.as_file()
+        .sync_all()
         .map_err(|e| OnnxError::io(path, e))?;
     Ok(tmp)
 }
