@@ -30,7 +30,8 @@ fn chunks(n: usize, t: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Runs `f(start, end)` over chunks of `0..n`, in parallel when worthwhile.
+/// Runs `f(start, end)` over chunks of `0..n`, in parallel when worthwhile: the calling thread
+/// takes the first chunk and rayon's persistent pool the others (no thread is spawned per call).
 pub(crate) fn par_for(n: usize, work: usize, threads: usize, f: impl Fn(usize, usize) + Sync) {
     let t = if work < PAR_MIN { 1 } else { threads };
     let cs = chunks(n, t);
@@ -40,10 +41,10 @@ pub(crate) fn par_for(n: usize, work: usize, threads: usize, f: impl Fn(usize, u
         }
         return;
     }
-    std::thread::scope(|s| {
+    rayon::in_place_scope(|s| {
         for &(a, b) in &cs[1..] {
             let f = &f;
-            s.spawn(move || f(a, b));
+            s.spawn(move |_| f(a, b));
         }
         f(cs[0].0, cs[0].1);
     });

@@ -2,7 +2,7 @@
 //! first use of a specialisation and cached for the life of the compiled model.
 
 use crate::error::JitError;
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     types, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, Type, Value,
 };
@@ -313,63 +313,76 @@ fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-/// Emits one pass over a row of `h` floats: 4 vector accumulators over blocks of 16, then the
-/// remaining vectors, then scalars. `f(b, byte_offset, vector?, acc) -> acc`. Returns the
-/// horizontal sum of the accumulators.
-fn pass(
+/// Emits one pass over a row of `h` floats carrying `n` accumulators: the main loop covers
+/// blocks of 16 floats with 4 independent f32x4 accumulator sets (so consecutive adds do not
+/// wait on each other), then the remaining whole vectors, then scalars.
+/// `f(b, byte_offset, vector?, accs) -> accs`. Returns the horizontal sum of each accumulator.
+fn pass_n(
     b: &mut FunctionBuilder<'_>,
     h: usize,
-    f: &mut dyn FnMut(&mut FunctionBuilder<'_>, Value, bool, Value) -> Value,
-) -> Value {
+    n: usize,
+    f: &mut dyn FnMut(&mut FunctionBuilder<'_>, Value, bool, &[Value]) -> Vec<Value>,
+) -> Vec<Value> {
     let zs = b.ins().f32const(0.0);
     let zv = b.ins().splat(V, zs);
     let n16 = h / 16;
-    let mut acc = [zv; 4];
+    let mut acc: Vec<Value> = vec![zv; 4 * n];
     if n16 > 0 {
         let hdr = b.create_block();
         let body = b.create_block();
         let exit = b.create_block();
         b.append_block_param(hdr, types::I64);
-        for _ in 0..4 {
+        for _ in 0..4 * n {
             b.append_block_param(hdr, V);
             b.append_block_param(exit, V);
         }
         let i0 = b.ins().iconst(types::I64, 0);
-        b.ins().jump(hdr, &bargs(&[i0, zv, zv, zv, zv]));
+        let mut init = vec![i0];
+        init.extend(std::iter::repeat_n(zv, 4 * n));
+        b.ins().jump(hdr, &bargs(&init));
         b.switch_to_block(hdr);
         let p = b.block_params(hdr).to_vec();
         let lim = b.ins().iconst(types::I64, (n16 * 64) as i64);
         let c = b.ins().icmp(IntCC::UnsignedLessThan, p[0], lim);
-        b.ins().brif(c, body, &[], exit, &bargs(&p[1..5]));
+        b.ins().brif(c, body, &[], exit, &bargs(&p[1..]));
         b.switch_to_block(body);
-        let mut nacc = Vec::with_capacity(5);
+        let mut nacc = Vec::with_capacity(1 + 4 * n);
         let next = b.ins().iadd_imm_s(p[0], 64);
         nacc.push(next);
         for k in 0..4 {
             let off = b.ins().iadd_imm_s(p[0], 16 * k as i64);
-            nacc.push(f(b, off, true, p[1 + k]));
+            let cur = p[1 + k * n..1 + (k + 1) * n].to_vec();
+            nacc.extend(f(b, off, true, &cur));
         }
         b.ins().jump(hdr, &bargs(&nacc));
         b.switch_to_block(exit);
-        let e = b.block_params(exit).to_vec();
-        acc = [e[0], e[1], e[2], e[3]];
+        acc = b.block_params(exit).to_vec();
     }
-    let s01 = b.ins().fadd(acc[0], acc[1]);
-    let s23 = b.ins().fadd(acc[2], acc[3]);
-    let mut a = b.ins().fadd(s01, s23);
+    let mut a: Vec<Value> = (0..n)
+        .map(|j| {
+            let s01 = b.ins().fadd(acc[j], acc[n + j]);
+            let s23 = b.ins().fadd(acc[2 * n + j], acc[3 * n + j]);
+            b.ins().fadd(s01, s23)
+        })
+        .collect();
     let mut pos = n16 * 16;
     while pos + 4 <= h {
         let off = b.ins().iconst(types::I64, (pos * 4) as i64);
-        a = f(b, off, true, a);
+        a = f(b, off, true, &a);
         pos += 4;
     }
-    let l: Vec<Value> = (0..4).map(|i| b.ins().extractlane(a, i as u8)).collect();
-    let x01 = b.ins().fadd(l[0], l[1]);
-    let x23 = b.ins().fadd(l[2], l[3]);
-    let mut s = b.ins().fadd(x01, x23);
+    let mut s: Vec<Value> = a
+        .iter()
+        .map(|&v| {
+            let l: Vec<Value> = (0..4).map(|i| b.ins().extractlane(v, i as u8)).collect();
+            let x01 = b.ins().fadd(l[0], l[1]);
+            let x23 = b.ins().fadd(l[2], l[3]);
+            b.ins().fadd(x01, x23)
+        })
+        .collect();
     while pos < h {
         let off = b.ins().iconst(types::I64, (pos * 4) as i64);
-        s = f(b, off, false, s);
+        s = f(b, off, false, &s);
         pos += 1;
     }
     s
@@ -394,6 +407,40 @@ fn mul_add(b: &mut FunctionBuilder<'_>, fma: bool, x: Value, y: Value, z: Value)
     }
 }
 
+/// A value in the vector or the scalar part of a pass.
+#[derive(Clone, Copy)]
+struct Both {
+    v: Value,
+    s: Value,
+}
+
+impl Both {
+    fn splat(b: &mut FunctionBuilder<'_>, s: Value) -> Both {
+        Both {
+            v: b.ins().splat(V, s),
+            s,
+        }
+    }
+    fn get(self, vec: bool) -> Value {
+        if vec {
+            self.v
+        } else {
+            self.s
+        }
+    }
+}
+
+/// Emits the normalisation kernel. Per row, two passes over memory:
+///
+/// 1. statistics: one read of the row (of `x + skip`, stored on the way when a residual is
+///    folded in) accumulating, for LayerNorm, the sum and the sum of squares of `x - x[0]`
+///    together (shifting by the row's first element keeps `E[d²] - E[d]²` precise under large
+///    offsets), for RMSNorm the sum of squares;
+/// 2. output: one read of the row (now in L1) and one write.
+///
+/// If the one-pass variance of a LayerNorm row has lost more than ~10 bits to cancellation
+/// (`var < E[d²] / 1024`, e.g. an outlier in the first element), the row's variance is
+/// recomputed exactly as `Σ(x - mean)² / h` in an extra (rarely taken) pass.
 fn emit_norm(b: &mut FunctionBuilder<'_>, k: &NormKey, ptr: Type, fma: bool) {
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -417,66 +464,86 @@ fn emit_norm(b: &mut FunctionBuilder<'_>, k: &NormKey, ptr: Type, fma: bool) {
     let xr = b.ins().iadd(x, rowoff);
     let yr = b.ins().iadd(y, rowoff);
     let inv_h = b.ins().f32const(1.0 / h.max(1) as f32);
-    // Pass 1 (with a folded residual Add): the sum is stored and its row total kept.
-    let (src, pre_sum) = if k.skip {
-        let sr = b.ins().iadd(skip, rowoff);
-        let dst = if k.sum_out {
-            b.ins().iadd(sum, rowoff)
-        } else {
-            yr
-        };
-        let want_sum = !k.rms;
-        let t = pass(b, h, &mut |b, off, vec, acc| {
-            let a = load(b, xr, off, vec);
-            let s = load(b, sr, off, vec);
-            let v = b.ins().fadd(a, s);
-            store(b, v, dst, off);
-            if want_sum {
-                b.ins().fadd(acc, v)
-            } else {
-                acc
+    let sr = k.skip.then(|| b.ins().iadd(skip, rowoff));
+    // Where the normalised input lives after pass 1.
+    let src = match sr {
+        Some(_) if k.sum_out => b.ins().iadd(sum, rowoff),
+        Some(_) => yr,
+        None => xr,
+    };
+    // The shift: the row's first input element.
+    let shift = (!k.rms).then(|| {
+        let x0 = b.ins().load(S, flags(), xr, 0);
+        let k0 = match sr {
+            Some(sr) => {
+                let s0 = b.ins().load(S, flags(), sr, 0);
+                b.ins().fadd(x0, s0)
             }
-        });
-        (dst, Some(t))
-    } else {
-        (xr, None)
-    };
-    let mean = if k.rms {
-        None
-    } else {
-        let s = match pre_sum {
-            Some(t) => t,
-            None => pass(b, h, &mut |b, off, vec, acc| {
-                let v = load(b, src, off, vec);
-                b.ins().fadd(acc, v)
-            }),
+            None => x0,
         };
-        Some(b.ins().fmul(s, inv_h))
-    };
-    let mean_v = mean.map(|m| b.ins().splat(V, m));
-    let ss = pass(b, h, &mut |b, off, vec, acc| {
-        let mut v = load(b, src, off, vec);
-        if let Some(m) = mean {
-            let mm = if vec { mean_v.unwrap_or(m) } else { m };
-            v = b.ins().fsub(v, mm);
-        }
-        mul_add(b, fma, v, v, acc)
+        Both::splat(b, k0)
     });
-    let var = b.ins().fmul(ss, inv_h);
+    // Pass 1: statistics (and the residual sum).
+    let stats = pass_n(b, h, if k.rms { 1 } else { 2 }, &mut |b, off, vec, acc| {
+        let mut v = load(b, xr, off, vec);
+        if let Some(sr) = sr {
+            let s = load(b, sr, off, vec);
+            v = b.ins().fadd(v, s);
+            store(b, v, src, off);
+        }
+        match shift {
+            Some(sh) => {
+                let d = b.ins().fsub(v, sh.get(vec));
+                let s1 = b.ins().fadd(acc[0], d);
+                let s2 = mul_add(b, fma, d, d, acc[1]);
+                vec![s1, s2]
+            }
+            None => vec![mul_add(b, fma, v, v, acc[0])],
+        }
+    });
+    let (mean, var) = match shift {
+        Some(sh) => {
+            let md = b.ins().fmul(stats[0], inv_h);
+            let mean = b.ins().fadd(sh.s, md);
+            let e2 = b.ins().fmul(stats[1], inv_h);
+            let md2 = b.ins().fmul(md, md);
+            let var1 = b.ins().fsub(e2, md2);
+            // Cancellation guard.
+            let lim = b.ins().f32const(1.0 / 1024.0);
+            let thr = b.ins().fmul(e2, lim);
+            let bad = b.ins().fcmp(FloatCC::LessThan, var1, thr);
+            let exact = b.create_block();
+            let join = b.create_block();
+            b.append_block_param(join, S);
+            b.ins().brif(bad, exact, &[], join, &bargs(&[var1]));
+            b.switch_to_block(exact);
+            let mb = Both::splat(b, mean);
+            let ss = pass_n(b, h, 1, &mut |b, off, vec, acc| {
+                let v = load(b, src, off, vec);
+                let d = b.ins().fsub(v, mb.get(vec));
+                vec![mul_add(b, fma, d, d, acc[0])]
+            });
+            let var2 = b.ins().fmul(ss[0], inv_h);
+            b.ins().jump(join, &bargs(&[var2]));
+            b.switch_to_block(join);
+            (Some(mean), b.block_params(join)[0])
+        }
+        None => (None, b.ins().fmul(stats[0], inv_h)),
+    };
     let eps = b.ins().f32const(f32::from_bits(k.eps_bits));
     let ve = b.ins().fadd(var, eps);
     let sd = b.ins().sqrt(ve);
     let one = b.ins().f32const(1.0);
     let inv = b.ins().fdiv(one, sd);
-    let inv_v = b.ins().splat(V, inv);
-    pass(b, h, &mut |b, off, vec, acc| {
+    let inv_b = Both::splat(b, inv);
+    let mean_b = mean.map(|m| Both::splat(b, m));
+    // Pass 2: output.
+    pass_n(b, h, 0, &mut |b, off, vec, _acc| {
         let mut v = load(b, src, off, vec);
-        if let Some(m) = mean {
-            let mm = if vec { mean_v.unwrap_or(m) } else { m };
-            v = b.ins().fsub(v, mm);
+        if let Some(m) = mean_b {
+            v = b.ins().fsub(v, m.get(vec));
         }
-        let iv = if vec { inv_v } else { inv };
-        let mut o = b.ins().fmul(v, iv);
+        let mut o = b.ins().fmul(v, inv_b.get(vec));
         match (k.scale, k.bias) {
             (true, true) => {
                 let g = load(b, scale, off, vec);
@@ -494,16 +561,16 @@ fn emit_norm(b: &mut FunctionBuilder<'_>, k: &NormKey, ptr: Type, fma: bool) {
             (false, false) => {}
         }
         store(b, o, yr, off);
-        acc
+        Vec::new()
     });
     let soff = b.ins().imul_imm_s(r, 4);
-    if let (true, Some(m)) = (k.mean_out, mean) {
+    if k.mean_out {
+        let m = match mean {
+            Some(m) => m,
+            None => b.ins().f32const(0.0),
+        };
         let a = b.ins().iadd(mean_o, soff);
         b.ins().store(flags(), m, a, 0);
-    } else if k.mean_out {
-        let z = b.ins().f32const(0.0);
-        let a = b.ins().iadd(mean_o, soff);
-        b.ins().store(flags(), z, a, 0);
     }
     if k.inv_out {
         let a = b.ins().iadd(inv_o, soff);
