@@ -306,6 +306,9 @@ pub(crate) fn slice(c: &Call<'_>) -> OpResult<Arr> {
     let r = x.rank();
     let axes = match axes {
         Some(a) => norm_axes(&a, r)?,
+        None if starts.len() > r => {
+            bail!("{} starts without axes, but the input has rank {r}", starts.len())
+        }
         None => (0..starts.len()).collect(),
     };
     let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
