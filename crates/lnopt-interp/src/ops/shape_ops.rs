@@ -307,7 +307,10 @@ pub(crate) fn slice(c: &Call<'_>) -> OpResult<Arr> {
     let axes = match axes {
         Some(a) => norm_axes(&a, r)?,
         None if starts.len() > r => {
-            bail!("{} starts without axes, but the input has rank {r}", starts.len())
+            bail!(
+                "{} starts without axes, but the input has rank {r}",
+                starts.len()
+            )
         }
         None => (0..starts.len()).collect(),
     };
