@@ -15,7 +15,9 @@ const HIDDEN: usize = 768;
 
 fn input() -> Tensor {
     let n = SEQ as usize * HIDDEN;
-    let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+        .collect();
     Tensor::from_f32("input", vec![1, SEQ, HIDDEN as i64], &v)
 }
 

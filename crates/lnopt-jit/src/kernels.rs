@@ -313,16 +313,14 @@ fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
+/// The body of a pass: `(builder, byte_offset, vector?, accumulators) -> accumulators`.
+type PassBody<'a> = dyn FnMut(&mut FunctionBuilder<'_>, Value, bool, &[Value]) -> Vec<Value> + 'a;
+
 /// Emits one pass over a row of `h` floats carrying `n` accumulators: the main loop covers
 /// blocks of 16 floats with 4 independent f32x4 accumulator sets (so consecutive adds do not
 /// wait on each other), then the remaining whole vectors, then scalars.
 /// `f(b, byte_offset, vector?, accs) -> accs`. Returns the horizontal sum of each accumulator.
-fn pass_n(
-    b: &mut FunctionBuilder<'_>,
-    h: usize,
-    n: usize,
-    f: &mut dyn FnMut(&mut FunctionBuilder<'_>, Value, bool, &[Value]) -> Vec<Value>,
-) -> Vec<Value> {
+fn pass_n(b: &mut FunctionBuilder<'_>, h: usize, n: usize, f: &mut PassBody<'_>) -> Vec<Value> {
     let zs = b.ins().f32const(0.0);
     let zv = b.ins().splat(V, zs);
     let n16 = h / 16;
