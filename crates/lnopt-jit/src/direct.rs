@@ -2,6 +2,7 @@
 
 use crate::error::JitError;
 use crate::kernels::{KernelCache, NormFn, NormKey};
+use crate::rows::{run_rows, should_stream, NormArgs};
 
 /// One compiled LN/RMS kernel (no residual, no statistics outputs), callable on slices.
 pub struct NormKernel {
@@ -45,30 +46,24 @@ impl NormKernel {
             return bad("scale/bias must hold one row");
         }
         let rows = x.len() / h;
-        let (px, pg, pb, py) = (
-            x.as_ptr() as usize,
-            scale.as_ptr() as usize,
-            bias.as_ptr() as usize,
-            y.as_mut_ptr() as usize,
-        );
-        let (k, f) = (self.key, self.f);
+        let args = NormArgs {
+            key: self.key,
+            x: x.as_ptr() as usize,
+            skip: 0,
+            scale: scale.as_ptr() as usize,
+            bias: bias.as_ptr() as usize,
+            y: y.as_mut_ptr() as usize,
+            sum: 0,
+            mean: 0,
+            inv: 0,
+        };
+        let f = self.f;
+        let stream = should_stream(y.len() * 4, h);
         crate::fusion::par_for(rows, x.len(), threads, |a, b| {
-            let null = std::ptr::null_mut::<f32>();
             // SAFETY: x and y hold rows*h floats (checked above), scale/bias h when the key
-            // uses them; each worker covers the disjoint rows a..b.
-            unsafe {
-                f(
-                    (px + a * h * 4) as *const f32,
-                    null,
-                    if k.scale { pg as *const f32 } else { null },
-                    if k.bias { pb as *const f32 } else { null },
-                    (py + a * h * 4) as *mut f32,
-                    null,
-                    null,
-                    null,
-                    b - a,
-                )
-            }
+            // uses them (skip/sum/mean/inv are off, checked in `compile`); each worker covers
+            // the disjoint rows a..b.
+            unsafe { run_rows(f, &args, a, b, stream) }
         });
         Ok(())
     }

@@ -8,6 +8,7 @@ use crate::kernels::{Bin, COp, ChainKey, KernelCache, Mode, NormKey, Un};
 use crate::ops::norm::{expand_param, geometry};
 use crate::ops::{self, Ctx};
 use crate::plan::PNode;
+use crate::rows::{run_rows, should_stream, NormArgs};
 use crate::step::{store, Step};
 use crate::value::{Data, Val};
 use lnopt_ir::DType;
@@ -179,41 +180,25 @@ impl NormStep {
             Some(s) => s.f32s()?,
             None => &[],
         };
-        let h = g.hidden;
-        let p = |v: &[f32]| SendPtr(v.as_ptr() as usize);
-        let (px, ps, pg, pb) = (
-            p(xd),
-            p(sd),
-            p(scale.as_deref().unwrap_or(&[])),
-            p(bias.as_deref().unwrap_or(&[])),
-        );
-        let pm = |v: &mut [f32]| SendPtr(v.as_mut_ptr() as usize);
-        let (py, psum, pmean, pinv) = (pm(&mut y), pm(&mut sum), pm(&mut mean), pm(&mut inv));
+        let addr = |v: &[f32]| v.as_ptr() as usize;
+        let args = NormArgs {
+            key,
+            x: addr(xd),
+            skip: addr(sd),
+            scale: addr(scale.as_deref().unwrap_or(&[])),
+            bias: addr(bias.as_deref().unwrap_or(&[])),
+            y: y.as_mut_ptr() as usize,
+            sum: sum.as_mut_ptr() as usize,
+            mean: mean.as_mut_ptr() as usize,
+            inv: inv.as_mut_ptr() as usize,
+        };
+        let stream = should_stream(n * 4, g.hidden);
         par_for(g.rows, n, threads, |a, b| {
-            let at = |ptr: SendPtr, on: bool, stride: usize| {
-                if on {
-                    (ptr.0 + a * stride * 4) as *mut f32
-                } else {
-                    std::ptr::null_mut()
-                }
-            };
             // SAFETY: every buffer holds `rows * h` (or `rows`) f32s, checked by construction
             // above (x/skip/y/sum have n = rows*h elements, scale/bias h, mean/inv rows); each
             // worker gets the disjoint row range a..b, and the kernel touches exactly the
             // buffers its key enables.
-            unsafe {
-                f(
-                    at(px, true, h),
-                    at(ps, key.skip, h),
-                    at(pg, key.scale, 0),
-                    at(pb, key.bias, 0),
-                    at(py, true, h),
-                    at(psum, key.sum_out, h),
-                    at(pmean, key.mean_out, 1),
-                    at(pinv, key.inv_out, 1),
-                    b - a,
-                )
-            }
+            unsafe { run_rows(f, &args, a, b, stream) }
         });
         let dt = x.dtype;
         let shape = x.shape.clone();

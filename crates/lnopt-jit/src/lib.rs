@@ -18,6 +18,7 @@ mod fusion;
 mod kernels;
 mod ops;
 mod plan;
+mod rows;
 mod step;
 mod value;
 

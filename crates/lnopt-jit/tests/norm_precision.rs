@@ -112,3 +112,21 @@ fn threaded_runs_match_single_threaded() {
         assert!(e1 < 1e-4 && e2 < 1e-4, "rms={rms}: {e1} {e2}");
     }
 }
+
+#[test]
+fn large_outputs_written_with_streaming_stores_are_complete() {
+    // > 16 MiB of output takes the scratch + streaming-store path; an odd row length makes
+    // most rows start unaligned, and the row count is not a multiple of the block.
+    let h = 771;
+    let rows_n = (17 << 20) / (4 * h) + 3;
+    let mut r = lcg(11);
+    let rows: Vec<Vec<f32>> = (0..rows_n)
+        .map(|i| (0..h).map(|_| (i % 13) as f32 + r()).collect())
+        .collect();
+    for threads in [1, 2] {
+        for rms in [false, true] {
+            let e = worst(rms, h, &rows, threads);
+            assert!(e < 1e-4, "rms={rms} threads={threads}: {e}");
+        }
+    }
+}
