@@ -12,6 +12,7 @@
 //! another egg-based compiler can include them.
 
 pub mod analysis;
+pub mod channels_first;
 pub mod consts;
 pub mod emit;
 pub mod extract;

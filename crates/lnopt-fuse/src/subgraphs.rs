@@ -19,6 +19,7 @@ pub fn fuse_graph_and_subgraphs(
     opts: &FuseOptions,
 ) -> Result<FuseReport, FuseError> {
     let mut report = fuse_graph(graph, opset, opts)?;
+    retry_channels_first(graph, opset, opts, &mut report)?;
     if !has_subgraphs(graph) {
         return Ok(report);
     }
@@ -58,6 +59,57 @@ pub fn fuse_graph_and_subgraphs(
         }
     }
     Ok(report)
+}
+
+/// Sites anchored at a channels-first ReduceMean (axis 1 of a rank-4 tensor) that did not
+/// fuse are tried again in transposed coordinates ([`crate::channels_first`]) on a copy of
+/// the graph; the copy is kept only when that site then fuses.
+fn retry_channels_first(
+    graph: &mut Graph,
+    opset: i64,
+    opts: &FuseOptions,
+    report: &mut FuseReport,
+) -> Result<(), FuseError> {
+    if !opts.allow_layer_norm && !opts.allow_rms_norm {
+        return Ok(());
+    }
+    let types = lnopt_infer::infer_graph(graph, opset)?;
+    let candidates: Vec<(lnopt_ir::NodeId, String)> = graph
+        .node_ids()
+        .filter(|&n| crate::channels_first::is_channel_mean(graph, &types, opset, n))
+        .map(|n| (n, graph.node(n).display_name(n)))
+        .collect();
+    for (n, name) in candidates {
+        let Some(pos) = report
+            .sites
+            .iter()
+            .position(|s| s.anchor == name && s.fused_node.is_none())
+        else {
+            continue;
+        };
+        if !graph.contains_node(n) {
+            continue;
+        }
+        let types = lnopt_infer::infer_graph(graph, opset)?;
+        let mut trial = graph.clone();
+        let Some(copy) = crate::channels_first::rewrite_site(&mut trial, &types, opset, n) else {
+            continue;
+        };
+        let Ok(r) = fuse_graph(&mut trial, opset, opts) else {
+            continue;
+        };
+        if let Some(site) = r
+            .sites
+            .iter()
+            .find(|s| s.anchor == copy && s.fused_node.is_some())
+        {
+            let mut site = site.clone();
+            site.anchor = name;
+            report.sites[pos] = site;
+            *graph = trial;
+        }
+    }
+    Ok(())
 }
 
 fn has_subgraphs(g: &Graph) -> bool {

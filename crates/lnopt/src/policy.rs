@@ -151,7 +151,7 @@ pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, E
             }
         }
     };
-    let mut was_used = crate::cleanup::used_initializers(&work.graph);
+    let mut were_unused = crate::cleanup::unused_values(&work.graph);
     let mut report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, opset, &fuse_opts)?;
     if options.target == Target::Standard {
         let needed = report
@@ -166,14 +166,14 @@ pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, E
             // inputs), so every other op keeps its meaning under the new opset.
             work = model.clone();
             lnopt_opset::upgrade(&mut work, needed)?;
-            was_used = crate::cleanup::used_initializers(&work.graph);
+            were_unused = crate::cleanup::unused_values(&work.graph);
             report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, needed, &fuse_opts)?;
             outcome.opset_after = needed;
         }
     }
     // Nothing fused: the input model stays exactly as it was (no upgrade, no new names).
     if report.total_fused() > 0 {
-        crate::cleanup::drop_orphaned_initializers(&mut work.graph, &was_used);
+        crate::cleanup::drop_orphans(&mut work.graph, &were_unused);
         *model = work;
     } else {
         outcome.opset_after = opset;
