@@ -1,0 +1,6 @@
+//! cargo-fuzz target `import`: see `lnopt_fuzz::import`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    lnopt_fuzz::import(data);
+});
