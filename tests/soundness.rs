@@ -202,3 +202,74 @@ proptest! {
         check(&s)?;
     }
 }
+
+/// The generators reach every class: each flaw, spelling and extra reader appears in a
+/// sample, so the properties cannot silently stop covering one.
+#[test]
+fn generators_cover_every_class() {
+    use proptest::strategy::ValueTree;
+    use std::collections::BTreeSet;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut seen = BTreeSet::new();
+    for flawed in [false, true] {
+        let strategy = gen::spec(flawed);
+        for _ in 0..3000 {
+            let s = strategy
+                .new_tree(&mut runner)
+                .expect("spec generation")
+                .current();
+            let flaw = format!("{:?}", s.flaw);
+            let flaw = flaw.split('(').next().unwrap_or_default().to_string();
+            seen.insert(format!("flaw {flaw} {:?}", s.kind));
+            seen.insert(format!("inv {:?}", s.inv));
+            seen.insert(format!("eps {:?}", s.eps));
+            seen.insert(format!("extra {:?}", s.extra));
+            seen.insert(format!("square {:?} moments {}", s.square, s.moments));
+            seen.insert(format!("rank {} k {}", s.rank(), s.k));
+            seen.insert(format!("f16 {} axes_input {}", s.f16, s.axes_input));
+            seen.insert(format!("gamma {:?}", s.gamma));
+        }
+    }
+    let flaws = [
+        "None",
+        "Exponent",
+        "NonTrailing",
+        "Keepdims0",
+        "MeanOfOther",
+        "EpsInput",
+        "EpsEnlarges",
+        "EpsPerElement",
+        "DivNoSqrt",
+    ];
+    for kind in ["Ln", "Rms"] {
+        for f in flaws {
+            assert!(
+                seen.contains(&format!("flaw {f} {kind}")),
+                "{f} {kind} never generated"
+            );
+        }
+    }
+    for f in ["ReversedSub", "Mismatched"] {
+        assert!(
+            seen.contains(&format!("flaw {f} Ln")),
+            "{f} never generated"
+        );
+    }
+    for rank in 2..=4 {
+        for k in 1..=rank {
+            assert!(
+                seen.contains(&format!("rank {rank} k {k}")),
+                "rank {rank} k {k}"
+            );
+        }
+    }
+    // 5 inverse spellings, 4 eps forms, 8 extras, 4 square x variance forms, 4 dtype/opset
+    // combinations, 13 γ forms.
+    let count = |p: &str| seen.iter().filter(|s| s.starts_with(p)).count();
+    assert_eq!(count("inv "), 5);
+    assert_eq!(count("eps "), 4);
+    assert_eq!(count("extra "), 8);
+    assert_eq!(count("square "), 4);
+    assert_eq!(count("f16 "), 4);
+    assert_eq!(count("gamma "), 13);
+}

@@ -211,11 +211,7 @@ impl Spec {
     /// readers of the mean (LN: served by the fused node's Mean output) and of the
     /// normalised value (core-only fusion) must not block fusion.
     pub fn expected(&self) -> Expect {
-        let square_ok = match &self.flaw {
-            Flaw::Exponent(_) => false,
-            _ => true,
-        };
-        if self.flaw != Flaw::None || !square_ok {
+        if self.flaw != Flaw::None {
             return Expect::Untouched;
         }
         match (self.kind, self.extra) {
