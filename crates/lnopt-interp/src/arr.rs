@@ -5,8 +5,12 @@
 use crate::error::{bail, OpResult};
 use lnopt_ir::{DType, Tensor};
 
-/// Largest number of elements any value may have (8 bytes each: 1 GiB).
-pub(crate) const MAX_ELEMENTS: usize = 1 << 27;
+/// Largest number of elements any value may have (8 bytes each: 256 MiB).
+pub(crate) const MAX_ELEMENTS: usize = 1 << 25;
+
+/// Largest number of elements all values of one graph run may hold together (8 bytes each:
+/// 512 MiB), so a tiny hostile model cannot make the interpreter take gigabytes.
+pub(crate) const MAX_LIVE_ELEMENTS: usize = 1 << 26;
 
 /// Elements of an [`Arr`].
 #[derive(Clone, Debug, PartialEq)]

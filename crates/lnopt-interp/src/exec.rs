@@ -125,6 +125,11 @@ impl<'m> Exec<'m> {
         let order = graph
             .topo_order()
             .map_err(|e| graph_err(graph, e.to_string()))?;
+        let mut live_elements: usize = scope
+            .vals
+            .values()
+            .map(|a| a.shape.iter().product::<usize>())
+            .sum();
         for id in order {
             let node = graph.node(id);
             let mut args = Vec::with_capacity(node.inputs().len());
@@ -154,6 +159,19 @@ impl<'m> Exec<'m> {
                     Some(a) => {
                         if traced {
                             self.record(name, a);
+                        }
+                        live_elements =
+                            live_elements.saturating_add(a.shape.iter().product::<usize>());
+                        if live_elements > crate::arr::MAX_LIVE_ELEMENTS {
+                            return Err(InterpError::Op {
+                                node: node.display_name(id),
+                                op: node.op_type.clone(),
+                                what: format!(
+                                    "the values computed so far hold more than {} elements \
+                                     (the reference interpreter's memory budget)",
+                                    crate::arr::MAX_LIVE_ELEMENTS
+                                ),
+                            });
                         }
                         scope.vals.insert(name.clone(), a.clone());
                     }
