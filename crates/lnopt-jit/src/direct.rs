@@ -2,7 +2,7 @@
 
 use crate::error::JitError;
 use crate::kernels::{KernelCache, NormFn, NormKey};
-use crate::rows::{run_rows, should_stream, NormArgs};
+use crate::rows::{run_rows, NormArgs};
 
 /// One compiled LN/RMS kernel (no residual, no statistics outputs), callable on slices.
 pub struct NormKernel {
@@ -58,12 +58,11 @@ impl NormKernel {
             inv: 0,
         };
         let f = self.f;
-        let stream = should_stream(y.len() * 4, h);
         crate::fusion::par_for(rows, x.len(), threads, |a, b| {
             // SAFETY: x and y hold rows*h floats (checked above), scale/bias h when the key
             // uses them (skip/sum/mean/inv are off, checked in `compile`); each worker covers
             // the disjoint rows a..b.
-            unsafe { run_rows(f, &args, a, b, stream) }
+            unsafe { run_rows(f, &args, a, b) }
         });
         Ok(())
     }

@@ -8,7 +8,7 @@ use crate::kernels::{Bin, COp, ChainKey, KernelCache, Mode, NormKey, Un};
 use crate::ops::norm::{expand_param, geometry};
 use crate::ops::{self, Ctx};
 use crate::plan::PNode;
-use crate::rows::{run_rows, should_stream, NormArgs};
+use crate::rows::{run_rows, NormArgs};
 use crate::step::{store, Step};
 use crate::value::{Data, Val};
 use lnopt_ir::DType;
@@ -192,13 +192,12 @@ impl NormStep {
             mean: mean.as_mut_ptr() as usize,
             inv: inv.as_mut_ptr() as usize,
         };
-        let stream = should_stream(n * 4, g.hidden);
         par_for(g.rows, n, threads, |a, b| {
             // SAFETY: every buffer holds `rows * h` (or `rows`) f32s, checked by construction
             // above (x/skip/y/sum have n = rows*h elements, scale/bias h, mean/inv rows); each
             // worker gets the disjoint row range a..b, and the kernel touches exactly the
             // buffers its key enables.
-            unsafe { run_rows(f, &args, a, b, stream) }
+            unsafe { run_rows(f, &args, a, b) }
         });
         let dt = x.dtype;
         let shape = x.shape.clone();

@@ -114,9 +114,8 @@ fn threaded_runs_match_single_threaded() {
 }
 
 #[test]
-fn large_outputs_written_with_streaming_stores_are_complete() {
-    // > 16 MiB of output takes the scratch + streaming-store path; an odd row length makes
-    // most rows start unaligned, and the row count is not a multiple of the block.
+fn large_outputs_are_complete() {
+    // 17 MiB of output split over threads; an odd row length makes most rows start unaligned.
     let h = 771;
     let rows_n = (17 << 20) / (4 * h) + 3;
     let mut r = lcg(11);
