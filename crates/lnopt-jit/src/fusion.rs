@@ -14,8 +14,9 @@ use crate::value::{Data, Val};
 use lnopt_ir::DType;
 use std::sync::Arc;
 
-/// Below this many elements a kernel runs on one thread.
-const PAR_MIN: usize = 1 << 15;
+/// Below this many elements a kernel runs on one thread: handing half of a 256 KiB LayerNorm
+/// to a pool thread cost more than it saved (18 vs 30 GB/s measured, docs/jit-bench.md).
+const PAR_MIN: usize = 1 << 18;
 
 /// A raw pointer that may cross into a scoped worker thread.
 #[derive(Clone, Copy)]
