@@ -400,11 +400,18 @@ pub(crate) fn build_steps(
     opts: &crate::Options,
 ) -> Vec<Step> {
     let mut readers = vec![0usize; nslots];
+    // Index of the earliest node reading each slot (plan order).
+    let mut first_reader: Vec<Option<usize>> = vec![None; nslots];
     let mut producer = vec![None; nslots];
     for (i, n) in nodes.iter().enumerate() {
         for s in n.inputs.iter().flatten() {
             if let Some(r) = readers.get_mut(*s) {
                 *r += 1;
+            }
+            if let Some(f) = first_reader.get_mut(*s) {
+                if f.is_none() {
+                    *f = Some(i);
+                }
             }
         }
         for s in n.outputs.iter().flatten() {
@@ -431,12 +438,16 @@ pub(crate) fn build_steps(
             };
             if let Some(p) = producer.get(x).copied().flatten() {
                 let a = &nodes[p];
+                // The Add's result is computed inside the norm's step, so no other node may
+                // need it before the norm runs.
+                let first = first_reader.get(x).copied().flatten();
                 if opts.fold_residual
                     && a.op == "Add"
                     && a.domain.is_empty()
                     && a.inputs.len() == 2
                     && a.inputs.iter().all(|s| s.is_some())
                     && !taken[p]
+                    && first == Some(i)
                 {
                     taken[p] = true;
                     norm_add[i] = Some(p);

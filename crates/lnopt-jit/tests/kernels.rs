@@ -283,3 +283,40 @@ fn wrong_input_count_and_bad_shape_are_errors() {
     let e = cm.run(&[x.clone(), a, x]).err().unwrap();
     assert!(e.to_string().contains("broadcast"), "{e}");
 }
+
+/// Regression (fused LLaMA / GPT-2 / T5 under the JIT): the residual sum is also read by a node
+/// that runs *before* the norm in plan order (`Cast(sum)` placed ahead of the norm). Folding
+/// the Add into the norm's step would leave that reader without its input, so the Add must
+/// stay a separate step and the outputs must match the interpreter.
+#[test]
+fn residual_read_before_the_norm_is_not_folded() {
+    let mut g = Graph::new("early_reader");
+    let dims = [3i64, 8];
+    let x = declare(&mut g, "x", &dims);
+    let r = declare(&mut g, "r", &dims);
+    g.add_input(x);
+    g.add_input(r);
+    let sum = g.new_value("sum");
+    let cast = g.new_value("cast");
+    let y = g.new_value("y");
+    let scale = g.add_initializer("scale", Tensor::from_f32("scale", vec![8], &[1.5; 8]));
+    g.add_node(
+        Node::new("Add", "add"),
+        vec![Some(x), Some(r)],
+        vec![Some(sum)],
+    )
+    .unwrap();
+    let mut c = Node::new("Cast", "cast");
+    c.set_attr("to", AttrValue::Int(1));
+    g.add_node(c, vec![Some(sum)], vec![Some(cast)]).unwrap();
+    let mut ln = Node::new("LayerNormalization", "ln");
+    ln.set_attr("axis", AttrValue::Int(-1));
+    g.add_node(ln, vec![Some(sum), Some(scale)], vec![Some(y)])
+        .unwrap();
+    g.add_output(y);
+    g.add_output(cast);
+    let model = Model::new(g, 17);
+    let xs = Tensor::from_f32("x", vec![3, 8], &data(24, 5, 0.0, 1.0));
+    let rs = Tensor::from_f32("r", vec![3, 8], &data(24, 6, 0.0, 1.0));
+    check(&model, &[xs, rs], 1e-5, 1e-4).unwrap();
+}
