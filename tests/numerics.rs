@@ -2,7 +2,9 @@
 //! reference interpreter) and the fused model under the JIT, each compared with an f64
 //! reference computed here. The policy these tests pin down is written in docs/numerics.md.
 
-use lnopt::ir::{AttrValue, DType, Graph, Model, Node, Tensor, TensorType, ValueId, ValueInfo, ValueType};
+use lnopt::ir::{
+    AttrValue, DType, Graph, Model, Node, Tensor, TensorType, ValueId, ValueInfo, ValueType,
+};
 
 const ROWS: usize = 4;
 const H: usize = 64;
@@ -17,7 +19,10 @@ impl B {
         let mut g = Graph::new("numerics");
         let x = g.value_by_name_or_new("x");
         g.value_mut(x).info = Some(ValueInfo {
-            ty: Some(ValueType::Tensor(TensorType::fixed(dtype, &[ROWS as i64, H as i64]))),
+            ty: Some(ValueType::Tensor(TensorType::fixed(
+                dtype,
+                &[ROWS as i64, H as i64],
+            ))),
             ..ValueInfo::default()
         });
         g.add_input(x);
@@ -32,14 +37,19 @@ impl B {
             node.set_attr(k, v.clone());
         }
         self.g
-            .add_node(node, ins.iter().map(|&v| Some(v)).collect(), vec![Some(out)])
+            .add_node(
+                node,
+                ins.iter().map(|&v| Some(v)).collect(),
+                vec![Some(out)],
+            )
             .expect("well formed");
         out
     }
 
     fn scalar(&mut self, v: f32) -> ValueId {
         self.n += 1;
-        self.g.add_initializer(&format!("c{}", self.n), Tensor::from_f32("c", vec![], &[v]))
+        self.g
+            .add_initializer(&format!("c{}", self.n), Tensor::from_f32("c", vec![], &[v]))
     }
 
     fn mean(&mut self, x: ValueId) -> ValueId {
@@ -92,7 +102,11 @@ fn rms_norm_f16(eps: f32) -> Model {
 fn reference(rows: &[f64], rms: bool, eps: f64) -> Vec<f64> {
     rows.chunks(H)
         .flat_map(|r| {
-            let mean = if rms { 0.0 } else { r.iter().sum::<f64>() / H as f64 };
+            let mean = if rms {
+                0.0
+            } else {
+                r.iter().sum::<f64>() / H as f64
+            };
             let var = r.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / H as f64;
             let inv = 1.0 / (var + eps).sqrt();
             r.iter().map(move |v| (v - mean) * inv).collect::<Vec<_>>()
@@ -122,16 +136,26 @@ fn three_ways(model: &Model, x: &Tensor) -> [Vec<f64>; 3] {
 fn max_err(got: &[f64], want: &[f64]) -> f64 {
     got.iter()
         .zip(want)
-        .map(|(a, b)| if a.is_nan() && b.is_nan() { 0.0 } else { (a - b).abs() })
+        .map(|(a, b)| {
+            if a.is_nan() && b.is_nan() {
+                0.0
+            } else {
+                (a - b).abs()
+            }
+        })
         .fold(0.0, f64::max)
 }
 
 /// Deterministic pseudo-normal noise in [-1, 1].
 fn noise(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect()
@@ -150,7 +174,11 @@ fn large_offset_central_variance_all_three_agree_with_f64() {
     let [unfused, fused, jit] = three_ways(&layer_norm(false, 1e-5), &x32);
     // The input itself carries f32 rounding of 1000 + v (ulp 6e-5): every form loses about
     // that much relative to the f64 reference of the rounded input, none loses more.
-    for (name, got, bound) in [("unfused", &unfused, 5e-4), ("fused", &fused, 5e-4), ("jit", &jit, 5e-4)] {
+    for (name, got, bound) in [
+        ("unfused", &unfused, 5e-4),
+        ("fused", &fused, 5e-4),
+        ("jit", &jit, 5e-4),
+    ] {
         let e = max_err(got, &want);
         eprintln!("central variance, offset 1000: {name} {e:.2e}");
         assert!(e < bound, "{name}: max error {e:.3e} >= {bound:.0e}");
@@ -166,11 +194,21 @@ fn ex2_minus_mean2_is_less_stable_than_the_fused_kernel() {
     let x32 = f32_tensor(&x);
     let want = reference(&x32.to_f64_vec().unwrap(), false, 1e-5);
     let [unfused, fused, jit] = three_ways(&layer_norm(true, 1e-5), &x32);
-    let (eu, ef, ej) = (max_err(&unfused, &want), max_err(&fused, &want), max_err(&jit, &want));
+    let (eu, ef, ej) = (
+        max_err(&unfused, &want),
+        max_err(&fused, &want),
+        max_err(&jit, &want),
+    );
     eprintln!("E[x²]-E[x]², offset 300: unfused {eu:.2e}  fused {ef:.2e}  jit {ej:.2e}");
     assert!(ef < 1e-3 && ej < 1e-3, "fused {ef:.3e}, jit {ej:.3e}");
-    assert!(ef <= eu, "fused ({ef:.3e}) must not be worse than unfused ({eu:.3e})");
-    assert!(eu > 1e-3, "the decomposed E[x²]-E[x]² is expected to lose digits here ({eu:.3e})");
+    assert!(
+        ef <= eu,
+        "fused ({ef:.3e}) must not be worse than unfused ({eu:.3e})"
+    );
+    assert!(
+        eu > 1e-3,
+        "the decomposed E[x²]-E[x]² is expected to lose digits here ({eu:.3e})"
+    );
 }
 
 #[test]
@@ -200,7 +238,10 @@ fn fp16_values_whose_squares_overflow_half_stay_finite() {
     let want = reference(&x16.to_f64_vec().unwrap(), true, 1e-6);
     let [unfused, fused, jit] = three_ways(&rms_norm_f16(1e-6), &x16);
     for (name, got) in [("unfused", &unfused), ("fused", &fused), ("jit", &jit)] {
-        assert!(got.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+        assert!(
+            got.iter().all(|v| v.is_finite()),
+            "{name}: non-finite output"
+        );
         let e = max_err(got, &want);
         eprintln!("f16 |x| up to 3e4: {name} {e:.2e}");
         assert!(e < 2e-2, "{name}: max error {e:.3e} (f16 output)");
@@ -216,8 +257,14 @@ fn nan_and_inf_propagate_to_their_own_rows_only() {
     let [unfused, fused, jit] = three_ways(&layer_norm(false, 1e-5), &x32);
     for (name, got) in [("unfused", &unfused), ("fused", &fused), ("jit", &jit)] {
         assert!(got[..H].iter().all(|v| v.is_nan()), "{name}: NaN row");
-        assert!(got[H..2 * H].iter().all(|v| v.is_nan()), "{name}: Inf row (inf - inf)");
-        assert!(got[2 * H..].iter().all(|v| v.is_finite()), "{name}: clean rows stay finite");
+        assert!(
+            got[H..2 * H].iter().all(|v| v.is_nan()),
+            "{name}: Inf row (inf - inf)"
+        );
+        assert!(
+            got[2 * H..].iter().all(|v| v.is_finite()),
+            "{name}: clean rows stay finite"
+        );
     }
     assert!(max_err(&fused[2 * H..], &unfused[2 * H..]) < 1e-5);
     assert!(max_err(&jit[2 * H..], &unfused[2 * H..]) < 1e-5);

@@ -237,6 +237,9 @@ pub struct Graph {
     nodes: StableDiGraph<Node, (ValueId, usize), u32>,
     values: Vec<Value>,
     by_name: HashMap<String, ValueId>,
+    /// Next suffix to try per name hint of [`Graph::new_value`] (keeps it O(1) amortised
+    /// when one hint is used many times).
+    next_suffix: HashMap<String, usize>,
 }
 
 impl PartialEq for Graph {
@@ -282,11 +285,12 @@ impl Graph {
     pub fn new_value(&mut self, hint: &str) -> ValueId {
         let base = if hint.is_empty() { "v" } else { hint };
         let mut name = base.to_string();
-        let mut k = 1usize;
+        let mut k = self.next_suffix.get(base).copied().unwrap_or(1);
         while self.by_name.contains_key(&name) {
             name = format!("{base}_{k}");
             k += 1;
         }
+        self.next_suffix.insert(base.to_string(), k);
         self.value_by_name_or_new(&name)
     }
 
