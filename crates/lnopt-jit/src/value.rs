@@ -62,7 +62,7 @@ pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
 }
 
 /// Rounds an f32 to f16/bf16 precision when `dt` is a half type.
-#[inline]
+#[inline(always)]
 pub(crate) fn round_to(dt: DType, x: f32) -> f32 {
     match dt {
         DType::F16 => half::f16::from_f32(x).to_f32(),

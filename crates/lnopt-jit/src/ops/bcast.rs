@@ -112,3 +112,111 @@ pub(crate) fn norm_axis(axis: i64, rank: usize) -> OpResult<usize> {
     }
     Ok(a as usize)
 }
+
+/// Broadcast strides of an input of shape `inp` read at every position of `out` (0 on
+/// broadcast axes), aligned to `out`'s rank.
+fn bstrides(inp: &[usize], out: &[usize]) -> Vec<usize> {
+    let r = out.len();
+    let is = strides(inp);
+    let mut st = vec![0usize; r];
+    for k in 0..inp.len() {
+        if let Some(o) = (k + r).checked_sub(inp.len()) {
+            if inp[k] != 1 {
+                st[o] = is[k];
+            }
+        }
+    }
+    st
+}
+
+/// Visits a two-input broadcast over `out` as contiguous runs of the output:
+/// `f(out_start, a_start, a_step, b_start, b_step, len)` where `a_step`/`b_step` are 0 or the
+/// input's innermost stride (1 after merging). Adjacent axes that are contiguous for both
+/// inputs are merged first, so a same-shape op is one run and a row broadcast `[.., h] + [h]`
+/// is one run per row. `a` and `b` must broadcast to `out`.
+pub(crate) fn runs2(
+    a: &[usize],
+    b: &[usize],
+    out: &[usize],
+    mut f: impl FnMut(usize, usize, usize, usize, usize, usize),
+) {
+    let n: usize = out.iter().product();
+    if n == 0 {
+        return;
+    }
+    let (sa, sb) = (bstrides(a, out), bstrides(b, out));
+    // Merge axes from the innermost outwards: (dims, a strides, b strides), outermost first.
+    let mut dims: Vec<(usize, usize, usize)> = Vec::with_capacity(out.len());
+    for d in (0..out.len()).rev() {
+        let (len, x, y) = (out[d], sa[d], sb[d]);
+        if len == 1 {
+            continue;
+        }
+        match dims.last_mut() {
+            Some(last) if x == last.1 * last.0 && y == last.2 * last.0 => last.0 *= len,
+            _ => dims.push((len, x, y)),
+        }
+    }
+    dims.reverse();
+    let Some(&(len, ia, ib)) = dims.last() else {
+        f(0, 0, 0, 0, 0, 1);
+        return;
+    };
+    let outer = &dims[..dims.len() - 1];
+    let mut idx = vec![0usize; outer.len()];
+    let (mut oa, mut ob, mut oo) = (0usize, 0usize, 0usize);
+    loop {
+        f(oo, oa, ia, ob, ib, len);
+        oo += len;
+        if oo >= n {
+            return;
+        }
+        for d in (0..outer.len()).rev() {
+            let (dl, xa, xb) = outer[d];
+            idx[d] += 1;
+            oa += xa;
+            ob += xb;
+            if idx[d] < dl {
+                break;
+            }
+            oa -= xa * dl;
+            ob -= xb * dl;
+            idx[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every output element is visited exactly once and reads the same input offsets as the
+    /// element-wise `BIdx` mapping.
+    #[test]
+    fn runs_match_elementwise_offsets() {
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[2, 3, 4], &[2, 3, 4]),
+            (&[2, 3, 4], &[4]),
+            (&[4], &[2, 3, 4]),
+            (&[2, 1, 4], &[3, 1]),
+            (&[1], &[5, 2]),
+            (&[2, 1, 3, 1], &[1, 4, 1, 5]),
+            (&[1, 1], &[1]),
+            (&[3, 1, 1], &[1, 2, 2]),
+        ];
+        for &(a, b) in cases {
+            let out = broadcast2(a, b).unwrap();
+            let n: usize = out.iter().product();
+            let (ia, ib) = (BIdx::new(a, &out), BIdx::new(b, &out));
+            let mut seen = vec![0u8; n];
+            runs2(a, b, &out, |o, pa, sa, pb, sb, len| {
+                for i in 0..len {
+                    seen[o + i] += 1;
+                    assert_eq!(pa + i * sa, ia.at(o + i), "a {a:?} b {b:?} at {}", o + i);
+                    assert_eq!(pb + i * sb, ib.at(o + i), "a {a:?} b {b:?} at {}", o + i);
+                }
+            });
+            assert!(seen.iter().all(|&c| c == 1), "a {a:?} b {b:?}: {seen:?}");
+        }
+    }
+}

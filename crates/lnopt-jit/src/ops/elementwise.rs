@@ -202,13 +202,102 @@ pub(crate) fn binary(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
     Ok(acc)
 }
 
+/// `f` over two f32 inputs broadcast to `out` (`n` elements), run by run.
+fn f32_runs(
+    x: &[f32],
+    y: &[f32],
+    (ash, bsh, out): (&[usize], &[usize], &[usize]),
+    n: usize,
+    f: impl Fn(f32, f32) -> f32,
+) -> OpResult<Vec<f32>> {
+    let mut v = vec![0f32; n];
+    let mut bad = false;
+    // Elements a run of `len` with `step` reads from `start`.
+    let span = |start: usize, step: usize, len: usize| start..start + step * (len - 1) + 1;
+    super::bcast::runs2(ash, bsh, out, |o, pa, sa, pb, sb, len| {
+        let (Some(dst), Some(xs), Some(ys)) = (
+            v.get_mut(o..o + len),
+            x.get(span(pa, sa, len)),
+            y.get(span(pb, sb, len)),
+        ) else {
+            bad = true;
+            return;
+        };
+        match (sa, sb) {
+            (1, 1) => {
+                for ((d, &p), &q) in dst.iter_mut().zip(xs).zip(ys) {
+                    *d = f(p, q);
+                }
+            }
+            (1, 0) => {
+                let q = ys[0];
+                for (d, &p) in dst.iter_mut().zip(xs) {
+                    *d = f(p, q);
+                }
+            }
+            (0, 1) => {
+                let p = xs[0];
+                for (d, &q) in dst.iter_mut().zip(ys) {
+                    *d = f(p, q);
+                }
+            }
+            _ => {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = f(xs[i * sa], ys[i * sb]);
+                }
+            }
+        }
+    });
+    if bad {
+        bail!("internal: broadcast offsets out of range");
+    }
+    Ok(v)
+}
+
+/// Same-dtype f32 Add/Sub/Mul/Div/Max/Min computed in f32 run by run (bit-identical to the
+/// f64 path: one correctly rounded f64 op rounded to f32 equals the f32 op); `None` when the
+/// op or dtypes do not qualify.
+fn bin_f32(op: &str, a: &Val, b: &Val, out: &[usize], n: usize) -> Option<OpResult<Val>> {
+    let (Data::F(x), Data::F(y)) = (&a.data, &b.data) else {
+        return None;
+    };
+    if a.dtype != DType::F32 || b.dtype != DType::F32 {
+        return None;
+    }
+    let sh = (a.shape.as_slice(), b.shape.as_slice(), out);
+    let v = match op {
+        "Add" | "Sum" => f32_runs(x, y, sh, n, |p, q| p + q),
+        "Sub" => f32_runs(x, y, sh, n, |p, q| p - q),
+        "Mul" => f32_runs(x, y, sh, n, |p, q| p * q),
+        "Div" => f32_runs(x, y, sh, n, |p, q| p / q),
+        "Max" => f32_runs(x, y, sh, n, |p, q| {
+            if p.is_nan() || q.is_nan() {
+                f32::NAN
+            } else {
+                p.max(q)
+            }
+        }),
+        "Min" => f32_runs(x, y, sh, n, |p, q| {
+            if p.is_nan() || q.is_nan() {
+                f32::NAN
+            } else {
+                p.min(q)
+            }
+        }),
+        _ => return None,
+    };
+    Some(v.and_then(|v| Val::new(DType::F32, out.to_vec(), Data::F(v))))
+}
+
 /// One broadcasting binary op.
 pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
     let out = broadcast2(&a.shape, &b.shape)?;
-    crate::value::checked_numel(&out)?;
+    let n = crate::value::checked_numel(&out)?;
+    if let Some(v) = bin_f32(op, a, b, &out, n) {
+        return v;
+    }
     let ia = BIdx::new(&a.shape, &out);
     let ib = BIdx::new(&b.shape, &out);
-    let n: usize = out.iter().product();
     let dt = a.dtype;
     let is_cmp = matches!(
         op,

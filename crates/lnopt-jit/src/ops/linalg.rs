@@ -134,7 +134,9 @@ pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
     let data = match (&a.data, &b.data) {
         (Data::F(x), Data::F(y)) => {
             let mut v = run!(x, y, 0f32, 1f32);
-            v.iter_mut().for_each(|e| *e = round_to(dt, *e));
+            if dt != lnopt_ir::DType::F32 {
+                v.iter_mut().for_each(|e| *e = round_to(dt, *e));
+            }
             Data::F(v)
         }
         (Data::D(x), Data::D(y)) => Data::D(run!(x, y, 0f64, 1f64)),
@@ -218,7 +220,9 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
                 acc = Some(1.0);
             }
             mm(m, n, k, &mut out, x, astr, y, bstr, acc, alpha, c.threads)?;
-            out.iter_mut().for_each(|e| *e = round_to(dt, *e));
+            if dt != lnopt_ir::DType::F32 {
+                out.iter_mut().for_each(|e| *e = round_to(dt, *e));
+            }
             Data::F(out)
         }
         (Data::D(x), Data::D(y)) => {

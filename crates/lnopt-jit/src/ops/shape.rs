@@ -60,6 +60,92 @@ fn view_offsets(shape: &[usize], st: &[isize], base: isize) -> Vec<Option<usize>
     out
 }
 
+/// Copies a strided view (`shape`, `st`, starting at `base`) of `d` run by run (the innermost
+/// merged axis is copied as a slice when contiguous). `None` when an offset of the view falls
+/// outside `d` (the caller then takes the element-wise path, which reports or fills).
+fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data> {
+    let n: usize = shape.iter().product();
+    let len = d.len() as isize;
+    // Smallest and largest offset the view touches.
+    let (mut lo, mut hi) = (base, base);
+    for (&dim, &s) in shape.iter().zip(st) {
+        if dim == 0 {
+            return Some(match d {
+                Data::F(_) => Data::F(Vec::new()),
+                Data::D(_) => Data::D(Vec::new()),
+                Data::I(_) => Data::I(Vec::new()),
+                Data::B(_) => Data::B(Vec::new()),
+            });
+        }
+        let ext = s.checked_mul(dim as isize - 1)?;
+        if ext < 0 {
+            lo = lo.checked_add(ext)?;
+        } else {
+            hi = hi.checked_add(ext)?;
+        }
+    }
+    if lo < 0 || hi >= len {
+        return None;
+    }
+    // Merge axes (innermost first) that are contiguous with the axis inside them.
+    let mut dims: Vec<(usize, isize)> = Vec::with_capacity(shape.len());
+    for (&dim, &s) in shape.iter().zip(st).rev() {
+        if dim == 1 {
+            continue;
+        }
+        match dims.last_mut() {
+            Some(last) if s == last.1 * last.0 as isize => last.0 *= dim,
+            _ => dims.push((dim, s)),
+        }
+    }
+    dims.reverse();
+    let (inner, istep) = dims.last().copied().unwrap_or((1, 1));
+    let outer = &dims[..dims.len().saturating_sub(1)];
+    macro_rules! copy {
+        ($v:expr, $w:ident) => {{
+            let mut out = Vec::with_capacity(n);
+            let mut idx = vec![0usize; outer.len()];
+            let mut off = base;
+            loop {
+                // In range: lo..=hi was checked against the data length above.
+                let o = off as usize;
+                if istep == 1 {
+                    out.extend_from_slice(&$v[o..o + inner]);
+                } else {
+                    out.extend((0..inner).map(|i| $v[(off + i as isize * istep) as usize]));
+                }
+                if out.len() >= n {
+                    break;
+                }
+                for k in (0..outer.len()).rev() {
+                    idx[k] += 1;
+                    off += outer[k].1;
+                    if idx[k] < outer[k].0 {
+                        break;
+                    }
+                    off -= outer[k].1 * idx[k] as isize;
+                    idx[k] = 0;
+                }
+            }
+            Data::$w(out)
+        }};
+    }
+    Some(match d {
+        Data::F(v) => copy!(v, F),
+        Data::D(v) => copy!(v, D),
+        Data::I(v) => copy!(v, I),
+        Data::B(v) => copy!(v, B),
+    })
+}
+
+/// The elements of a strided view of `d`: run-wise copy when in range, else element-wise.
+fn view(d: &Data, shape: &[usize], st: &[isize], base: isize) -> OpResult<Data> {
+    match strided(d, shape, st, base) {
+        Some(v) => Ok(v),
+        None => take(d, &view_offsets(shape, st, base), None),
+    }
+}
+
 fn to_dims(v: &[i64], what: &str) -> OpResult<Vec<usize>> {
     v.iter()
         .map(|&d| {
@@ -265,8 +351,8 @@ pub(crate) fn transpose(c: &Ctx<'_>) -> OpResult<Val> {
     let st = strides(&x.shape);
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let vst: Vec<isize> = perm.iter().map(|&p| st[p] as isize).collect();
-    let idx = view_offsets(&shape, &vst, 0);
-    Val::new(x.dtype, shape, take(&x.data, &idx, None)?)
+    let data = view(&x.data, &shape, &vst, 0)?;
+    Val::new(x.dtype, shape, data)
 }
 
 /// `Concat`.
@@ -385,8 +471,8 @@ pub(crate) fn slice(c: &Ctx<'_>) -> OpResult<Val> {
         base += s as isize * st[a] as isize;
         vst[a] = st[a] as isize * step as isize;
     }
-    let idx = view_offsets(&shape, &vst, base);
-    Val::new(x.dtype, shape, take(&x.data, &idx, None)?)
+    let data = view(&x.data, &shape, &vst, base)?;
+    Val::new(x.dtype, shape, data)
 }
 
 /// `Split`.
@@ -417,8 +503,8 @@ pub(crate) fn split(c: &Ctx<'_>) -> OpResult<Vec<Val>> {
         let mut shape = x.shape.clone();
         shape[axis] = s;
         let vst: Vec<isize> = st.iter().map(|&v| v as isize).collect();
-        let idx = view_offsets(&shape, &vst, (start * st[axis]) as isize);
-        outs.push(Val::new(x.dtype, shape, take(&x.data, &idx, None)?)?);
+        let data = view(&x.data, &shape, &vst, (start * st[axis]) as isize)?;
+        outs.push(Val::new(x.dtype, shape, data)?);
         start += s;
     }
     Ok(outs)
@@ -617,4 +703,32 @@ pub(crate) fn pad(c: &Ctx<'_>) -> OpResult<Val> {
         idx.push(off);
     }
     Val::new(x.dtype, shape, take(&x.data, &idx, fill.as_ref())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run-wise copy equals the element-wise offsets for transposes, steps and reversals;
+    /// out-of-range views are refused.
+    #[test]
+    fn strided_copy_matches_offsets() {
+        let d = Data::F((0..120).map(|i| i as f32).collect());
+        let cases: &[(&[usize], &[isize], isize)] = &[
+            (&[2, 3, 4, 5], &[60, 20, 5, 1], 0),
+            (&[2, 4, 3, 5], &[60, 5, 20, 1], 0),
+            (&[5, 4, 3, 2], &[1, 5, 20, 60], 0),
+            (&[2, 3, 2, 5], &[60, 20, 5, 1], 10),
+            (&[2, 3, 2, 2], &[60, 20, 10, -2], 9),
+            (&[1, 3, 1, 5], &[60, 20, 5, 1], 20),
+            (&[2, 0, 4], &[60, 20, 1], 0),
+        ];
+        for &(shape, st, base) in cases {
+            let want = take(&d, &view_offsets(shape, st, base), None).unwrap();
+            let got = strided(&d, shape, st, base).unwrap();
+            assert_eq!(got, want, "shape {shape:?} strides {st:?} base {base}");
+        }
+        assert!(strided(&d, &[2, 61], &[61, 1], 0).is_none());
+        assert!(strided(&d, &[3], &[-1], 1).is_none());
+    }
 }
