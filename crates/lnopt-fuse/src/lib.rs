@@ -16,6 +16,7 @@ pub mod channels_first;
 pub mod consts;
 pub mod emit;
 pub mod extract;
+pub mod flatten_roundtrip;
 mod fuse;
 pub mod lang;
 pub mod region;

@@ -20,6 +20,10 @@ pub fn fuse_graph_and_subgraphs(
 ) -> Result<FuseReport, FuseError> {
     let mut report = fuse_graph(graph, opset, opts)?;
     retry_channels_first(graph, opset, opts, &mut report)?;
+    if report.total_fused() > 0 {
+        let types = lnopt_infer::infer_graph(graph, opset)?;
+        crate::flatten_roundtrip::fold(graph, &types);
+    }
     if !has_subgraphs(graph) {
         return Ok(report);
     }
