@@ -5,8 +5,13 @@ use super::Ctx;
 use crate::error::{bail, OpResult};
 use crate::value::{checked_numel, round_to, Data, Val};
 
-fn par(threads: usize) -> gemm::Parallelism {
-    if threads > 1 {
+/// Below this many multiply-adds (`m·n·k`) a product runs on the calling thread: handing a
+/// tiny product to rayon costs more than the work (the corpus transformers' products are
+/// 16×64×64 .. 16×256×64, a few microseconds each).
+const PAR_MIN_FLOPS: usize = 1 << 21;
+
+fn par(threads: usize, work: usize) -> gemm::Parallelism {
+    if threads > 1 && work >= PAR_MIN_FLOPS {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
@@ -67,9 +72,33 @@ fn mm<T: 'static + Copy>(
             false,
             false,
             false,
-            par(threads),
+            par(threads, m.saturating_mul(n).saturating_mul(k)),
         )
     };
+    Ok(())
+}
+
+/// `out = beta·C` with C (of shape `cs`) broadcast to `os`, row by row.
+fn fill_c(out: &mut [f32], c: &[f32], cs: &[usize], os: &[usize], beta: f32) -> OpResult<()> {
+    let mut bad = false;
+    super::bcast::runs2(cs, os, os, |o, pc, sc, _, _, len| {
+        let Some(dst) = out.get_mut(o..o + len) else {
+            bad = true;
+            return;
+        };
+        match (sc, c.get(pc..pc + sc * (len - 1) + 1)) {
+            (0, Some(&[v])) => dst.iter_mut().for_each(|d| *d = beta * v),
+            (1, Some(src)) => {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = beta * v;
+                }
+            }
+            _ => bad = true,
+        }
+    });
+    if bad {
+        bail!("internal: C offsets out of range");
+    }
     Ok(())
 }
 
@@ -192,14 +221,10 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
     let dt = a.dtype;
     let out_shape = vec![m, n];
     let cidx = match c.opt(2) {
-        Some(cv) => Some((
-            cv,
-            BIdx::new(&cv.shape, &out_shape),
-            broadcast2(&cv.shape, &out_shape)?,
-        )),
+        Some(cv) => Some((cv, broadcast2(&cv.shape, &out_shape)?)),
         None => None,
     };
-    if let Some((cv, _, bs)) = &cidx {
+    if let Some((cv, bs)) = &cidx {
         if *bs != out_shape {
             bail!(
                 "C of shape {:?} does not broadcast to {:?}",
@@ -212,11 +237,8 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
         (Data::F(x), Data::F(y)) => {
             let mut out = vec![0f32; total];
             let mut acc = None;
-            if let Some((cv, ci, _)) = &cidx {
-                let cd = cv.f32s()?;
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = beta * cd[ci.at(i)];
-                }
+            if let Some((cv, _)) = &cidx {
+                fill_c(&mut out, cv.f32s()?, &cv.shape, &out_shape, beta)?;
                 acc = Some(1.0);
             }
             mm(m, n, k, &mut out, x, astr, y, bstr, acc, alpha, c.threads)?;
@@ -228,7 +250,8 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
         (Data::D(x), Data::D(y)) => {
             let mut out = vec![0f64; total];
             let mut acc = None;
-            if let Some((cv, ci, _)) = &cidx {
+            if let Some((cv, _)) = &cidx {
+                let ci = BIdx::new(&cv.shape, &out_shape);
                 let cd = cv.as_f64();
                 for (i, o) in out.iter_mut().enumerate() {
                     *o = beta as f64 * cd[ci.at(i)];
@@ -386,4 +409,27 @@ pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
         vec![n, co, ow]
     };
     Val::floats(x.dtype, shape, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `beta·C` broadcast by runs equals the element-wise broadcast for every C shape Gemm
+    /// allows.
+    #[test]
+    fn fill_c_matches_elementwise_broadcast() {
+        let os = [3usize, 5];
+        let shapes: &[&[usize]] = &[&[], &[1], &[5], &[3, 1], &[1, 5], &[3, 5], &[1, 1]];
+        for &cs in shapes {
+            let c: Vec<f32> = (0..cs.iter().product::<usize>())
+                .map(|i| i as f32 + 0.5)
+                .collect();
+            let idx = BIdx::new(cs, &os);
+            let want: Vec<f32> = (0..15).map(|i| 2.0 * c[idx.at(i)]).collect();
+            let mut got = vec![f32::NAN; 15];
+            fill_c(&mut got, &c, cs, &os, 2.0).unwrap();
+            assert_eq!(got, want, "C shape {cs:?}");
+        }
+    }
 }
