@@ -171,3 +171,14 @@ fn help_explains_every_command() {
         assert!(text.contains(word), "--help lacks {word}");
     }
 }
+
+#[test]
+fn output_in_a_missing_folder_is_an_error_not_a_silent_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("missing").join("out.onnx");
+    let model = fixture("fusion/ln_pytorch_canonical/model.onnx");
+    let o = lnopt(&[s(&model), "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
