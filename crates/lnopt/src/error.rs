@@ -15,6 +15,9 @@ pub enum Error {
     /// The reference interpreter failed.
     #[error(transparent)]
     Interp(#[from] lnopt_interp::InterpError),
+    /// The output's folder does not exist.
+    #[error("cannot write the output: folder '{0}' does not exist")]
+    OutputFolder(String),
     /// The output path names the input file.
     #[error("output '{0}' is the input model; choose another path (or pass --force)")]
     OutputIsInput(String),

@@ -50,6 +50,11 @@ pub fn optimize_file(input: &Path, output: &Path, options: &Options) -> Result<O
     if !options.overwrite_input && same_file(input, output) {
         return Err(Error::OutputIsInput(output.display().to_string()));
     }
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(Error::OutputFolder(parent.display().to_string()));
+        }
+    }
     let mut model = lnopt_onnx::load(input, &options.limits)?;
     let outcome = optimize_model(&mut model, options)?;
     lnopt_onnx::save(&model, output)?;
