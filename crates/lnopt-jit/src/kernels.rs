@@ -115,9 +115,6 @@ pub(crate) struct ChainKey {
 extern "C" fn rt_erf(x: f32) -> f32 {
     libm::erff(x)
 }
-extern "C" fn rt_tanh(x: f32) -> f32 {
-    libm::tanhf(x)
-}
 extern "C" fn rt_sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + libm::expf(-x))
 }
@@ -173,7 +170,6 @@ impl KernelCache {
         let fma = isa.has_native_fma();
         let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
         jb.symbol("lnopt_erf", rt_erf as *const u8);
-        jb.symbol("lnopt_tanh", rt_tanh as *const u8);
         jb.symbol("lnopt_sigmoid", rt_sigmoid as *const u8);
         jb.symbol("lnopt_exp", rt_exp as *const u8);
         let module = JITModule::new(jb);
@@ -249,7 +245,6 @@ impl KernelCache {
         let mut imports = HashMap::new();
         for (u, sym) in [
             (Un::Erf, "lnopt_erf"),
-            (Un::Tanh, "lnopt_tanh"),
             (Un::Sigmoid, "lnopt_sigmoid"),
             (Un::Exp, "lnopt_exp"),
         ] {
@@ -265,8 +260,8 @@ impl KernelCache {
                 imports.insert(u, id);
             }
         }
-        let ptr_fn = define(inner, &name, sig, |b, _fma, m| {
-            emit_chain(b, key, ptr, m, &imports)
+        let ptr_fn = define(inner, &name, sig, |b, fma, m| {
+            emit_chain(b, key, ptr, m, &imports, fma)
         })?;
         // SAFETY: generated with exactly the ChainFn signature; the module lives in this cache.
         let f: ChainFn = unsafe { std::mem::transmute::<*const u8, ChainFn>(ptr_fn) };
@@ -396,7 +391,13 @@ fn store(b: &mut FunctionBuilder<'_>, v: Value, base: Value, off: Value) {
     b.ins().store(flags(), v, a, 0);
 }
 
-fn mul_add(b: &mut FunctionBuilder<'_>, fma: bool, x: Value, y: Value, z: Value) -> Value {
+pub(crate) fn mul_add(
+    b: &mut FunctionBuilder<'_>,
+    fma: bool,
+    x: Value,
+    y: Value,
+    z: Value,
+) -> Value {
     if fma {
         b.ins().fma(x, y, z)
     } else {
@@ -586,6 +587,7 @@ fn emit_chain(
     ptr: Type,
     m: &mut JITModule,
     imports: &HashMap<Un, FuncId>,
+    fma: bool,
 ) {
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -703,6 +705,7 @@ fn emit_chain(
                             let zero = if vec { b.ins().splat(V, zero) } else { zero };
                             b.ins().fmax(x, zero)
                         }
+                        Un::Tanh => crate::vmath::tanh(b, x, vec, fma),
                         _ => {
                             let Some(fr) = refs.get(u).copied() else {
                                 vals.push(x);

@@ -21,6 +21,7 @@ mod plan;
 mod rows;
 mod step;
 mod value;
+mod vmath;
 
 pub use direct::NormKernel;
 pub use error::JitError;

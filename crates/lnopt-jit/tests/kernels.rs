@@ -320,3 +320,62 @@ fn residual_read_before_the_norm_is_not_folded() {
     let rs = Tensor::from_f32("r", vec![3, 8], &data(24, 6, 0.0, 1.0));
     check(&model, &[xs, rs], 1e-5, 1e-4).unwrap();
 }
+
+/// `Neg(Tanh(Neg(x)))` = tanh(x) exactly, as one chain kernel: the inline tanh (vector and
+/// scalar tail) against f64 tanh over a dense sweep, within 4 ulp; signs of zero, infinities
+/// and NaN right.
+#[test]
+fn chain_tanh_within_a_few_ulp() {
+    let mut xs: Vec<f32> = vec![0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+    let mut x = 1e-30f32;
+    while x < 30.0 {
+        xs.push(x);
+        xs.push(-x);
+        x *= 1.0007;
+    }
+    if xs.len().is_multiple_of(4) {
+        xs.push(0.3);
+    }
+    let n = xs.len();
+    let mut g = Graph::new("tanh");
+    let xv = declare(&mut g, "x", &[n as i64]);
+    g.add_input(xv);
+    let mut cur = xv;
+    for op in ["Neg", "Tanh", "Neg"] {
+        let o = g.new_value(op);
+        g.add_node(Node::new(op, ""), vec![Some(cur)], vec![Some(o)])
+            .unwrap();
+        cur = o;
+    }
+    g.add_output(cur);
+    let model = Model::new(g, 17);
+    let cm = lnopt_jit::compile(&model, &lnopt_jit::InputShapes(vec![vec![n]])).unwrap();
+    assert_eq!(cm.plan_stats().chain_steps, 1);
+    let out = cm
+        .run(&[Tensor::from_f32("x", vec![n as i64], &xs)])
+        .unwrap();
+    let got: Vec<f32> = out[0]
+        .bytes()
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut worst = (0i64, 0f32);
+    for (&x, &y) in xs.iter().zip(&got) {
+        let want = (x as f64).tanh() as f32;
+        if x.is_nan() {
+            assert!(y.is_nan(), "tanh(NaN) = {y}");
+            continue;
+        }
+        assert_eq!(
+            y.is_sign_negative(),
+            want.is_sign_negative(),
+            "tanh({x}) = {y}"
+        );
+        let d = (y.to_bits() as i64 - want.to_bits() as i64).abs();
+        if d > worst.0 {
+            worst = (d, x);
+        }
+    }
+    assert!(worst.0 <= 4, "{} ulp at x = {}", worst.0, worst.1);
+}

@@ -1,0 +1,130 @@
+//! Inline cranelift code for transcendental functions in chain kernels, on f32x4 vectors or
+//! f32 scalars, so that a chain with `Tanh` (GPT-2's GELU) stays vectorised instead of
+//! calling a runtime function per lane.
+
+use crate::kernels::mul_add;
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
+use cranelift_frontend::FunctionBuilder;
+
+/// Odd Taylor coefficients of tanh (x^3 .. x^15), from `2^2n (2^2n - 1) B_2n / (2n)!`.
+const TANH_TAYLOR: [f64; 7] = [
+    -1.0 / 3.0,
+    2.0 / 15.0,
+    -17.0 / 315.0,
+    62.0 / 2835.0,
+    -1382.0 / 155_925.0,
+    21844.0 / 6_081_075.0,
+    -929_569.0 / 638_512_875.0,
+];
+
+/// Below this |x| tanh uses its Taylor series (truncation after x^15 below 2e-8 relative).
+const SMALL: f32 = 0.5;
+/// Beyond this |x| tanh rounds to ±1 in f32.
+const SATURATE: f32 = 9.0;
+/// ln 2 split so that `k · LN2_HI` is exact for the k used here: ln 2's f32 bits
+/// (0x3f317218) with the low 12 mantissa bits cleared (0.693115234375).
+const LN2_HI: f32 = f32::from_bits(0x3f31_7000);
+const LN2_LO: f32 = 3.194_618_5e-5;
+
+/// A constant, splatted when `vec`.
+fn c(b: &mut FunctionBuilder<'_>, v: f32, vec: bool) -> Value {
+    let s = b.ins().f32const(v);
+    if vec {
+        b.ins().splat(types::F32X4, s)
+    } else {
+        s
+    }
+}
+
+fn lanes() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(Endianness::Little)
+}
+
+/// `e^y` for `0 ≤ y ≤ 2·SATURATE`: `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
+/// polynomial for `e^r` (truncation below 1e-8), times `2^k` built from exponent bits.
+fn exp_pos(b: &mut FunctionBuilder<'_>, y: Value, vec: bool, fma: bool) -> Value {
+    let (ity, fty) = if vec {
+        (types::I32X4, types::F32X4)
+    } else {
+        (types::I32, types::F32)
+    };
+    let log2e = c(b, std::f32::consts::LOG2_E, vec);
+    let half = c(b, 0.5, vec);
+    let kf = mul_add(b, fma, y, log2e, half);
+    // y ≥ 0: truncation is the floor.
+    let ki = b.ins().fcvt_to_sint_sat(ity, kf);
+    let k = b.ins().fcvt_from_sint(fty, ki);
+    let hi = c(b, -LN2_HI, vec);
+    let lo = c(b, -LN2_LO, vec);
+    let r = mul_add(b, fma, k, hi, y);
+    let r = mul_add(b, fma, k, lo, r);
+    let mut p = c(b, 1.0 / 5040.0, vec);
+    for coef in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        let cc = c(b, coef, vec);
+        p = mul_add(b, fma, p, r, cc);
+    }
+    // Immediate forms do not take vector operands: splat the bias, shift by a scalar.
+    let bias = b.ins().iconst(types::I32, 127);
+    let bias = if vec { b.ins().splat(ity, bias) } else { bias };
+    let biased = b.ins().iadd(ki, bias);
+    let sh = b.ins().iconst(types::I32, 23);
+    let bits = b.ins().ishl(biased, sh);
+    let two_k = if vec {
+        b.ins().bitcast(fty, lanes(), bits)
+    } else {
+        b.ins().bitcast(fty, MemFlagsData::new(), bits)
+    };
+    b.ins().fmul(p, two_k)
+}
+
+/// `tanh(x)`: Taylor series below |x| = 0.5, `1 - 2 / (e^{2|x|} + 1)` above (|x| clamped to
+/// 9, where f32 tanh is ±1), sign copied from x; NaN propagates. Within a few ulp of the
+/// correctly rounded result.
+pub(crate) fn tanh(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -> Value {
+    let a = b.ins().fabs(x);
+    let sat = c(b, SATURATE, vec);
+    let a = b.ins().fmin(a, sat);
+    // Small: a + a^3 · P(a^2).
+    let a2 = b.ins().fmul(a, a);
+    let mut p = c(b, TANH_TAYLOR[6] as f32, vec);
+    for &coef in TANH_TAYLOR[..6].iter().rev() {
+        let cc = c(b, coef as f32, vec);
+        p = mul_add(b, fma, p, a2, cc);
+    }
+    let a3 = b.ins().fmul(a2, a);
+    let small = mul_add(b, fma, a3, p, a);
+    // Large: 1 - 2 / (e^{2a} + 1).
+    let two_a = b.ins().fadd(a, a);
+    let e = exp_pos(b, two_a, vec, fma);
+    let one = c(b, 1.0, vec);
+    let two = c(b, 2.0, vec);
+    let e1 = b.ins().fadd(e, one);
+    let q = b.ins().fdiv(two, e1);
+    let large = b.ins().fsub(one, q);
+    let lim = c(b, SMALL, vec);
+    let r = if vec {
+        let m = b.ins().fcmp(FloatCC::LessThan, a, lim);
+        let m = b.ins().bitcast(types::F32X4, lanes(), m);
+        b.ins().bitselect(m, small, large)
+    } else {
+        let m = b.ins().fcmp(FloatCC::LessThan, a, lim);
+        b.ins().select(m, small, large)
+    };
+    if vec {
+        // No vector fcopysign on x64: r ≥ 0, so OR in x's sign bit.
+        let m = c(b, -0.0, true);
+        let sign = b.ins().band(x, m);
+        b.ins().bor(r, sign)
+    } else {
+        b.ins().fcopysign(r, x)
+    }
+}
