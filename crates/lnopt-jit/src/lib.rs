@@ -92,6 +92,12 @@ pub struct PlanStats {
 /// A model ready to run.
 pub struct CompiledModel {
     steps: Vec<Step>,
+    /// Steps whose outputs depend only on constants and input *shapes* (Shape, Size and
+    /// everything computed from them and constants): run once per input-shape specialisation.
+    shape_only: Vec<bool>,
+    /// Outputs of the `shape_only` steps, recorded by the first successful run with the
+    /// compiled input shapes and replayed by later runs with those shapes.
+    shape_cache: std::sync::OnceLock<Vec<(usize, Arc<Val>)>>,
     free_after: Vec<Vec<usize>>,
     nslots: usize,
     consts: Vec<(usize, Arc<Val>)>,
@@ -154,8 +160,11 @@ pub fn compile_with(
     let mut keep = outs.clone();
     keep.extend(flat.consts.iter().map(|c| c.0));
     let free_after = plan::last_uses(flat.nslots, &reads, &keep);
+    let shape_only = plan::shape_only_steps(&steps, flat.nslots, &flat.consts);
     let cm = CompiledModel {
         steps,
+        shape_only,
+        shape_cache: std::sync::OnceLock::new(),
         free_after,
         nslots: flat.nslots,
         consts: flat.consts,
@@ -189,11 +198,38 @@ impl CompiledModel {
                 .map_err(|e| JitError::Inputs(format!("input '{name}': {}", e.0)))?;
             slots[*s] = Some(Arc::new(v));
         }
+        // Shape computations are replayed only for the shapes the model was compiled for.
+        let same_shapes = InputShapes::of(inputs) == self.shapes;
+        let cached = self.shape_cache.get().filter(|_| same_shapes);
+        if let Some(c) = cached {
+            for (s, v) in c {
+                if let Some(slot) = slots.get_mut(*s) {
+                    *slot = Some(v.clone());
+                }
+            }
+        }
+        let mut record = Vec::new();
         for (i, st) in self.steps.iter().enumerate() {
-            st.run(&mut slots, &self.cache, self.threads)?;
+            let shape_only = self.shape_only.get(i).copied().unwrap_or(false);
+            if !(shape_only && cached.is_some()) {
+                st.run(&mut slots, &self.cache, self.threads)?;
+                if shape_only && same_shapes {
+                    if let Step::Op(n) = st {
+                        for s in n.outputs.iter().flatten() {
+                            if let Some(Some(v)) = slots.get(*s) {
+                                record.push((*s, v.clone()));
+                            }
+                        }
+                    }
+                }
+            }
             for &s in &self.free_after[i] {
                 slots[s] = None;
             }
+        }
+        if same_shapes && cached.is_none() {
+            // A concurrent first run may have filled it already; both recorded the same values.
+            let _ = self.shape_cache.set(record);
         }
         let mut out = Vec::with_capacity(self.outputs.len());
         for (s, name) in &self.outputs {
@@ -233,6 +269,12 @@ impl CompiledModel {
             }
         }
         p
+    }
+
+    /// Steps that depend only on input shapes and constants (run once per shape, then
+    /// replayed from a cache).
+    pub fn shape_only_steps(&self) -> usize {
+        self.shape_only.iter().filter(|&&b| b).count()
     }
 
     /// Kernel cache counters.
