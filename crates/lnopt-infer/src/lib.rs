@@ -5,6 +5,8 @@
 //! [`GraphTypes`], indexed by [`ValueId`]; the graph itself is never changed, so inferred facts
 //! never leak into the exported model.
 
+#![warn(missing_docs)]
+
 mod dims;
 mod fold;
 mod ops;

@@ -17,6 +17,8 @@
 //! [`InterpError::Op`] naming the node. No input makes the interpreter panic, and no value may
 //! exceed 2^27 elements.
 
+#![warn(missing_docs)]
+
 mod arr;
 mod call;
 mod error;

@@ -7,6 +7,8 @@
 //! - [`Graph::verify`] finds dangling inputs, undefined outputs and cycles;
 //! - [`dump::dump_model`] prints a canonical text form for golden tests.
 
+#![warn(missing_docs)]
+
 mod attr;
 mod dtype;
 pub mod dump;

@@ -13,6 +13,8 @@
 //! External data: [`load`] reads it relative to the model's folder; [`save`] writes it again,
 //! one file per `location`, each tensor at an offset aligned to [`EXTERNAL_ALIGN`] bytes.
 
+#![warn(missing_docs)]
+
 mod attr_table;
 mod error;
 mod export;

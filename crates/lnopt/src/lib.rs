@@ -20,6 +20,8 @@
 //! # Ok::<(), lnopt::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod cleanup;
 mod error;
 mod policy;
