@@ -1,6 +1,6 @@
 //! Inline cranelift code for transcendental functions in chain kernels, on f32x4 vectors or
-//! f32 scalars, so that a chain with `Tanh` (GPT-2's GELU) stays vectorised instead of
-//! calling a runtime function per lane.
+//! f32 scalars, so that a chain with `Tanh` (GPT-2's GELU) or `Erf` (BERT's GELU) stays
+//! vectorised instead of calling a runtime function per lane.
 
 use crate::kernels::mul_add;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -111,14 +111,89 @@ pub(crate) fn tanh(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) 
     let q = b.ins().fdiv(two, e1);
     let large = b.ins().fsub(one, q);
     let lim = c(b, SMALL, vec);
-    let r = if vec {
-        let m = b.ins().fcmp(FloatCC::LessThan, a, lim);
+    let r = pick(b, a, lim, small, large, vec);
+    with_sign(b, r, x, vec)
+}
+
+/// Below this |x| erf uses its Taylor series (to x^21: truncation below 1.5e-8).
+const ERF_SMALL: f32 = 1.0;
+/// Beyond this |x| erf is ±1 in f32.
+const ERF_SATURATE: f32 = 4.0;
+/// Abramowitz & Stegun 7.1.26: `erfc(x) ≈ t·P(t)·e^{-x²}`, `t = 1/(1 + p·x)`, absolute
+/// error below 1.5e-7 (used at x ≥ 1, where erf ≥ 0.84: about 2 f32 ulp).
+const AS_P: f32 = 0.327_591_1;
+const AS_A: [f32; 5] = [
+    0.254_829_6,
+    -0.284_496_74,
+    1.421_413_7,
+    -1.453_152,
+    1.061_405_4,
+];
+
+/// `erf(x)`: Taylor series below |x| = 1, Abramowitz & Stegun 7.1.26 above (|x| clamped to
+/// 4), sign copied from x; NaN propagates.
+pub(crate) fn erf(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -> Value {
+    let a = b.ins().fabs(x);
+    let sat = c(b, ERF_SATURATE, vec);
+    let a = b.ins().fmin(a, sat);
+    let a2 = b.ins().fmul(a, a);
+    // Small: a · Σ_n (2/√π) (-1)^n a^{2n} / (n! (2n+1)), n = 0..10, Horner in a².
+    let coefs: Vec<f64> = {
+        let mut fact = 1.0f64;
+        (0..=10)
+            .map(|n: i32| {
+                if n > 0 {
+                    fact *= n as f64;
+                }
+                std::f64::consts::FRAC_2_SQRT_PI * (-1f64).powi(n) / (fact * (2 * n + 1) as f64)
+            })
+            .collect()
+    };
+    let mut p = c(b, coefs[10] as f32, vec);
+    for &coef in coefs[..10].iter().rev() {
+        let cc = c(b, coef as f32, vec);
+        p = mul_add(b, fma, p, a2, cc);
+    }
+    let small = b.ins().fmul(a, p);
+    // Large: 1 - t·P(t) / e^{a²}.
+    let one = c(b, 1.0, vec);
+    let pp = c(b, AS_P, vec);
+    let den = mul_add(b, fma, pp, a, one);
+    let t = b.ins().fdiv(one, den);
+    let mut q = c(b, AS_A[4], vec);
+    for &coef in AS_A[..4].iter().rev() {
+        let cc = c(b, coef, vec);
+        q = mul_add(b, fma, q, t, cc);
+    }
+    let q = b.ins().fmul(q, t);
+    let e = exp_pos(b, a2, vec, fma);
+    let tail = b.ins().fdiv(q, e);
+    let large = b.ins().fsub(one, tail);
+    let lim = c(b, ERF_SMALL, vec);
+    let r = pick(b, a, lim, small, large, vec);
+    with_sign(b, r, x, vec)
+}
+
+/// `a < lim ? small : large`, lane-wise.
+fn pick(
+    b: &mut FunctionBuilder<'_>,
+    a: Value,
+    lim: Value,
+    small: Value,
+    large: Value,
+    vec: bool,
+) -> Value {
+    let m = b.ins().fcmp(FloatCC::LessThan, a, lim);
+    if vec {
         let m = b.ins().bitcast(types::F32X4, lanes(), m);
         b.ins().bitselect(m, small, large)
     } else {
-        let m = b.ins().fcmp(FloatCC::LessThan, a, lim);
         b.ins().select(m, small, large)
-    };
+    }
+}
+
+/// `r` (≥ 0) with the sign of `x`.
+fn with_sign(b: &mut FunctionBuilder<'_>, r: Value, x: Value, vec: bool) -> Value {
     if vec {
         // No vector fcopysign on x64: r ≥ 0, so OR in x's sign bit.
         let m = c(b, -0.0, true);
