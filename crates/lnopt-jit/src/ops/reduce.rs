@@ -4,6 +4,7 @@ use super::bcast::{norm_axis, strides};
 use super::Ctx;
 use crate::error::{bail, OpResult};
 use crate::value::{round_to, Data, Val};
+use lnopt_ir::DType;
 
 /// `ReduceMean`/`Sum`/`Max`/`Min`/`Prod`/`SumSquare`/`L2`, axes from the attribute (old opsets)
 /// or the second input.
@@ -101,6 +102,29 @@ pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
     Val::new(dt, shape, data)
 }
 
+/// Softmax / LogSoftmax of contiguous f32 rows of `len` (> 0): exponentials once per element
+/// in f32, the row sum in f64.
+fn softmax_rows_f32(xs: &[f32], len: usize, log: bool) -> Vec<f32> {
+    let mut out = vec![0f32; xs.len()];
+    for (row, o) in xs.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut s = 0f64;
+        for (d, &v) in o.iter_mut().zip(row) {
+            let e = v - m;
+            *d = if log { e } else { e.exp() };
+            s += if log { (e as f64).exp() } else { *d as f64 };
+        }
+        if log {
+            let ls = s.ln() as f32;
+            o.iter_mut().for_each(|d| *d -= ls);
+        } else {
+            let inv = 1.0 / s;
+            o.iter_mut().for_each(|d| *d = (*d as f64 * inv) as f32);
+        }
+    }
+    out
+}
+
 /// `Softmax` / `LogSoftmax` (opset < 13: over the flattened trailing axes).
 pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
     let x = c.input(0)?;
@@ -121,6 +145,12 @@ pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
         )
     };
     let dt = x.dtype;
+    if let (Data::F(xs), DType::F32, 1) = (&x.data, dt, inner) {
+        if len > 0 {
+            let out = softmax_rows_f32(xs, len, log);
+            return Val::new(dt, x.shape.clone(), Data::F(out));
+        }
+    }
     let mut v = x.as_f64();
     for o in 0..outer {
         for i in 0..inner {
@@ -139,4 +169,63 @@ pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
         _ => bail!("softmax of {dt}"),
     };
     Val::new(dt, x.shape.clone(), data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::softmax_rows_f32;
+
+    /// Against an f64 softmax / log-softmax of the same rows (large offsets, -inf entries,
+    /// single-element rows): within 4e-7 relative plus the rounding of `x - max` to f32.
+    #[test]
+    fn f32_rows_match_f64_reference() {
+        let mut s = 12345u64;
+        let mut rnd = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 40.0
+        };
+        for len in [1usize, 3, 8, 17, 64] {
+            let mut xs: Vec<f32> = (0..len * 5).map(|_| rnd()).collect();
+            xs[0] += 1000.0;
+            if len > 1 {
+                xs[len + 1] = f32::NEG_INFINITY;
+            }
+            for log in [false, true] {
+                let got = softmax_rows_f32(&xs, len, log);
+                for (r, row) in xs.chunks_exact(len).enumerate() {
+                    let m = row
+                        .iter()
+                        .map(|&v| v as f64)
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let sum: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+                    for (j, &v) in row.iter().enumerate() {
+                        let e = v as f64 - m;
+                        let want = if log { e - sum.ln() } else { e.exp() / sum };
+                        let g = got[r * len + j] as f64;
+                        let ok = if want.is_infinite() {
+                            g == want
+                        } else if log {
+                            // Difference of two f32-rounded terms, and ln(sum) carries
+                            // the other elements' rounded x - max (weight 1 - 1/sum).
+                            let spread = row
+                                .iter()
+                                .map(|&u| (u as f64 - m).abs())
+                                .filter(|d| d.is_finite())
+                                .fold(0.0, f64::max);
+                            let tol = e.abs() + sum.ln().abs() + spread * (1.0 - 1.0 / sum);
+                            (g - want).abs() <= 1.2e-7 * tol + 1e-12
+                        } else {
+                            // x - max is rounded to f32 first: e^(x-max) inherits
+                            // |x - max| · 2^-24 relative error.
+                            let rel = 4e-7 + e.abs() * 6e-8;
+                            (g - want).abs() <= rel * want.abs().max(1e-30)
+                        };
+                        assert!(ok, "len {len} log {log} row {r} col {j}: {g} vs {want}");
+                    }
+                }
+            }
+        }
+    }
 }
