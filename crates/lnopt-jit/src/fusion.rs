@@ -104,12 +104,24 @@ impl NormStep {
         cache: &KernelCache,
         threads: usize,
     ) -> OpResult<()> {
+        self.run_with(slots, cache, threads, self.add.is_some())
+    }
+
+    /// Runs the kernel with the residual Add folded in (`fold`) or on the Add's stored result.
+    fn run_with(
+        &self,
+        slots: &mut [Option<Arc<Val>>],
+        cache: &KernelCache,
+        threads: usize,
+        fold: bool,
+    ) -> OpResult<()> {
         let c = Ctx {
             node: &self.node,
             ins: &[],
             threads,
         };
-        let (x, skip) = match &self.add {
+        let add = if fold { self.add.as_ref() } else { None };
+        let (x, skip) = match add {
             Some((a, _)) => (
                 slot_val(slots, a.inputs.first().copied().flatten()),
                 slot_val(slots, a.inputs.get(1).copied().flatten()),
@@ -122,16 +134,50 @@ impl NormStep {
         let Some(x) = x else {
             bail!("input was not computed")
         };
-        let ok_dtype = x.dtype == DType::F32
-            || (self.add.is_none() && matches!(x.dtype, DType::F16 | DType::BF16));
-        let skip_ok = match (&self.add, skip) {
+        let ok_dtype =
+            x.dtype == DType::F32 || (add.is_none() && matches!(x.dtype, DType::F16 | DType::BF16));
+        let skip_ok = match (add, skip) {
             (None, _) => true,
             (Some(_), Some(s)) => s.shape == x.shape && s.dtype == DType::F32,
             (Some(_), None) => false,
         };
         let stash = c.int("stash_type", 1)?;
+        if ok_dtype && !skip_ok && stash == 1 && x.numel() > 0 {
+            // The residual broadcasts (e.g. position embeddings [1, s, h] + [b, s, h]): run
+            // the Add on its own, then the kernel on its result.
+            if let Some((a, keep)) = add {
+                crate::step::run_op(a, slots, threads)?;
+                self.run_with(slots, cache, threads, false)?;
+                if !keep {
+                    // Nobody else reads the sum: release it now.
+                    if let Some(slot) = a.outputs.first().copied().flatten() {
+                        if let Some(v) = slots.get_mut(slot) {
+                            *v = None;
+                        }
+                    }
+                }
+                return Ok(());
+            }
+        }
         if !ok_dtype || !skip_ok || stash != 1 || x.numel() == 0 {
-            return self.fallback(slots, threads);
+            if fold {
+                return self.fallback(slots, threads);
+            }
+            // The Add already ran: only the norm falls back.
+            let outs = {
+                let ins: Vec<Option<&Val>> = self
+                    .node
+                    .inputs
+                    .iter()
+                    .map(|&i| slot_val(slots, i))
+                    .collect();
+                ops::run(&Ctx {
+                    node: &self.node,
+                    ins: &ins,
+                    threads,
+                })?
+            };
+            return store(slots, &self.node.outputs, outs);
         }
         let axis = c.int("axis", -1)?;
         let eps = c.float("epsilon", 1e-5)?;
@@ -155,7 +201,7 @@ impl NormStep {
                 outs.get(2).copied().flatten(),
             )
         };
-        let sum_slot = match &self.add {
+        let sum_slot = match add {
             Some((a, true)) => a.outputs.first().copied().flatten(),
             _ => None,
         };
@@ -165,7 +211,7 @@ impl NormStep {
             eps_bits: eps.to_bits(),
             scale: scale.is_some(),
             bias: bias.is_some(),
-            skip: self.add.is_some(),
+            skip: add.is_some(),
             sum_out: sum_slot.is_some(),
             mean_out: mean_slot.is_some(),
             inv_out: inv_slot.is_some(),

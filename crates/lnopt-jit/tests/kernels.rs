@@ -435,3 +435,57 @@ fn chain_erf_close_to_reference() {
     assert!(worst_abs <= 3e-7, "worst absolute error {worst_abs:e}");
     assert!(worst_ulp <= 4, "worst error below |x| = 1: {worst_ulp} ulp");
 }
+
+/// A residual that broadcasts (`[1, s, h]` position table onto `[b, s, h]`) cannot be folded
+/// into the kernel: the Add runs on its own and the kernel on its result, matching the
+/// interpreter, with and without the sum also being a graph output.
+#[test]
+fn broadcast_residual_runs_add_then_kernel() {
+    for sum_used in [false, true] {
+        let (b, s, h) = (2usize, 3usize, 8usize);
+        let mut g = Graph::new("bres");
+        let x = declare(&mut g, "x", &[b as i64, s as i64, h as i64]);
+        g.add_input(x);
+        let r = declare(&mut g, "r", &[1, s as i64, h as i64]);
+        g.add_input(r);
+        let sum = g.value_by_name_or_new("sum");
+        g.add_node(
+            Node::new("Add", "add"),
+            vec![Some(x), Some(r)],
+            vec![Some(sum)],
+        )
+        .unwrap();
+        let sc = g.add_initializer(
+            "scale",
+            Tensor::from_f32("", vec![h as i64], &data(h, 9, 1.0, 0.5)),
+        );
+        let bi = g.add_initializer(
+            "bias",
+            Tensor::from_f32("", vec![h as i64], &data(h, 8, 0.0, 0.5)),
+        );
+        let y = g.value_by_name_or_new("y");
+        let mut node = Node::new("LayerNormalization", "norm");
+        node.set_attr("axis", AttrValue::Int(-1));
+        g.add_node(node, vec![Some(sum), Some(sc), Some(bi)], vec![Some(y)])
+            .unwrap();
+        g.add_output(y);
+        if sum_used {
+            g.add_output(sum);
+        }
+        let model = Model::new(g, 17);
+        let inputs = vec![
+            Tensor::from_f32(
+                "x",
+                vec![b as i64, s as i64, h as i64],
+                &data(b * s * h, 1, 0.5, 4.0),
+            ),
+            Tensor::from_f32("r", vec![1, s as i64, h as i64], &data(s * h, 2, 0.0, 4.0)),
+        ];
+        check(&model, &inputs, 1e-5, 1e-4).unwrap();
+        let cm = lnopt_jit::compile(&model, &lnopt_jit::InputShapes::of(&inputs)).unwrap();
+        assert_eq!(cm.plan_stats().norm_steps, 1);
+        cm.run(&inputs).unwrap();
+        // The generated kernel ran (the runtime-function fallback compiles none).
+        assert_eq!(cm.kernel_stats().norm_kernels, 1);
+    }
+}
