@@ -112,9 +112,6 @@ pub(crate) struct ChainKey {
     pub modes: Vec<Mode>,
 }
 
-extern "C" fn rt_sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + libm::expf(-x))
-}
 extern "C" fn rt_exp(x: f32) -> f32 {
     libm::expf(x)
 }
@@ -166,7 +163,6 @@ impl KernelCache {
             .map_err(|e| cg("isa", e))?;
         let fma = isa.has_native_fma();
         let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-        jb.symbol("lnopt_sigmoid", rt_sigmoid as *const u8);
         jb.symbol("lnopt_exp", rt_exp as *const u8);
         let module = JITModule::new(jb);
         Ok(KernelCache {
@@ -239,7 +235,7 @@ impl KernelCache {
         un_sig.params.push(AbiParam::new(types::F32));
         un_sig.returns.push(AbiParam::new(types::F32));
         let mut imports = HashMap::new();
-        for (u, sym) in [(Un::Sigmoid, "lnopt_sigmoid"), (Un::Exp, "lnopt_exp")] {
+        for (u, sym) in [(Un::Exp, "lnopt_exp")] {
             if key
                 .prog
                 .iter()
@@ -699,6 +695,7 @@ fn emit_chain(
                         }
                         Un::Tanh => crate::vmath::tanh(b, x, vec, fma),
                         Un::Erf => crate::vmath::erf(b, x, vec, fma),
+                        Un::Sigmoid => crate::vmath::sigmoid(b, x, vec, fma),
                         _ => {
                             let Some(fr) = refs.get(u).copied() else {
                                 vals.push(x);

@@ -1,6 +1,6 @@
 //! Inline cranelift code for transcendental functions in chain kernels, on f32x4 vectors or
-//! f32 scalars, so that a chain with `Tanh` (GPT-2's GELU) or `Erf` (BERT's GELU) stays
-//! vectorised instead of calling a runtime function per lane.
+//! f32 scalars, so that a chain with `Tanh` (GPT-2's GELU), `Erf` (BERT's GELU) or `Sigmoid`
+//! (LLaMA's SiLU) stays vectorised instead of calling a runtime function per lane.
 
 use crate::kernels::mul_add;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -41,7 +41,7 @@ fn lanes() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
-/// `e^y` for `0 ≤ y ≤ 2·SATURATE`: `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
+/// `e^y` for `0 ≤ y ≤ 87` (NaN propagates): `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
 /// polynomial for `e^r` (truncation below 1e-8), times `2^k` built from exponent bits.
 fn exp_pos(b: &mut FunctionBuilder<'_>, y: Value, vec: bool, fma: bool) -> Value {
     let (ity, fty) = if vec {
@@ -202,4 +202,23 @@ fn with_sign(b: &mut FunctionBuilder<'_>, r: Value, x: Value, vec: bool) -> Valu
     } else {
         b.ins().fcopysign(r, x)
     }
+}
+
+/// |x| beyond which sigmoid's `e^{|x|}` would overflow f32; below -87 the result (< 2e-38,
+/// subnormal) is held at `1 / (1 + e^87)`.
+const SIGMOID_CLAMP: f32 = 87.0;
+
+/// `sigmoid(x) = 1 / (1 + e^{-x})` as `q = 1 / (1 + e^{|x|})`: `q` for x < 0 and `1 - q`
+/// otherwise, so both tails keep their relative precision; NaN propagates.
+pub(crate) fn sigmoid(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -> Value {
+    let a = b.ins().fabs(x);
+    let cl = c(b, SIGMOID_CLAMP, vec);
+    let a = b.ins().fmin(a, cl);
+    let e = exp_pos(b, a, vec, fma);
+    let one = c(b, 1.0, vec);
+    let den = b.ins().fadd(one, e);
+    let q = b.ins().fdiv(one, den);
+    let p = b.ins().fsub(one, q);
+    let zero = c(b, 0.0, vec);
+    pick(b, x, zero, q, p, vec)
 }

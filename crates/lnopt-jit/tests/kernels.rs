@@ -489,3 +489,60 @@ fn broadcast_residual_runs_add_then_kernel() {
         assert_eq!(cm.kernel_stats().norm_kernels, 1);
     }
 }
+
+/// `Neg(Neg(Sigmoid(x)))` = sigmoid(x) as one chain kernel, against f64 `1 / (1 + e^-x)`:
+/// within 4 ulp wherever the result is a normal f32 (x > -87), tiny beyond; NaN propagates.
+#[test]
+fn chain_sigmoid_within_a_few_ulp() {
+    let mut xs: Vec<f32> = vec![0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+    let mut x = 1e-30f32;
+    while x < 120.0 {
+        xs.push(x);
+        xs.push(-x);
+        x *= 1.0007;
+    }
+    if xs.len().is_multiple_of(4) {
+        xs.push(0.3);
+    }
+    let n = xs.len();
+    let mut g = Graph::new("sigmoid");
+    let xv = declare(&mut g, "x", &[n as i64]);
+    g.add_input(xv);
+    let mut cur = xv;
+    for op in ["Sigmoid", "Neg", "Neg"] {
+        let o = g.new_value(op);
+        g.add_node(Node::new(op, ""), vec![Some(cur)], vec![Some(o)])
+            .unwrap();
+        cur = o;
+    }
+    g.add_output(cur);
+    let cm =
+        lnopt_jit::compile(&Model::new(g, 17), &lnopt_jit::InputShapes(vec![vec![n]])).unwrap();
+    assert_eq!(cm.plan_stats().chain_steps, 1);
+    let out = cm
+        .run(&[Tensor::from_f32("x", vec![n as i64], &xs)])
+        .unwrap();
+    let got: Vec<f32> = out[0]
+        .bytes()
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut worst = (0i64, 0f32);
+    for (&x, &y) in xs.iter().zip(&got) {
+        if x.is_nan() {
+            assert!(y.is_nan(), "sigmoid(NaN) = {y}");
+            continue;
+        }
+        let want = (1.0 / (1.0 + (-(x as f64)).exp())) as f32;
+        if x < -87.0 {
+            assert!((0.0..2e-38).contains(&y), "sigmoid({x}) = {y}");
+            continue;
+        }
+        let d = (y.to_bits() as i64 - want.to_bits() as i64).abs();
+        if d > worst.0 {
+            worst = (d, x);
+        }
+    }
+    assert!(worst.0 <= 4, "{} ulp at x = {}", worst.0, worst.1);
+}
