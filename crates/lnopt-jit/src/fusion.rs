@@ -60,6 +60,9 @@ pub(crate) struct NormStep {
     pub rms: bool,
     /// Folded residual Add node, and whether its output must also be stored.
     pub add: Option<(PNode, bool)>,
+    /// The kernel of the first specialisation used, so that later runs with the same key
+    /// skip the shared cache (its lock and hash lookup).
+    pub memo: std::sync::OnceLock<(NormKey, crate::kernels::NormFn)>,
 }
 
 fn slot_val(slots: &[Option<Arc<Val>>], s: Option<usize>) -> Option<&Val> {
@@ -216,7 +219,14 @@ impl NormStep {
             mean_out: mean_slot.is_some(),
             inv_out: inv_slot.is_some(),
         };
-        let f = cache.norm(&key).map_err(|e| OpError(e.to_string()))?;
+        let f = match self.memo.get() {
+            Some((k, f)) if *k == key => *f,
+            _ => {
+                let f = cache.norm(&key).map_err(|e| OpError(e.to_string()))?;
+                let _ = self.memo.set((key, f));
+                f
+            }
+        };
         let n = x.numel();
         let mut y = vec![0f32; n];
         let mut sum = vec![0f32; if key.sum_out { n } else { 0 }];
@@ -274,6 +284,8 @@ pub(crate) struct ChainStep {
     pub out: usize,
     /// Program over the inputs.
     pub prog: Vec<COp>,
+    /// The kernel of the first input modes used (see [`NormStep::memo`]).
+    pub memo: std::sync::OnceLock<(Vec<Mode>, crate::kernels::ChainFn)>,
 }
 
 impl ChainStep {
@@ -340,11 +352,18 @@ impl ChainStep {
             return self.fallback(slots, threads);
         }
         let has_row = modes.contains(&Mode::Row);
-        let key = ChainKey {
-            prog: self.prog.clone(),
-            modes: modes.clone(),
+        let f = match self.memo.get() {
+            Some((m, f)) if *m == modes => *f,
+            _ => {
+                let key = ChainKey {
+                    prog: self.prog.clone(),
+                    modes: modes.clone(),
+                };
+                let f = cache.chain(&key).map_err(|e| OpError(e.to_string()))?;
+                let _ = self.memo.set((modes.clone(), f));
+                f
+            }
         };
-        let f = cache.chain(&key).map_err(|e| OpError(e.to_string()))?;
         let mut out = vec![0f32; n];
         let ptrs: Vec<SendPtr> = ins
             .iter()
@@ -553,11 +572,12 @@ pub(crate) fn build_steps(
                 let keep = out.is_some_and(|o| readers.get(o).copied().unwrap_or(0) > 1);
                 (a.clone(), keep)
             });
-            steps.push(Step::Norm(NormStep {
+            steps.push(Step::Norm(Box::new(NormStep {
                 node: n.clone(),
                 rms: n.op != "LayerNormalization",
                 add,
-            }));
+                memo: std::sync::OnceLock::new(),
+            })));
             continue;
         }
         if ok[i] {
@@ -638,5 +658,6 @@ fn make_chain(nodes: &[PNode], m: &[usize], consts: &[Option<Arc<Val>>]) -> Chai
         inputs,
         out,
         prog,
+        memo: std::sync::OnceLock::new(),
     }
 }

@@ -20,7 +20,7 @@ pub(crate) enum Step {
     /// A runtime function.
     Op(PNode),
     /// A normalisation, possibly with a residual Add folded in, run by a generated kernel.
-    Norm(crate::fusion::NormStep),
+    Norm(Box<crate::fusion::NormStep>),
     /// A chain of element-wise ops run as one generated loop.
     Chain(crate::fusion::ChainStep),
 }
