@@ -9,8 +9,8 @@ Usage:
 
 --lnopt defaults to target/release/lnopt (build it with `cargo build --release -p lnopt-cli`).
 Prints one markdown table: per model and thread count the median latency in ms of ORT, JIT
-unfused and JIT fused, the JIT compile times, and the ratios ORT/JIT (>1: the JIT is faster)
-and unfused/fused.
+unfused and JIT fused, the JIT compile times, and the ratios ORT/JIT unfused, ORT/JIT fused
+(>1: the JIT is faster) and unfused/fused (>1: fusion helps).
 """
 import argparse
 import os
@@ -78,25 +78,26 @@ def main():
         sys.exit(f"no lnopt binary at {a.lnopt} (cargo build --release -p lnopt-cli, or --lnopt)")
     print(f"onnxruntime {ort.__version__}, {a.iters} timed runs each, median latency in ms")
     print()
-    print("| model | threads | ORT | JIT unfused | JIT fused | ORT / JIT fused | unfused / fused "
-          "| JIT compile unfused / fused (ms) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | threads | ORT | JIT unfused | JIT fused | ORT / JIT unfused | ORT / JIT fused "
+          "| unfused / fused | JIT compile unfused / fused (ms) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in a.models.split(","):
         case = os.path.join(a.corpus, name)
         model_path = os.path.join(case, "model.onnx")
         data_dir = os.path.join(case, "test_data_set_0")
         if not os.path.exists(model_path):
-            print(f"| {name} | - | missing | | | | | |")
+            print(f"| {name} | - | missing | | | | | | |")
             continue
         for threads in [int(t) for t in a.threads.split(",")]:
             o = ort_median(model_path, data_dir, threads, a.iters)
             u, cu, eu = lnopt_bench(a.lnopt, model_path, data_dir, threads, a.iters, False)
             f, cf, ef = lnopt_bench(a.lnopt, model_path, data_dir, threads, a.iters, True)
             fmt = lambda v, e: f"{v:.3f}" if v is not None else f"error: {e}"  # noqa: E731
+            r0 = f"{o / u:.2f}" if u else "-"
             r1 = f"{o / f:.2f}" if f else "-"
             r2 = f"{u / f:.2f}" if (u and f) else "-"
             comp = f"{cu if cu is not None else '-'} / {cf if cf is not None else '-'}"
-            print(f"| {name} | {threads} | {o:.3f} | {fmt(u, eu)} | {fmt(f, ef)} | {r1} | {r2} "
+            print(f"| {name} | {threads} | {o:.3f} | {fmt(u, eu)} | {fmt(f, ef)} | {r0} | {r1} | {r2} "
                   f"| {comp} |", flush=True)
 
 
