@@ -330,17 +330,19 @@ impl ChainStep {
             out_shape = ops::bcast::broadcast2(&out_shape, &v.shape)?;
         }
         let n = crate::value::checked_numel(&out_shape)?;
-        let last = out_shape.last().copied().unwrap_or(1);
+        // Row inputs are a trailing block of the output (a bias [h], a position table
+        // [1, 1, s, d] onto [b, heads, s, d]) repeated over the leading axes; all Row inputs
+        // of one run must share the block length.
+        let mut row_len: Option<usize> = None;
         let mut modes = Vec::with_capacity(ins.len());
         for v in &ins {
+            let block = trailing_block(&v.shape, &out_shape);
             modes.push(if v.shape == out_shape {
                 Mode::Full
             } else if v.numel() == 1 {
                 Mode::Scalar
-            } else if v.numel() == last
-                && v.shape.last() == Some(&last)
-                && v.numel() * (n / last.max(1)) == n
-            {
+            } else if block.is_some_and(|l| l < n && row_len.is_none_or(|r| r == l)) {
+                row_len = block;
                 Mode::Row
             } else if v.numel() == n {
                 Mode::Full
@@ -373,7 +375,10 @@ impl ChainStep {
             })
             .collect();
         let po = SendPtr(out.as_mut_ptr() as usize);
-        let (rows, h) = if has_row { (n / last, last) } else { (n, 1) };
+        let (rows, h) = match row_len {
+            Some(l) if has_row && l > 0 => (n / l, l),
+            _ => (n, 1),
+        };
         let modes_ref = &modes;
         par_for(rows, n, threads, |a, b| {
             // Row-broadcast inputs: split rows; otherwise split the flat range.
@@ -402,6 +407,17 @@ impl ChainStep {
         }
         Ok(())
     }
+}
+
+/// If `shape` (leading 1s stripped) equals the trailing axes of `out`, the number of elements
+/// of that trailing block.
+fn trailing_block(shape: &[usize], out: &[usize]) -> Option<usize> {
+    let lead = shape.iter().take_while(|&&d| d == 1).count();
+    let core = shape.get(lead..)?;
+    if core.is_empty() || core.len() > out.len() || !out.ends_with(core) {
+        return None;
+    }
+    Some(core.iter().product())
 }
 
 /// The chain instruction for a fusible node, given operand instruction indices.

@@ -546,3 +546,43 @@ fn chain_sigmoid_within_a_few_ulp() {
     }
     assert!(worst.0 <= 4, "{} ulp at x = {}", worst.0, worst.1);
 }
+
+/// A chain input that is a trailing block of the output (`[1, 1, s, d]` onto `[b, h, s, d]`,
+/// like rotary cos/sin tables) runs in the generated kernel as a repeated row and matches
+/// the interpreter; with two different block lengths the chain falls back and still matches.
+#[test]
+fn chain_with_trailing_block_inputs() {
+    for (cdims, ddims, kernel) in [
+        (vec![1i64, 1, 4, 5], vec![1i64, 5], false),
+        (vec![1, 1, 4, 5], vec![1, 1, 4, 5], true),
+        (vec![3, 4, 5], vec![], true),
+    ] {
+        let mut g = Graph::new("block");
+        let x = declare(&mut g, "x", &[2, 3, 4, 5]);
+        g.add_input(x);
+        let c = declare(&mut g, "c", &cdims);
+        g.add_input(c);
+        let d = declare(&mut g, "d", &ddims);
+        g.add_input(d);
+        let m = g.new_value("m");
+        g.add_node(Node::new("Mul", ""), vec![Some(x), Some(c)], vec![Some(m)])
+            .unwrap();
+        let y = g.new_value("y");
+        g.add_node(Node::new("Sub", ""), vec![Some(m), Some(d)], vec![Some(y)])
+            .unwrap();
+        g.add_output(y);
+        let model = Model::new(g, 17);
+        let n = |dims: &[i64]| dims.iter().product::<i64>() as usize;
+        let inputs = vec![
+            Tensor::from_f32("x", vec![2, 3, 4, 5], &data(120, 3, 0.0, 4.0)),
+            Tensor::from_f32("c", cdims.clone(), &data(n(&cdims), 4, 1.0, 2.0)),
+            Tensor::from_f32("d", ddims.clone(), &data(n(&ddims), 5, 0.0, 2.0)),
+        ];
+        check(&model, &inputs, 1e-6, 1e-6).unwrap();
+        let cm = lnopt_jit::compile(&model, &lnopt_jit::InputShapes::of(&inputs)).unwrap();
+        assert_eq!(cm.plan_stats().chain_steps, 1);
+        cm.run(&inputs).unwrap();
+        let ran = cm.kernel_stats().chain_kernels == 1;
+        assert_eq!(ran, kernel, "c {cdims:?} d {ddims:?}");
+    }
+}
