@@ -1,32 +1,8 @@
 //! End-to-end tests of the `lnopt` binary: exit codes, messages, atomic output.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn lnopt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lnopt"))
-        .args(args)
-        .output()
-        .expect("lnopt runs")
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(rel)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{fixture, lnopt, s, stderr, stdout};
 
 #[test]
 fn optimise_fuses_and_reports_on_stderr() {

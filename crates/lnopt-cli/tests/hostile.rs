@@ -4,31 +4,13 @@
 //! reruns). See docs/robustness.md for the table these tests back.
 
 use lnopt::ir::{DType, ExternalRef, Graph, Model, Node, Storage, Tensor};
+mod common;
+
+use common::{fixture, lnopt, s, stderr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 // ---------------------------------------------------------------- helpers
-
-fn lnopt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lnopt"))
-        .args(args)
-        .output()
-        .expect("lnopt runs")
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(rel)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Runs `lnopt MODEL -o OUT [extra]` into a fresh folder and checks the refusal contract:
 /// exit 2, exactly one line `lnopt: error: ...` containing every word of `culprit`, no output,
