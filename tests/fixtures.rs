@@ -12,6 +12,7 @@
 //! All cases run; failures are collected and printed together.
 
 use lnopt::ir::{dump::dump_model, AttrValue, Graph, Model, Tensor};
+use lnopt::reference::{compare, tolerance_for, Tolerance};
 use lnopt::{Options, Target};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
@@ -63,16 +64,8 @@ fn count_norms(g: &Graph) -> (usize, usize) {
 }
 
 fn read_numbered(dir: &Path, prefix: &str) -> Vec<Tensor> {
-    let mut out = Vec::new();
-    loop {
-        let p = dir.join(format!("{prefix}_{}.pb", out.len()));
-        if !p.exists() {
-            return out;
-        }
-        out.push(
-            lnopt::onnx::load_tensor(&p, &Default::default()).expect("reference tensor loads"),
-        );
-    }
+    lnopt::reference::read_numbered(dir, prefix, &Default::default())
+        .expect("reference tensors load")
 }
 
 /// Zero-filled inputs from the declared input types (symbolic or unknown dims as 1), for
@@ -98,66 +91,28 @@ fn zero_inputs(model: &Model) -> Vec<Tensor> {
         .collect()
 }
 
-struct Tol {
-    atol: f64,
-    rtol: f64,
-}
-
-fn tolerance(expect: &Json, t: &Tensor) -> Tol {
-    let default = match t.dtype {
-        lnopt::ir::DType::F16 | lnopt::ir::DType::BF16 => (2e-2, 2e-2),
-        lnopt::ir::DType::F64 => (1e-7, 1e-7),
-        lnopt::ir::DType::F32 => (2e-4, 2e-3),
-        _ => (0.0, 0.0),
-    };
+/// The dtype's default tolerance, loosened (never tightened) by the case's `tolerance`.
+fn tolerance(expect: &Json, t: &Tensor) -> Tolerance {
+    let default = tolerance_for(t.dtype);
     let tol = &expect["tolerance"];
-    Tol {
-        atol: tol["atol"].as_f64().unwrap_or(default.0).max(default.0),
-        rtol: tol["rtol"].as_f64().unwrap_or(default.1).max(default.1),
-    }
+    default.max(Tolerance {
+        atol: tol["atol"].as_f64().unwrap_or(default.atol),
+        rtol: tol["rtol"].as_f64().unwrap_or(default.rtol),
+    })
 }
 
-/// Compares outputs with the reference; returns a description of the first problem.
+/// Compares outputs with the reference; returns the worst abs error or the first problem.
 fn check_outputs(expect: &Json, got: &[Tensor], want: &[Tensor]) -> Result<f64, String> {
     if got.len() < want.len() {
         return Err(format!("{} outputs, {} expected", got.len(), want.len()));
     }
     let mut worst = 0.0f64;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        if g.dims != w.dims || g.dtype != w.dtype {
-            return Err(format!(
-                "output {i}: {}{:?}, expected {}{:?}",
-                g.dtype, g.dims, w.dtype, w.dims
-            ));
+        let c = compare(g, w, tolerance(expect, w));
+        if let Some(problem) = c.problem {
+            return Err(format!("output {i}: {problem}"));
         }
-        let tol = tolerance(expect, w);
-        match (g.to_f64_vec(), w.to_f64_vec()) {
-            (Some(a), Some(b)) => {
-                for (k, (x, y)) in a.iter().zip(&b).enumerate() {
-                    if x.is_nan() || y.is_nan() {
-                        if x.is_nan() != y.is_nan() {
-                            return Err(format!("output {i}[{k}]: {x} vs {y}"));
-                        }
-                        continue;
-                    }
-                    if x == y {
-                        continue;
-                    }
-                    let d = (x - y).abs();
-                    worst = worst.max(d);
-                    if d > tol.atol + tol.rtol * y.abs() {
-                        return Err(format!(
-                            "output {i}[{k}]: got {x}, want {y} (|d| = {d:.3e})"
-                        ));
-                    }
-                }
-            }
-            _ => {
-                if g.data != w.data {
-                    return Err(format!("output {i}: data differs"));
-                }
-            }
-        }
+        worst = worst.max(c.max_abs);
     }
     Ok(worst)
 }

@@ -5,24 +5,6 @@ use lnopt::ir::{DType, Dim, Model, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
-use std::path::Path;
-
-/// Reads `DIR/<prefix>_0.pb`, `<prefix>_1.pb`, … until one is missing.
-pub fn read_numbered(
-    dir: &Path,
-    prefix: &str,
-    limits: &lnopt::onnx::Limits,
-) -> Result<Vec<Tensor>, Failure> {
-    let mut out = Vec::new();
-    loop {
-        let p = dir.join(format!("{prefix}_{}.pb", out.len()));
-        if !p.exists() {
-            return Ok(out);
-        }
-        let t = lnopt::onnx::load_tensor(&p, limits).map_err(Failure::bad)?;
-        out.push(t);
-    }
-}
 
 /// The graph inputs that are not initializers, in order.
 pub fn runtime_inputs(model: &Model) -> Vec<lnopt::ir::ValueId> {

@@ -4,7 +4,6 @@
 //! bad usage or an I/O error (one message on stderr naming what and where).
 
 mod bench;
-mod compare;
 mod engine;
 mod inputs;
 mod inspect;

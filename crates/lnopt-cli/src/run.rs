@@ -1,10 +1,10 @@
 //! `lnopt run MODEL`: run a model and compare with reference outputs.
 
-use crate::compare::{compare, tolerance_for};
 use crate::engine::Executor;
 use crate::source::SourceArgs;
 use crate::Failure;
 use clap::Args;
+use lnopt::reference::{compare, tolerance_for};
 
 /// Arguments of `lnopt run`.
 #[derive(Args, Debug)]

@@ -1,9 +1,10 @@
 //! Arguments shared by `run` and `bench`: which model, which inputs, fused or not.
 
-use crate::inputs::{random_inputs, read_numbered};
+use crate::inputs::random_inputs;
 use crate::{Engine, Failure, LimitArgs};
 use clap::Args;
 use lnopt::ir::{Model, Tensor};
+use lnopt::reference::read_numbered;
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -25,6 +25,7 @@
 mod cleanup;
 mod error;
 mod policy;
+pub mod reference;
 
 pub use error::Error;
 pub use lnopt_fuse as fuse;

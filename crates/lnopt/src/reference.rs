@@ -1,6 +1,26 @@
-//! Comparing computed tensors with reference tensors, with tolerances by dtype.
+//! Reference data: reading ONNX backend-layout test tensors (`input_N.pb`, `output_N.pb`) and
+//! comparing computed tensors with reference ones, with tolerances by dtype. Used by
+//! `lnopt run` and by the fixture suite, so both judge outputs the same way.
 
-use lnopt::ir::{DType, Tensor};
+use crate::Error;
+use lnopt_ir::{DType, Tensor};
+use std::path::Path;
+
+/// Reads `DIR/<prefix>_0.pb`, `<prefix>_1.pb`, … until one is missing.
+pub fn read_numbered(
+    dir: &Path,
+    prefix: &str,
+    limits: &lnopt_onnx::Limits,
+) -> Result<Vec<Tensor>, Error> {
+    let mut out = Vec::new();
+    loop {
+        let p = dir.join(format!("{prefix}_{}.pb", out.len()));
+        if !p.exists() {
+            return Ok(out);
+        }
+        out.push(lnopt_onnx::load_tensor(&p, limits)?);
+    }
+}
 
 /// Absolute and relative tolerance: `|got - want| <= atol + rtol * |want|`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,6 +54,16 @@ pub fn tolerance_for(dtype: DType) -> Tolerance {
     }
 }
 
+impl Tolerance {
+    /// The element-wise larger of two tolerances.
+    pub fn max(self, other: Tolerance) -> Tolerance {
+        Tolerance {
+            atol: self.atol.max(other.atol),
+            rtol: self.rtol.max(other.rtol),
+        }
+    }
+}
+
 /// Result of comparing one output.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
@@ -45,7 +75,7 @@ pub struct Comparison {
     pub problem: Option<String>,
 }
 
-/// Compares `got` with `want`.
+/// Compares `got` with `want`: same dims and dtype, and every element within `tol`.
 pub fn compare(got: &Tensor, want: &Tensor, tol: Tolerance) -> Comparison {
     let fail = |p: String| Comparison {
         max_abs: f64::INFINITY,
@@ -71,26 +101,31 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: Tolerance) -> Comparison {
     };
     let mut max_abs = 0.0f64;
     let mut bad = 0usize;
-    for (a, b) in g.iter().zip(&w) {
-        if a.is_nan() || b.is_nan() {
-            if a.is_nan() != b.is_nan() {
-                bad += 1;
-            }
-            continue;
-        }
-        if a == b {
-            continue;
-        }
-        let d = (a - b).abs();
-        max_abs = max_abs.max(d);
-        if d > tol.atol + tol.rtol * b.abs() {
+    let mut first_bad: Option<(usize, f64, f64)> = None;
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        let out_of_tolerance = if a.is_nan() || b.is_nan() {
+            a.is_nan() != b.is_nan()
+        } else if a == b {
+            false
+        } else {
+            let d = (a - b).abs();
+            max_abs = max_abs.max(d);
+            d > tol.atol + tol.rtol * b.abs()
+        };
+        if out_of_tolerance {
             bad += 1;
+            first_bad.get_or_insert((i, *a, *b));
         }
     }
     Comparison {
         max_abs,
         ok: bad == 0,
-        problem: (bad > 0).then(|| format!("{bad} of {} elements out of tolerance", g.len())),
+        problem: first_bad.map(|(i, a, b)| {
+            format!(
+                "{bad} of {} elements out of tolerance; first at [{i}]: got {a}, want {b}",
+                g.len()
+            )
+        }),
     }
 }
 
