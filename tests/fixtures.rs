@@ -11,7 +11,7 @@
 //!
 //! All cases run; failures are collected and printed together.
 
-use lnopt::ir::{dump::dump_model, AttrValue, Graph, Model, Tensor};
+use lnopt::ir::{dump::dump_model, Graph, Model, Tensor};
 use lnopt::reference::{compare, tolerance_for, Tolerance};
 use lnopt::{Options, Target};
 use serde_json::Value as Json;
@@ -47,17 +47,10 @@ fn count_norms(g: &Graph) -> (usize, usize) {
             "RMSNormalization" | "SimplifiedLayerNormalization" => rms += 1,
             _ => {}
         }
-        for a in &node.attributes {
-            let subs: Vec<&Graph> = match &a.value {
-                AttrValue::Graph(g) => vec![g.as_ref()],
-                AttrValue::Graphs(gs) => gs.iter().collect(),
-                _ => vec![],
-            };
-            for sg in subs {
-                let (a, b) = count_norms(sg);
-                ln += a;
-                rms += b;
-            }
+        for sg in node.subgraphs() {
+            let (a, b) = count_norms(sg);
+            ln += a;
+            rms += b;
         }
     }
     (ln, rms)

@@ -2,7 +2,7 @@
 
 use crate::{Failure, LimitArgs};
 use clap::Args;
-use lnopt::ir::{AttrValue, Graph, Storage, ValueType};
+use lnopt::ir::{Graph, Storage, ValueType};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -24,12 +24,8 @@ fn count_ops(g: &Graph, hist: &mut BTreeMap<String, usize>) {
             format!("{}::{}", node.domain, node.op_type)
         };
         *hist.entry(key).or_default() += 1;
-        for a in &node.attributes {
-            match &a.value {
-                AttrValue::Graph(sg) => count_ops(sg, hist),
-                AttrValue::Graphs(sgs) => sgs.iter().for_each(|sg| count_ops(sg, hist)),
-                _ => {}
-            }
+        for sg in node.subgraphs() {
+            count_ops(sg, hist);
         }
     }
 }

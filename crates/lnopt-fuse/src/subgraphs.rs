@@ -117,12 +117,7 @@ fn retry_channels_first(
 }
 
 fn has_subgraphs(g: &Graph) -> bool {
-    g.node_ids().any(|n| {
-        g.node(n)
-            .attributes
-            .iter()
-            .any(|a| matches!(a.value, AttrValue::Graph(_) | AttrValue::Graphs(_)))
-    })
+    g.node_ids().any(|n| g.node(n).subgraphs().next().is_some())
 }
 
 /// Values of `sg` that read the enclosing scope, with the facts attached to them.

@@ -140,6 +140,16 @@ impl Node {
         }
     }
 
+    /// The subgraphs of this node's `GRAPH` and `GRAPHS` attributes (If branches, Loop and
+    /// Scan bodies), in attribute order.
+    pub fn subgraphs(&self) -> impl Iterator<Item = &Graph> {
+        self.attributes.iter().flat_map(|a| match &a.value {
+            AttrValue::Graph(g) => std::slice::from_ref(g.as_ref()).iter(),
+            AttrValue::Graphs(gs) => gs.iter(),
+            _ => [].iter(),
+        })
+    }
+
     /// `name` if set, else `#<index>`; used in messages.
     pub fn display_name(&self, id: NodeId) -> String {
         if self.name.is_empty() {
@@ -603,16 +613,8 @@ impl Graph {
         let mut scope: Vec<&str> = outer.to_vec();
         scope.extend(self.values.iter().map(|v| v.name.as_str()));
         for n in self.nodes.node_indices() {
-            for a in &self.nodes[n].attributes {
-                match &a.value {
-                    AttrValue::Graph(g) => g.verify_in_scope(&scope)?,
-                    AttrValue::Graphs(gs) => {
-                        for g in gs {
-                            g.verify_in_scope(&scope)?
-                        }
-                    }
-                    _ => {}
-                }
+            for g in self.nodes[n].subgraphs() {
+                g.verify_in_scope(&scope)?;
             }
         }
         Ok(())

@@ -113,3 +113,20 @@ fn dump_is_canonical() {
         "graph g\n  input %x: ?\n  init %w = f32[] [2.0]\n  %a = Neg(%x)\n  %b = Mul(%a, %w)\n  output %b: ?\n"
     );
 }
+
+#[test]
+fn subgraphs_lists_graph_and_graphs_attributes_in_order() {
+    use lnopt_ir::AttrValue;
+    let mut node = Node::new("If", "if");
+    node.set_attr(
+        "then_branch",
+        AttrValue::Graph(Box::new(Graph::new("then"))),
+    );
+    node.set_attr("axis", AttrValue::Int(0));
+    node.set_attr(
+        "bodies",
+        AttrValue::Graphs(vec![Graph::new("b0"), Graph::new("b1")]),
+    );
+    let names: Vec<&str> = node.subgraphs().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["then", "b0", "b1"]);
+}

@@ -6,7 +6,7 @@
 //! the input model is the author's business and is kept, so a model with nothing fused is
 //! untouched.
 
-use lnopt_ir::{AttrValue, Graph, ValueId};
+use lnopt_ir::{Graph, ValueId};
 use std::collections::HashSet;
 
 /// Names of the values of `g` (initializers and node outputs) that nothing reads now and
@@ -75,18 +75,11 @@ pub fn drop_orphans(g: &mut Graph, were_unused: &HashSet<String>) {
 
 fn collect_subgraph_names(g: &Graph, out: &mut HashSet<String>) {
     for n in g.node_ids() {
-        for a in &g.node(n).attributes {
-            let subs: Vec<&Graph> = match &a.value {
-                AttrValue::Graph(sg) => vec![sg.as_ref()],
-                AttrValue::Graphs(sgs) => sgs.iter().collect(),
-                _ => continue,
-            };
-            for sg in subs {
-                for v in sg.value_ids() {
-                    out.insert(sg.value(v).name.clone());
-                }
-                collect_subgraph_names(sg, out);
+        for sg in g.node(n).subgraphs() {
+            for v in sg.value_ids() {
+                out.insert(sg.value(v).name.clone());
             }
+            collect_subgraph_names(sg, out);
         }
     }
 }
