@@ -20,6 +20,20 @@
 use lnopt_infer::GraphTypes;
 use lnopt_ir::{AttrValue, Dim, Graph, Node, NodeId, Tensor, ValueId};
 
+/// True when some `LayerNormalization` of `g` reads a `Flatten` (cheap test that saves the
+/// inference [`fold`] needs when there is nothing to fold).
+pub fn has_candidates(g: &Graph) -> bool {
+    g.node_ids().any(|n| {
+        let node = g.node(n);
+        node.op_type == "LayerNormalization"
+            && node.domain.is_empty()
+            && node
+                .input(0)
+                .and_then(|x| g.producer_node(x))
+                .is_some_and(|(p, _)| g.node(p).op_type == "Flatten")
+    })
+}
+
 /// Folds every Flatten/Reshape round trip around a `LayerNormalization` of `g`. Returns the
 /// number of nodes rewritten.
 pub fn fold(g: &mut Graph, types: &GraphTypes) -> usize {

@@ -19,15 +19,20 @@ pub fn fuse_graph_and_subgraphs(
     opts: &FuseOptions,
 ) -> Result<FuseReport, FuseError> {
     let mut report = fuse_graph(graph, opset, opts)?;
-    retry_channels_first(graph, opset, opts, &mut report)?;
-    if report.total_fused() > 0 {
-        let types = lnopt_infer::infer_graph(graph, opset)?;
-        crate::flatten_roundtrip::fold(graph, &types);
+    let mut facts = FactsCache::default();
+    if report.sites.iter().any(|s| !s.is_fused()) {
+        retry_channels_first(graph, opset, opts, &mut report, &mut facts)?;
+    }
+    if crate::flatten_roundtrip::has_candidates(graph) {
+        let folded = crate::flatten_roundtrip::fold(graph, facts.get(graph, opset)?);
+        if folded > 0 {
+            facts.invalidate();
+        }
     }
     if !has_subgraphs(graph) {
         return Ok(report);
     }
-    let types = lnopt_infer::infer_graph(graph, opset)?;
+    let types = facts.get(graph, opset)?.clone();
     let ids: Vec<_> = graph.node_ids().collect();
     for id in ids {
         let owner = graph.node(id).display_name(id);
@@ -73,14 +78,15 @@ fn retry_channels_first(
     opset: i64,
     opts: &FuseOptions,
     report: &mut FuseReport,
+    facts: &mut FactsCache,
 ) -> Result<(), FuseError> {
     if !opts.allow_layer_norm && !opts.allow_rms_norm {
         return Ok(());
     }
-    let types = lnopt_infer::infer_graph(graph, opset)?;
+    let types = facts.get(graph, opset)?;
     let candidates: Vec<(lnopt_ir::NodeId, String)> = graph
         .node_ids()
-        .filter(|&n| crate::channels_first::is_channel_mean(graph, &types, opset, n))
+        .filter(|&n| crate::channels_first::is_channel_mean(graph, types, opset, n))
         .map(|n| (n, graph.node(n).display_name(n)))
         .collect();
     for (n, name) in candidates {
@@ -94,9 +100,9 @@ fn retry_channels_first(
         if !graph.contains_node(n) {
             continue;
         }
-        let types = lnopt_infer::infer_graph(graph, opset)?;
+        let types = facts.get(graph, opset)?;
         let mut trial = graph.clone();
-        let Some(copy) = crate::channels_first::rewrite_site(&mut trial, &types, opset, n) else {
+        let Some(copy) = crate::channels_first::rewrite_site(&mut trial, types, opset, n) else {
             continue;
         };
         let Ok(r) = fuse_graph(&mut trial, opset, opts) else {
@@ -111,9 +117,32 @@ fn retry_channels_first(
             site.anchor = name;
             report.sites[pos] = site;
             *graph = trial;
+            facts.invalidate();
         }
     }
     Ok(())
+}
+
+/// Inferred facts of the graph being worked on, computed at most once per version of it.
+#[derive(Default)]
+struct FactsCache {
+    types: Option<GraphTypes>,
+}
+
+impl FactsCache {
+    /// The facts of `graph`, inferring them if the graph changed since the last call.
+    fn get(&mut self, graph: &Graph, opset: i64) -> Result<&GraphTypes, FuseError> {
+        let types = match self.types.take() {
+            Some(t) => t,
+            None => lnopt_infer::infer_graph(graph, opset)?,
+        };
+        Ok(self.types.insert(types))
+    }
+
+    /// Forgets the facts after an edit of the graph.
+    fn invalidate(&mut self) {
+        self.types = None;
+    }
 }
 
 fn has_subgraphs(g: &Graph) -> bool {
