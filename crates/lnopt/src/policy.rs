@@ -11,7 +11,7 @@
 //!   upgrade. Only ONNX Runtime runs such models.
 
 use crate::Error;
-use lnopt_fuse::{EmitTarget, FuseOptions, FuseReport};
+use lnopt_fuse::{EmitTarget, FuseOptions, FuseReport, NormKind};
 use lnopt_ir::Model;
 
 /// Which runtime the output is for.
@@ -115,61 +115,70 @@ pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, E
     if !options.fuse {
         return Ok(outcome);
     }
+    let emit = match options.target {
+        Target::Ort => EmitTarget::Ort,
+        Target::Standard => EmitTarget::Standard,
+    };
+    // Kinds whose standard op exists at `level`; ORT's private forms exist at every opset.
+    let allowed_at = |level: i64| FuseOptions {
+        target: emit,
+        allow_layer_norm: emit == EmitTarget::Ort || level >= NormKind::LayerNorm.standard_opset(),
+        allow_rms_norm: emit == EmitTarget::Ort || level >= NormKind::RmsNorm.standard_opset(),
+        ..FuseOptions::default()
+    };
+
+    // First pass with every kind allowed: which opset would the fused nodes need?
     let mut work = model.clone();
-    let fuse_opts = match options.target {
-        Target::Ort => FuseOptions {
-            target: EmitTarget::Ort,
-            allow_layer_norm: true,
-            allow_rms_norm: true,
-            ..FuseOptions::default()
-        },
-        Target::Standard => {
-            let mut allow = |needed: i64| -> bool {
-                if opset >= needed {
-                    return true;
+    let all_kinds = FuseOptions {
+        allow_layer_norm: true,
+        allow_rms_norm: true,
+        ..allowed_at(opset)
+    };
+    let mut were_unused = crate::cleanup::unused_values(&work.graph);
+    let mut report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, opset, &all_kinds)?;
+    let needed = report
+        .sites
+        .iter()
+        .filter(|s| s.is_fused())
+        .filter_map(|s| s.needs_opset)
+        .max()
+        .unwrap_or(opset);
+    if emit == EmitTarget::Standard && needed > opset {
+        // The fused nodes only exist from `needed` on. Convert the original model to the
+        // highest level that converts (RMSNorm's 23, else LayerNorm's 17), then fuse again on
+        // the converted graph (whose Reduce ops may now take axes as inputs) with the kinds
+        // that level allows, so every other op keeps its meaning under the new opset. When no
+        // level converts, fuse only what the model's own opset allows.
+        let mut levels = vec![needed, NormKind::LayerNorm.standard_opset()];
+        levels.dedup();
+        let mut target = opset;
+        if options.allow_opset_upgrade {
+            for level in levels.into_iter().filter(|&l| l > opset && l <= needed) {
+                let blockers = lnopt_opset::upgrade_blockers(model, level);
+                if blockers.is_empty() {
+                    target = level;
+                    break;
                 }
-                if !options.allow_opset_upgrade {
-                    outcome
-                        .upgrade_blocked
-                        .push(format!("opset {needed} needed, upgrades disabled"));
-                    return false;
-                }
-                let blockers = lnopt_opset::upgrade_blockers(&work, needed);
                 for b in blockers.iter().take(3) {
                     outcome.upgrade_blocked.push(format!(
-                        "to opset {needed}: node '{}' ({}): {}",
+                        "to opset {level}: node '{}' ({}): {}",
                         b.node, b.op_type, b.reason
                     ));
                 }
-                blockers.is_empty()
-            };
-            FuseOptions {
-                target: EmitTarget::Standard,
-                allow_layer_norm: allow(17),
-                allow_rms_norm: allow(23),
-                ..FuseOptions::default()
             }
+        } else {
+            outcome
+                .upgrade_blocked
+                .push(format!("opset {needed} needed, upgrades disabled"));
         }
-    };
-    let mut were_unused = crate::cleanup::unused_values(&work.graph);
-    let mut report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, opset, &fuse_opts)?;
-    if options.target == Target::Standard {
-        let needed = report
-            .sites
-            .iter()
-            .filter(|s| s.is_fused())
-            .filter_map(|s| s.needs_opset)
-            .max();
-        if let Some(needed) = needed.filter(|&n| n > opset) {
-            // The fused nodes only exist from `needed` on: convert the original model first,
-            // then fuse again on the converted graph (whose Reduce ops may now take axes as
-            // inputs), so every other op keeps its meaning under the new opset.
-            work = model.clone();
-            lnopt_opset::upgrade(&mut work, needed)?;
-            were_unused = crate::cleanup::unused_values(&work.graph);
-            report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, needed, &fuse_opts)?;
-            outcome.opset_after = needed;
+        work = model.clone();
+        if target > opset {
+            lnopt_opset::upgrade(&mut work, target)?;
+            outcome.opset_after = target;
         }
+        were_unused = crate::cleanup::unused_values(&work.graph);
+        report =
+            lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, target, &allowed_at(target))?;
     }
     // Nothing fused: the input model stays exactly as it was (no upgrade, no new names).
     if report.total_fused() > 0 {
