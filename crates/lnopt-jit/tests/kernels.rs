@@ -321,14 +321,12 @@ fn residual_read_before_the_norm_is_not_folded() {
     check(&model, &[xs, rs], 1e-5, 1e-4).unwrap();
 }
 
-/// `Neg(Tanh(Neg(x)))` = tanh(x) exactly, as one chain kernel: the inline tanh (vector and
-/// scalar tail) against f64 tanh over a dense sweep, within 4 ulp; signs of zero, infinities
-/// and NaN right.
-#[test]
-fn chain_tanh_within_a_few_ulp() {
+/// Specials (±0, ±inf, NaN) and a dense geometric sweep of ±x from 1e-30 up to `limit`, with
+/// a length that is not a multiple of 4 (so the kernels' scalar tail runs too).
+fn sweep(limit: f32) -> Vec<f32> {
     let mut xs: Vec<f32> = vec![0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
     let mut x = 1e-30f32;
-    while x < 30.0 {
+    while x < limit {
         xs.push(x);
         xs.push(-x);
         x *= 1.0007;
@@ -336,30 +334,45 @@ fn chain_tanh_within_a_few_ulp() {
     if xs.len().is_multiple_of(4) {
         xs.push(0.3);
     }
+    xs
+}
+
+/// Runs the chain of unary `ops` over `xs` under the JIT, checking it compiled to one chain
+/// kernel, and returns the f32 results.
+fn run_unary_chain(name: &str, ops: &[&str], xs: &[f32]) -> Vec<f32> {
     let n = xs.len();
-    let mut g = Graph::new("tanh");
+    let mut g = Graph::new(name);
     let xv = declare(&mut g, "x", &[n as i64]);
     g.add_input(xv);
     let mut cur = xv;
-    for op in ["Neg", "Tanh", "Neg"] {
+    for &op in ops {
         let o = g.new_value(op);
         g.add_node(Node::new(op, ""), vec![Some(cur)], vec![Some(o)])
             .unwrap();
         cur = o;
     }
     g.add_output(cur);
-    let model = Model::new(g, 17);
-    let cm = lnopt_jit::compile(&model, &lnopt_jit::InputShapes(vec![vec![n]])).unwrap();
+    let cm =
+        lnopt_jit::compile(&Model::new(g, 17), &lnopt_jit::InputShapes(vec![vec![n]])).unwrap();
     assert_eq!(cm.plan_stats().chain_steps, 1);
     let out = cm
-        .run(&[Tensor::from_f32("x", vec![n as i64], &xs)])
+        .run(&[Tensor::from_f32("x", vec![n as i64], xs)])
         .unwrap();
-    let got: Vec<f32> = out[0]
+    out[0]
         .bytes()
         .unwrap()
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+        .collect()
+}
+
+/// `Neg(Tanh(Neg(x)))` = tanh(x) exactly, as one chain kernel: the inline tanh (vector and
+/// scalar tail) against f64 tanh over a dense sweep, within 4 ulp; signs of zero, infinities
+/// and NaN right.
+#[test]
+fn chain_tanh_within_a_few_ulp() {
+    let xs = sweep(30.0);
+    let got = run_unary_chain("tanh", &["Neg", "Tanh", "Neg"], &xs);
     let mut worst = (0i64, 0f32);
     for (&x, &y) in xs.iter().zip(&got) {
         let want = (x as f64).tanh() as f32;
@@ -384,40 +397,8 @@ fn chain_tanh_within_a_few_ulp() {
 /// over a dense sweep, within 3e-7 absolute and 4 ulp below |x| = 1; signs, inf, NaN right.
 #[test]
 fn chain_erf_close_to_reference() {
-    let mut xs: Vec<f32> = vec![0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
-    let mut x = 1e-30f32;
-    while x < 10.0 {
-        xs.push(x);
-        xs.push(-x);
-        x *= 1.0007;
-    }
-    if xs.len().is_multiple_of(4) {
-        xs.push(0.3);
-    }
-    let n = xs.len();
-    let mut g = Graph::new("erf");
-    let xv = declare(&mut g, "x", &[n as i64]);
-    g.add_input(xv);
-    let mut cur = xv;
-    for op in ["Neg", "Erf", "Neg"] {
-        let o = g.new_value(op);
-        g.add_node(Node::new(op, ""), vec![Some(cur)], vec![Some(o)])
-            .unwrap();
-        cur = o;
-    }
-    g.add_output(cur);
-    let cm =
-        lnopt_jit::compile(&Model::new(g, 17), &lnopt_jit::InputShapes(vec![vec![n]])).unwrap();
-    assert_eq!(cm.plan_stats().chain_steps, 1);
-    let out = cm
-        .run(&[Tensor::from_f32("x", vec![n as i64], &xs)])
-        .unwrap();
-    let got: Vec<f32> = out[0]
-        .bytes()
-        .unwrap()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let xs = sweep(10.0);
+    let got = run_unary_chain("erf", &["Neg", "Erf", "Neg"], &xs);
     let (mut worst_abs, mut worst_ulp) = (0f64, 0i64);
     for (&x, &y) in xs.iter().zip(&got) {
         if x.is_nan() {
@@ -494,40 +475,8 @@ fn broadcast_residual_runs_add_then_kernel() {
 /// within 4 ulp wherever the result is a normal f32 (x > -87), tiny beyond; NaN propagates.
 #[test]
 fn chain_sigmoid_within_a_few_ulp() {
-    let mut xs: Vec<f32> = vec![0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
-    let mut x = 1e-30f32;
-    while x < 120.0 {
-        xs.push(x);
-        xs.push(-x);
-        x *= 1.0007;
-    }
-    if xs.len().is_multiple_of(4) {
-        xs.push(0.3);
-    }
-    let n = xs.len();
-    let mut g = Graph::new("sigmoid");
-    let xv = declare(&mut g, "x", &[n as i64]);
-    g.add_input(xv);
-    let mut cur = xv;
-    for op in ["Sigmoid", "Neg", "Neg"] {
-        let o = g.new_value(op);
-        g.add_node(Node::new(op, ""), vec![Some(cur)], vec![Some(o)])
-            .unwrap();
-        cur = o;
-    }
-    g.add_output(cur);
-    let cm =
-        lnopt_jit::compile(&Model::new(g, 17), &lnopt_jit::InputShapes(vec![vec![n]])).unwrap();
-    assert_eq!(cm.plan_stats().chain_steps, 1);
-    let out = cm
-        .run(&[Tensor::from_f32("x", vec![n as i64], &xs)])
-        .unwrap();
-    let got: Vec<f32> = out[0]
-        .bytes()
-        .unwrap()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let xs = sweep(120.0);
+    let got = run_unary_chain("sigmoid", &["Sigmoid", "Neg", "Neg"], &xs);
     let mut worst = (0i64, 0f32);
     for (&x, &y) in xs.iter().zip(&got) {
         if x.is_nan() {
