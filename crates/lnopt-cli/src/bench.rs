@@ -14,6 +14,10 @@ pub struct BenchArgs {
     /// Timed runs (after one untimed warm-up run).
     #[arg(long, default_value_t = 20)]
     iters: usize,
+    /// After the timed runs, time each step of the JIT's plan over the same number of runs and
+    /// print where the time goes, summed by op type (JIT only).
+    #[arg(long)]
+    profile: bool,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -60,5 +64,57 @@ pub fn bench(a: &BenchArgs) -> Result<u8, Failure> {
         ms(times[0]),
         ms(times[times.len() - 1])
     );
+    if a.profile {
+        match &exec {
+            Executor::Jit(c) => print_profile(c, &loaded.inputs, a.iters)?,
+            Executor::Interp(_) => return Err(Failure::bad("--profile needs --engine jit")),
+        }
+    }
     Ok(0)
+}
+
+/// Times every step of `c` over `iters` runs and prints the total per op type, largest first.
+fn print_profile(
+    c: &lnopt_jit::CompiledModel,
+    inputs: &[lnopt::ir::Tensor],
+    iters: usize,
+) -> Result<(), Failure> {
+    let mut per_step = Vec::new();
+    for _ in 0..iters {
+        c.run_profiled(inputs, &mut per_step)
+            .map_err(Failure::bad)?;
+    }
+    let steps = c.steps();
+    let mut by_op: std::collections::BTreeMap<&str, (Duration, usize)> = Default::default();
+    for ((_, op), t) in steps.iter().zip(&per_step) {
+        let e = by_op.entry(op.as_str()).or_default();
+        e.0 += *t;
+        e.1 += 1;
+    }
+    let total: Duration = per_step.iter().sum();
+    let mut rows: Vec<_> = by_op.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    println!(
+        "profile over {iters} runs (mean per run; steps replayed from the shape cache cost 0):"
+    );
+    println!(
+        "{:<28} {:>6} {:>10} {:>7}",
+        "op", "steps", "us/run", "share"
+    );
+    let per_run = |d: Duration| d.as_secs_f64() * 1e6 / iters as f64;
+    for (op, (t, n)) in &rows {
+        let share = if total.is_zero() {
+            0.0
+        } else {
+            t.as_secs_f64() / total.as_secs_f64() * 100.0
+        };
+        println!("{op:<28} {n:>6} {:>10.2} {share:>6.1}%", per_run(*t));
+    }
+    println!(
+        "{:<28} {:>6} {:>10.2}",
+        "total (sum of steps)",
+        steps.len(),
+        per_run(total)
+    );
+    Ok(())
 }

@@ -58,7 +58,7 @@ impl NormKernel {
             inv: 0,
         };
         let f = self.f;
-        crate::fusion::par_for(rows, x.len(), threads, |a, b| {
+        crate::par::par_for(rows, x.len(), threads, |a, b| {
             // SAFETY: x and y hold rows*h floats (checked above), scale/bias h when the key
             // uses them (skip/sum/mean/inv are off, checked in `compile`); each worker covers
             // the disjoint rows a..b.

@@ -7,50 +7,13 @@ use crate::error::{bail, OpError, OpResult};
 use crate::kernels::{Bin, COp, ChainKey, KernelCache, Mode, NormKey, Un};
 use crate::ops::norm::{expand_param, geometry};
 use crate::ops::{self, Ctx};
+use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
 use crate::rows::{run_rows, NormArgs};
 use crate::step::{store, Step};
 use crate::value::{Data, Val};
 use lnopt_ir::DType;
 use std::sync::Arc;
-
-/// Below this many elements a kernel runs on one thread: handing half of a 256 KiB LayerNorm
-/// to a pool thread cost more than it saved (18 vs 30 GB/s measured, docs/jit-bench.md).
-const PAR_MIN: usize = 1 << 18;
-
-/// A raw pointer that may cross into a scoped worker thread.
-#[derive(Clone, Copy)]
-struct SendPtr(usize);
-
-/// Splits `0..n` into at most `t` contiguous chunks.
-fn chunks(n: usize, t: usize) -> Vec<(usize, usize)> {
-    let t = t.clamp(1, n.max(1));
-    let per = n.div_ceil(t);
-    (0..t)
-        .map(|i| (i * per, ((i + 1) * per).min(n)))
-        .filter(|(a, b)| a < b)
-        .collect()
-}
-
-/// Runs `f(start, end)` over chunks of `0..n`, in parallel when worthwhile: the calling thread
-/// takes the first chunk and rayon's persistent pool the others (no thread is spawned per call).
-pub(crate) fn par_for(n: usize, work: usize, threads: usize, f: impl Fn(usize, usize) + Sync) {
-    let t = if work < PAR_MIN { 1 } else { threads };
-    let cs = chunks(n, t);
-    if cs.len() <= 1 {
-        if let Some(&(a, b)) = cs.first() {
-            f(a, b);
-        }
-        return;
-    }
-    rayon::in_place_scope(|s| {
-        for &(a, b) in &cs[1..] {
-            let f = &f;
-            s.spawn(move |_| f(a, b));
-        }
-        f(cs[0].0, cs[0].1);
-    });
-}
 
 /// A normalisation step.
 pub(crate) struct NormStep {

@@ -17,6 +17,7 @@ mod error;
 mod fusion;
 mod kernels;
 mod ops;
+mod par;
 mod plan;
 mod rows;
 mod step;
@@ -180,6 +181,38 @@ pub fn compile_with(
 impl CompiledModel {
     /// Runs the model on positional inputs; outputs in graph output order.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
+        self.run_timed(inputs, None)
+    }
+
+    /// Runs the model like [`CompiledModel::run`] and adds each step's wall time to
+    /// `times[i]` (resized to [`CompiledModel::steps`] entries); steps replayed from the
+    /// shape cache add nothing.
+    pub fn run_profiled(
+        &self,
+        inputs: &[Tensor],
+        times: &mut Vec<std::time::Duration>,
+    ) -> Result<Vec<Tensor>, JitError> {
+        times.resize(self.steps.len(), std::time::Duration::ZERO);
+        self.run_timed(inputs, Some(times))
+    }
+
+    /// The plan's steps as (node name, op type), in execution order; fused element-wise
+    /// chains report the op type `ElementwiseChain`.
+    pub fn steps(&self) -> Vec<(String, String)> {
+        self.steps
+            .iter()
+            .map(|s| {
+                let (n, o) = s.name();
+                (n.to_string(), o.to_string())
+            })
+            .collect()
+    }
+
+    fn run_timed(
+        &self,
+        inputs: &[Tensor],
+        mut times: Option<&mut Vec<std::time::Duration>>,
+    ) -> Result<Vec<Tensor>, JitError> {
         if inputs.len() != self.inputs.len() {
             let names: Vec<&str> = self.inputs.iter().map(|i| i.1.as_str()).collect();
             return Err(JitError::Inputs(format!(
@@ -212,7 +245,13 @@ impl CompiledModel {
         for (i, st) in self.steps.iter().enumerate() {
             let shape_only = self.shape_only.get(i).copied().unwrap_or(false);
             if !(shape_only && cached.is_some()) {
+                let start = times.as_ref().map(|_| std::time::Instant::now());
                 st.run(&mut slots, &self.cache, self.threads)?;
+                if let (Some(t), Some(start)) = (times.as_deref_mut(), start) {
+                    if let Some(acc) = t.get_mut(i) {
+                        *acc += start.elapsed();
+                    }
+                }
                 if shape_only && same_shapes {
                     if let Step::Op(n) = st {
                         for s in n.outputs.iter().flatten() {
