@@ -67,3 +67,95 @@ impl NormKernel {
         Ok(())
     }
 }
+
+/// Quick timing probes (not part of the test suite): run with
+/// `cargo test --release -p lnopt-jit --lib probe -- --ignored --nocapture`.
+/// Env: `PROBE_H` (hidden list), `PROBE_KIB` (sizes), `PROBE_OFF` (byte offset added to y,
+/// scale and bias so that buffers do not share offsets mod 4096), `PROBE_T` (threads).
+#[cfg(test)]
+mod probe {
+    use super::*;
+    use std::time::Instant;
+
+    fn env_list(name: &str, dflt: &[usize]) -> Vec<usize> {
+        std::env::var(name)
+            .ok()
+            .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+            .unwrap_or_else(|| dflt.to_vec())
+    }
+
+    fn best(mut f: impl FnMut(), bytes: usize) -> f64 {
+        f();
+        let mut t = f64::INFINITY;
+        let t0 = Instant::now();
+        let mut n = 0;
+        while n < 5 || (t0.elapsed().as_secs_f64() < 0.4 && n < 2000) {
+            let a = Instant::now();
+            f();
+            t = t.min(a.elapsed().as_secs_f64());
+            n += 1;
+        }
+        bytes as f64 / t / 1e9
+    }
+
+    /// A buffer of `n` floats starting `off` bytes (multiple of 4) past a page boundary + 64.
+    fn buf(n: usize, off: usize) -> (Vec<f32>, usize) {
+        let v = vec![0.5f32; n + 4096];
+        let a = v.as_ptr() as usize;
+        let start = (4096 - (a % 4096)) % 4096 + off;
+        (v, start / 4)
+    }
+
+    #[test]
+    #[ignore]
+    fn probe_norm() {
+        let hs = env_list("PROBE_H", &[64, 384, 768, 1024, 4096]);
+        let sizes = env_list("PROBE_KIB", &[256, 131072]);
+        let off = env_list("PROBE_OFF", &[0])[0];
+        let threads = env_list("PROBE_T", &[1])[0];
+        for &kib in &sizes {
+            let n = kib * 256;
+            let (xv, xs) = buf(n, 0);
+            let (mut yv, ys) = buf(n, off);
+            let x = &xv[xs..xs + n];
+            let c = best(|| yv[ys..ys + n].copy_from_slice(x), 8 * n);
+            let c2 = best(
+                || {
+                    for (o, v) in yv[ys..ys + n].iter_mut().zip(x) {
+                        *o = v + 0.0;
+                    }
+                },
+                8 * n,
+            );
+            println!("{kib} KiB copy {c:.1} loop-copy {c2:.1} GB/s");
+            for &h in &hs {
+                let (gv, gs) = buf(h, 2 * off);
+                let (bv, bs) = buf(h, 3 * off);
+                let m = n / h * h;
+                let mut line = format!("  h{h} t{threads} off{off}:");
+                for rms in [false, true] {
+                    let k = NormKernel::compile(NormKey {
+                        rms,
+                        hidden: h,
+                        eps_bits: 1e-5f32.to_bits(),
+                        scale: std::env::var_os("PROBE_NOSB").is_none(),
+                        bias: !rms && std::env::var_os("PROBE_NOSB").is_none(),
+                        skip: false,
+                        sum_out: false,
+                        mean_out: false,
+                        inv_out: false,
+                    })
+                    .unwrap();
+                    let g = &gv[gs..gs + h];
+                    let b = &bv[bs..bs + h];
+                    let r = best(
+                        || k.run(&x[..m], g, b, &mut yv[ys..ys + m], threads).unwrap(),
+                        8 * m,
+                    );
+                    line += &format!(" {} {r:.1}", if rms { "rms" } else { "ln" });
+                }
+                println!("{line}");
+            }
+        }
+    }
+}
