@@ -89,7 +89,11 @@ mod probe {
         let mut t = f64::INFINITY;
         let t0 = Instant::now();
         let mut n = 0;
+        let gap = env_list("PROBE_GAP_US", &[0])[0];
         while n < 5 || (t0.elapsed().as_secs_f64() < 0.4 && n < 2000) {
+            if gap > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(gap as u64));
+            }
             let a = Instant::now();
             f();
             t = t.min(a.elapsed().as_secs_f64());
@@ -157,5 +161,64 @@ mod probe {
                 println!("{line}");
             }
         }
+    }
+}
+
+/// Timing probe of a generated GELU chain (BERT's: bias Add of a row, Div by √2, Erf, Add 1,
+/// Mul, Mul 0.5) alone, without the step wrapper: ns per element at `PROBE_ROWS` × 128.
+#[cfg(test)]
+mod probe_chain {
+    use crate::kernels::{Bin, COp, ChainKey, KernelCache, Mode, Un};
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn probe_chain() {
+        let rows: usize = std::env::var("PROBE_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(17);
+        let h = 128;
+        let prog = vec![
+            COp::In(0),
+            COp::In(1),
+            COp::Bin(Bin::Add, 0, 1),
+            COp::Const(std::f32::consts::SQRT_2.to_bits()),
+            COp::Bin(Bin::Div, 2, 3),
+            COp::Un(Un::Erf, 4),
+            COp::Const(1f32.to_bits()),
+            COp::Bin(Bin::Add, 5, 6),
+            COp::Bin(Bin::Mul, 2, 7),
+            COp::Const(0.5f32.to_bits()),
+            COp::Bin(Bin::Mul, 8, 9),
+        ];
+        let cache = KernelCache::new().unwrap();
+        let f = cache
+            .chain(&ChainKey {
+                prog,
+                modes: vec![Mode::Full, Mode::Row],
+            })
+            .unwrap();
+        let n = rows * h;
+        let x: Vec<f32> = (0..n).map(|i| ((i % 61) as f32 - 30.0) * 0.1).collect();
+        let bias: Vec<f32> = (0..h).map(|i| (i as f32) * 0.001).collect();
+        let mut out = vec![0f32; n];
+        let ins = [x.as_ptr(), bias.as_ptr()];
+        let mut best = f64::INFINITY;
+        for _ in 0..20000 {
+            let t = Instant::now();
+            // SAFETY: x and out hold rows*h floats, bias h; the kernel was built for these modes.
+            unsafe { f(ins.as_ptr(), out.as_mut_ptr(), rows, h) };
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let want = |v: f32| 0.5 * v as f64 * (1.0 + libm::erf(v as f64 / std::f64::consts::SQRT_2));
+        let err = (0..n)
+            .map(|i| (out[i] as f64 - want(x[i] + bias[i % h])).abs())
+            .fold(0f64, f64::max);
+        println!(
+            "gelu chain {rows}x{h}: {:.2} us, {:.3} ns/element (max abs err {err:.2e})",
+            best * 1e6,
+            best * 1e9 / n as f64
+        );
     }
 }

@@ -728,24 +728,35 @@ fn emit_chain(
     let sh = b.create_block();
     let sb = b.create_block();
     let next = b.create_block();
-    b.append_block_param(vh, ptr);
-    b.append_block_param(sh, ptr);
-    b.ins().jump(vh, &bargs(&[z]));
-    for (head, bodyb, lim, vec, exit) in [(vh, vb, vend_b, true, sh), (sh, sb, hb, false, next)] {
+    // Both loops carry (j, limit, row pointers..., output pointer); the pointers of Full
+    // inputs and of the output advance with j (loads and the store at offset 0), so no row
+    // address arithmetic is left in the loop bodies (an unchanging block parameter would be
+    // folded away and the arithmetic placed back inside).
+    let carried: Vec<Value> = row_bases.iter().copied().chain([orow]).collect();
+    for head in [vh, sh] {
+        for _ in 0..2 + carried.len() {
+            b.append_block_param(head, ptr);
+        }
+    }
+    let mut vargs = vec![z, vend_b];
+    vargs.extend_from_slice(&carried);
+    b.ins().jump(vh, &bargs(&vargs));
+    for (head, bodyb, vec, exit) in [(vh, vb, true, sh), (sh, sb, false, next)] {
         b.switch_to_block(head);
-        let j = b.block_params(head)[0];
+        let hp = b.block_params(head).to_vec();
+        let (j, lim) = (hp[0], hp[1]);
+        let cb = hp[2..].to_vec();
         let c = b.ins().icmp(IntCC::UnsignedLessThan, j, lim);
-        b.ins().brif(
-            c,
-            bodyb,
-            &[],
-            exit,
-            &bargs(&[j])
-                .into_iter()
-                .filter(|_| exit == sh)
-                .collect::<Vec<_>>(),
-        );
+        let exit_args = if exit == sh {
+            let mut a = vec![j, hb];
+            a.extend_from_slice(&cb);
+            a
+        } else {
+            Vec::new()
+        };
+        b.ins().brif(c, bodyb, &[], exit, &bargs(&exit_args));
         b.switch_to_block(bodyb);
+        let (row_bases, orow) = (&cb[..cb.len() - 1], cb[cb.len() - 1]);
         let mut vals: Vec<Value> = Vec::with_capacity(k.prog.len());
         for op in &k.prog {
             let v = match op {
@@ -756,6 +767,10 @@ fn emit_chain(
                         } else {
                             s
                         }
+                    }
+                    (Some(Mode::Full), None) => {
+                        let z0 = b.ins().iconst(ptr, 0);
+                        load(b, row_bases[*i], z0, vec)
                     }
                     (Some(_), None) => load(b, row_bases[*i], j, vec),
                     (None, None) => b.ins().f32const(0.0),
@@ -823,10 +838,16 @@ fn emit_chain(
             vals.push(v);
         }
         if let Some(&res) = vals.last() {
-            store(b, res, orow, j);
+            b.ins().store(flags(), res, orow, 0);
         }
-        let j1 = b.ins().iadd_imm_s(j, if vec { 16 } else { 4 });
-        b.ins().jump(head, &bargs(&[j1]));
+        let step = if vec { 16 } else { 4 };
+        let j1 = b.ins().iadd_imm_s(j, step);
+        let mut nargs = vec![j1, lim];
+        for (i, &p) in cb.iter().enumerate() {
+            let adv = i == cb.len() - 1 || k.modes.get(i) == Some(&Mode::Full);
+            nargs.push(if adv { b.ins().iadd_imm_s(p, step) } else { p });
+        }
+        b.ins().jump(head, &bargs(&nargs));
     }
     b.switch_to_block(next);
     let r1 = b.ins().iadd_imm_s(r, 1);

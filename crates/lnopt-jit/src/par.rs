@@ -1,8 +1,11 @@
 //! Splitting row loops across threads: the calling thread takes the first chunk and rayon's
 //! persistent pool the others; small jobs stay on one thread.
 
-/// Below this many elements a kernel runs on one thread: handing half of a 256 KiB LayerNorm
-/// to a pool thread cost more than it saved (18 vs 30 GB/s measured, docs/jit-bench.md).
+/// Below this many elements a kernel runs on one thread. Measured for LN (docs/jit-bench.md):
+/// with the pool thread awake (back-to-back calls) 2 threads win from 64 Ki elements
+/// (256 KiB: 67 vs 45 GB/s) and break even at 32 Ki; with the pool thread asleep (2 ms between
+/// calls) its wake-up on this VM costs ~10-200 us and 2 threads lose up to 8 MiB. Models call
+/// kernels with other work in between, so the threshold stays on the safe side.
 const PAR_MIN: usize = 1 << 18;
 
 /// A raw pointer that may cross into a scoped worker thread.

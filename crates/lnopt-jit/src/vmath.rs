@@ -37,9 +37,24 @@ fn c(b: &mut FunctionBuilder<'_>, v: f32, vec: bool) -> Value {
     }
 }
 
+/// `min(a, hi)` for `a ≥ 0` or NaN (NaN kept): one compare and a blend, where cranelift's
+/// `fmin` (IEEE semantics for -0 and NaN) costs a 7-instruction sequence on x64.
+fn clamp_hi(b: &mut FunctionBuilder<'_>, a: Value, hi: Value, vec: bool) -> Value {
+    let gt = b.ins().fcmp(FloatCC::GreaterThan, a, hi);
+    if vec {
+        let m = b.ins().bitcast(types::F32X4, lanes(), gt);
+        b.ins().bitselect(m, hi, a)
+    } else {
+        b.ins().select(gt, hi, a)
+    }
+}
+
 fn lanes() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
+
+/// 1.5 · 2^23: adding it to a float of magnitude below 2^22 rounds it to an integer.
+const SHIFTER: f32 = 12_582_912.0;
 
 /// `e^y` for `0 ≤ y ≤ 87` (NaN propagates): `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
 /// polynomial for `e^r` (truncation below 1e-8), times `2^k` built from exponent bits.
@@ -49,12 +64,17 @@ fn exp_pos(b: &mut FunctionBuilder<'_>, y: Value, vec: bool, fma: bool) -> Value
     } else {
         (types::I32, types::F32)
     };
+    // k = round(y / ln 2) by the 1.5 * 2^23 shifter: adding it leaves k in the low mantissa
+    // bits (|k| < 2^22), subtracting it back gives k as a float (both exact).
     let log2e = c(b, std::f32::consts::LOG2_E, vec);
-    let half = c(b, 0.5, vec);
-    let kf = mul_add(b, fma, y, log2e, half);
-    // y ≥ 0: truncation is the floor.
-    let ki = b.ins().fcvt_to_sint_sat(ity, kf);
-    let k = b.ins().fcvt_from_sint(fty, ki);
+    let shifter = c(b, SHIFTER, vec);
+    let t = mul_add(b, fma, y, log2e, shifter);
+    let k = b.ins().fsub(t, shifter);
+    let tbits = if vec {
+        b.ins().bitcast(ity, lanes(), t)
+    } else {
+        b.ins().bitcast(ity, MemFlagsData::new(), t)
+    };
     let hi = c(b, -LN2_HI, vec);
     let lo = c(b, -LN2_LO, vec);
     let r = mul_add(b, fma, k, hi, y);
@@ -73,9 +93,10 @@ fn exp_pos(b: &mut FunctionBuilder<'_>, y: Value, vec: bool, fma: bool) -> Value
         p = mul_add(b, fma, p, r, cc);
     }
     // Immediate forms do not take vector operands: splat the bias, shift by a scalar.
-    let bias = b.ins().iconst(types::I32, 127);
+    // Biased exponent k + 127 = low bits of t - bits(shifter) + 127; the shift drops the rest.
+    let bias = b.ins().iconst(types::I32, 127 - SHIFTER.to_bits() as i64);
     let bias = if vec { b.ins().splat(ity, bias) } else { bias };
-    let biased = b.ins().iadd(ki, bias);
+    let biased = b.ins().iadd(tbits, bias);
     let sh = b.ins().iconst(types::I32, 23);
     let bits = b.ins().ishl(biased, sh);
     let two_k = if vec {
@@ -92,7 +113,7 @@ fn exp_pos(b: &mut FunctionBuilder<'_>, y: Value, vec: bool, fma: bool) -> Value
 pub(crate) fn tanh(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -> Value {
     let a = b.ins().fabs(x);
     let sat = c(b, SATURATE, vec);
-    let a = b.ins().fmin(a, sat);
+    let a = clamp_hi(b, a, sat, vec);
     // Small: a + a^3 · P(a^2).
     let a2 = b.ins().fmul(a, a);
     let mut p = c(b, TANH_TAYLOR[6] as f32, vec);
@@ -135,7 +156,7 @@ const AS_A: [f32; 5] = [
 pub(crate) fn erf(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -> Value {
     let a = b.ins().fabs(x);
     let sat = c(b, ERF_SATURATE, vec);
-    let a = b.ins().fmin(a, sat);
+    let a = clamp_hi(b, a, sat, vec);
     let a2 = b.ins().fmul(a, a);
     // Small: a · Σ_n (2/√π) (-1)^n a^{2n} / (n! (2n+1)), n = 0..10, Horner in a².
     let coefs: Vec<f64> = {
@@ -213,7 +234,7 @@ const SIGMOID_CLAMP: f32 = 87.0;
 pub(crate) fn sigmoid(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -> Value {
     let a = b.ins().fabs(x);
     let cl = c(b, SIGMOID_CLAMP, vec);
-    let a = b.ins().fmin(a, cl);
+    let a = clamp_hi(b, a, cl, vec);
     let e = exp_pos(b, a, vec, fma);
     let one = c(b, 1.0, vec);
     let den = b.ins().fadd(one, e);
