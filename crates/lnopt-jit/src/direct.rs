@@ -104,7 +104,7 @@ mod probe {
 
     /// A buffer of `n` floats starting `off` bytes (multiple of 4) past a page boundary + 64.
     fn buf(n: usize, off: usize) -> (Vec<f32>, usize) {
-        let v = vec![0.5f32; n + 4096];
+        let v = vec![0.5f32; n + 1024 + off / 4];
         let a = v.as_ptr() as usize;
         let start = (4096 - (a % 4096)) % 4096 + off;
         (v, start / 4)
@@ -131,7 +131,27 @@ mod probe {
                 },
                 8 * n,
             );
-            println!("{kib} KiB copy {c:.1} loop-copy {c2:.1} GB/s");
+            let rd = best(
+                || {
+                    let mut acc = [0f32; 16];
+                    for c in x.chunks_exact(16) {
+                        for i in 0..16 {
+                            acc[i] += c[i];
+                        }
+                    }
+                    std::hint::black_box(acc);
+                },
+                4 * n,
+            );
+            let wr = best(
+                || {
+                    for (i, o) in yv[ys..ys + n].iter_mut().enumerate() {
+                        *o = i as f32;
+                    }
+                },
+                4 * n,
+            );
+            println!("{kib} KiB copy {c:.1} loop-copy {c2:.1} read {rd:.1} write {wr:.1} GB/s");
             for &h in &hs {
                 let (gv, gs) = buf(h, 2 * off);
                 let (bv, bs) = buf(h, 3 * off);

@@ -535,3 +535,74 @@ fn chain_with_trailing_block_inputs() {
         assert_eq!(ran, kernel, "c {cdims:?} d {ddims:?}");
     }
 }
+
+/// LayerNorm / RMSNorm of one row in f64 (the reference for the direct kernel tests).
+fn norm_ref(row: &[f32], g: &[f32], bias: &[f32], rms: bool, eps: f64) -> Vec<f64> {
+    let h = row.len() as f64;
+    let mean = if rms {
+        0.0
+    } else {
+        row.iter().map(|&v| v as f64).sum::<f64>() / h
+    };
+    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / h;
+    let inv = 1.0 / (var + eps).sqrt();
+    row.iter()
+        .enumerate()
+        .map(|(j, &v)| {
+            let b = if rms { 0.0 } else { bias[j] as f64 };
+            (v as f64 - mean) * inv * g[j] as f64 + b
+        })
+        .collect()
+}
+
+/// The norm kernels have two row loops, chosen by the size of the call: a pipelined one
+/// (output of row r with the statistics of row r+1) below 24 MiB of input + output and a
+/// per-row two-pass one above. Both, on 1 and 2 threads, against f64, on rows with a large
+/// common offset, rows whose first element is an outlier (the exact-variance fallback) and a
+/// row length that leaves vector and scalar tails (1000 = 62·16 + 2·4 + 0, 1003 adds 3).
+#[test]
+fn direct_norm_kernels_small_and_large_calls_match_f64() {
+    for (h, rows) in [(1003usize, 5usize), (1000, 3200)] {
+        let mut x = data(rows * h, 7, 0.0, 4.0);
+        for r in 0..rows {
+            match r % 3 {
+                0 => x[r * h..(r + 1) * h].iter_mut().for_each(|v| *v += 1000.0),
+                1 => x[r * h] = 500.0,
+                _ => {}
+            }
+        }
+        let g = data(h, 8, 1.0, 0.5);
+        let bias = data(h, 9, 0.0, 0.5);
+        for rms in [false, true] {
+            let k = lnopt_jit::NormKernel::compile(lnopt_jit::NormKey {
+                rms,
+                hidden: h,
+                eps_bits: 1e-5f32.to_bits(),
+                scale: true,
+                bias: !rms,
+                skip: false,
+                sum_out: false,
+                mean_out: false,
+                inv_out: false,
+            })
+            .unwrap();
+            for threads in [1, 2] {
+                let mut y = vec![f32::NAN; rows * h];
+                k.run(&x, &g, &bias, &mut y, threads).unwrap();
+                let mut worst = 0f64;
+                for r in (0..rows).filter(|r| r % 97 < 4 || *r + 2 >= rows) {
+                    let want = norm_ref(&x[r * h..(r + 1) * h], &g, &bias, rms, 1e-5);
+                    for (j, w) in want.iter().enumerate() {
+                        let got = y[r * h + j] as f64;
+                        assert!(got.is_finite(), "rows {rows} row {r} col {j}: {got}");
+                        worst = worst.max((got - w).abs() / (1.0 + w.abs()));
+                    }
+                }
+                assert!(
+                    worst < 2e-4,
+                    "h {h} rows {rows} rms {rms} threads {threads}: rel err {worst:e}"
+                );
+            }
+        }
+    }
+}
