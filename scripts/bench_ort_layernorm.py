@@ -20,7 +20,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 HIDDEN = [64, 384, 768, 1024, 4096]
-SIZES = [256 << 10, 8 << 20, 128 << 20]
+SIZES = [256 << 10, 8 << 20, 32 << 20, 128 << 20]
 
 
 def model(op, hidden, opset):
