@@ -116,5 +116,15 @@ fn print_profile(
         steps.len(),
         per_run(total)
     );
+    let mut slowest: Vec<usize> = (0..steps.len().min(per_step.len())).collect();
+    slowest.sort_by(|&a, &b| per_step[b].cmp(&per_step[a]).then(a.cmp(&b)));
+    println!("slowest steps:");
+    for &i in slowest.iter().take(12) {
+        let (name, op) = &steps[i];
+        println!(
+            "  #{i:<4} {op:<20} {:>8.2} us  {name}",
+            per_run(per_step[i])
+        );
+    }
     Ok(())
 }

@@ -332,7 +332,7 @@ impl ChainStep {
         let mut out = vec![0f32; n];
         let ptrs: Vec<SendPtr> = ins
             .iter()
-            .map(|v| match &v.data {
+            .map(|v| match &*v.data {
                 Data::F(d) => SendPtr(d.as_ptr() as usize),
                 _ => SendPtr(0),
             })
@@ -408,7 +408,7 @@ fn chain_op(op: &str) -> Option<Result<Un, Bin>> {
 /// Scalar f32 constant held in `slot`, if any.
 fn const_scalar(consts: &[Option<Arc<Val>>], slot: usize) -> Option<f32> {
     let v = consts.get(slot)?.as_ref()?;
-    match (&v.data, v.dtype) {
+    match (&*v.data, v.dtype) {
         (Data::F(d), DType::F32) if d.len() == 1 => d.first().copied(),
         _ => None,
     }

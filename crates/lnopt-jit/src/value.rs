@@ -42,8 +42,9 @@ pub(crate) struct Val {
     pub dtype: DType,
     /// Dims.
     pub shape: Vec<usize>,
-    /// Elements, row-major.
-    pub data: Data,
+    /// Elements, row-major; shared, so that views with a new shape (Reshape, Squeeze,
+    /// Identity …) and same-type casts cost no copy.
+    pub data: std::sync::Arc<Data>,
 }
 
 /// Product of dims with overflow and size limit checks.
@@ -116,7 +117,11 @@ impl Val {
         if n != data.len() {
             bail!("{} elements for shape {shape:?}", data.len());
         }
-        Ok(Val { dtype, shape, data })
+        Ok(Val {
+            dtype,
+            shape,
+            data: std::sync::Arc::new(data),
+        })
     }
 
     /// An f32-represented float value, rounding to half precision when `dtype` is a half type.
@@ -146,7 +151,7 @@ impl Val {
 
     /// The elements as i64 (integers and bools); error otherwise.
     pub(crate) fn as_i64(&self) -> OpResult<Vec<i64>> {
-        match &self.data {
+        match &*self.data {
             Data::I(v) => Ok(v.clone()),
             Data::B(v) => Ok(v.iter().map(|&b| b as i64).collect()),
             _ => bail!("expected an integer tensor, got {}", self.dtype),
@@ -155,7 +160,7 @@ impl Val {
 
     /// The elements as f64 (any numeric value).
     pub(crate) fn as_f64(&self) -> Vec<f64> {
-        match &self.data {
+        match &*self.data {
             Data::F(v) => v.iter().map(|&x| x as f64).collect(),
             Data::D(v) => v.clone(),
             Data::I(v) => v.iter().map(|&x| x as f64).collect(),
@@ -165,7 +170,7 @@ impl Val {
 
     /// The f32 elements, if this is an f32-represented value.
     pub(crate) fn f32s(&self) -> OpResult<&[f32]> {
-        match &self.data {
+        match &*self.data {
             Data::F(v) => Ok(v),
             _ => bail!("expected an f32/f16/bf16 tensor, got {}", self.dtype),
         }
@@ -238,7 +243,7 @@ impl Val {
     pub(crate) fn to_tensor(&self, name: &str) -> OpResult<Tensor> {
         let dt = self.dtype;
         let mut bytes: Vec<u8> = Vec::new();
-        match &self.data {
+        match &*self.data {
             Data::F(v) => match dt {
                 DType::F16 => v
                     .iter()

@@ -89,7 +89,7 @@ pub(crate) fn float_unary(op: &str) -> Option<fn(f64) -> f64> {
 pub(crate) fn unary(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
     let x = c.input(0)?;
     let dt = x.dtype;
-    let data = match (&x.data, op) {
+    let data = match (&*x.data, op) {
         (Data::B(v), "Not") => Data::B(v.iter().map(|b| !b).collect()),
         (Data::I(v), "Neg") => Data::I(v.iter().map(|&a| wrap_int(dt, a.wrapping_neg())).collect()),
         (Data::I(v), "Abs") => Data::I(v.iter().map(|&a| wrap_int(dt, a.wrapping_abs())).collect()),
@@ -258,7 +258,7 @@ fn f32_runs(
 /// f64 path: one correctly rounded f64 op rounded to f32 equals the f32 op); `None` when the
 /// op or dtypes do not qualify.
 fn bin_f32(op: &str, a: &Val, b: &Val, out: &[usize], n: usize) -> Option<OpResult<Val>> {
-    let (Data::F(x), Data::F(y)) = (&a.data, &b.data) else {
+    let (Data::F(x), Data::F(y)) = (&*a.data, &*b.data) else {
         return None;
     };
     if a.dtype != DType::F32 || b.dtype != DType::F32 {
@@ -304,7 +304,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
         "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual"
     );
     if matches!(op, "And" | "Or" | "Xor") {
-        let (Data::B(x), Data::B(y)) = (&a.data, &b.data) else {
+        let (Data::B(x), Data::B(y)) = (&*a.data, &*b.data) else {
             bail!("{op} needs bool inputs, got {} and {}", a.dtype, b.dtype)
         };
         let f = |p: bool, q: bool| match op {
@@ -317,7 +317,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
     }
     if op == "Pow" && rep(a.dtype)? != rep(b.dtype)? {
         let e = b.as_f64();
-        let data = match &a.data {
+        let data = match &*a.data {
             Data::F(x) => Data::F(
                 (0..n)
                     .map(|i| round_to(dt, (x[ia.at(i)] as f64).powf(e[ib.at(i)]) as f32))
@@ -337,7 +337,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
         bail!("{op}: input dtypes differ ({} and {})", a.dtype, b.dtype);
     }
     if is_cmp {
-        let v: Vec<bool> = match (&a.data, &b.data) {
+        let v: Vec<bool> = match (&*a.data, &*b.data) {
             (Data::F(x), Data::F(y)) => (0..n)
                 .map(|i| {
                     x[ia.at(i)]
@@ -362,7 +362,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
         };
         return Val::new(DType::Bool, out, Data::B(v));
     }
-    let data = match (&a.data, &b.data) {
+    let data = match (&*a.data, &*b.data) {
         (Data::F(x), Data::F(y)) => {
             let Some(f) = float_bin(op, fmod) else {
                 bail!("{op} is not defined for {dt}")
@@ -394,7 +394,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
 /// `Where(cond, x, y)`.
 pub(crate) fn where_op(c: &Ctx<'_>) -> OpResult<Val> {
     let (cv, x, y) = (c.input(0)?, c.input(1)?, c.input(2)?);
-    let Data::B(cd) = &cv.data else {
+    let Data::B(cd) = &*cv.data else {
         bail!("condition must be bool, got {}", cv.dtype)
     };
     let out = broadcast2(&broadcast2(&cv.shape, &x.shape)?, &y.shape)?;
@@ -420,7 +420,7 @@ pub(crate) fn where_op(c: &Ctx<'_>) -> OpResult<Val> {
             )
         };
     }
-    let data = match (&x.data, &y.data) {
+    let data = match (&*x.data, &*y.data) {
         (Data::F(a), Data::F(b)) => sel!(a, b, F),
         (Data::D(a), Data::D(b)) => sel!(a, b, D),
         (Data::I(a), Data::I(b)) => sel!(a, b, I),
@@ -438,7 +438,11 @@ pub(crate) fn cast_op(c: &Ctx<'_>) -> OpResult<Val> {
 
 /// Converts `x` to dtype `to` (float → int truncates; int → bool is `!= 0`).
 pub(crate) fn cast(x: &Val, to: DType) -> OpResult<Val> {
-    let data = match (rep(to)?, &x.data) {
+    if to == x.dtype {
+        // Values are already held in their own type's precision: share them.
+        return Ok(x.clone());
+    }
+    let data = match (rep(to)?, &*x.data) {
         (Rep::F, Data::F(v)) => Data::F(v.iter().map(|&a| round_to(to, a)).collect()),
         (Rep::F, _) => Data::F(
             x.as_f64()

@@ -160,7 +160,7 @@ pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
             out
         }};
     }
-    let data = match (&a.data, &b.data) {
+    let data = match (&*a.data, &*b.data) {
         (Data::F(x), Data::F(y)) => {
             let mut v = run!(x, y, 0f32, 1f32);
             if dt != lnopt_ir::DType::F32 {
@@ -233,7 +233,7 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
             );
         }
     }
-    let data = match (&a.data, &b.data) {
+    let data = match (&*a.data, &*b.data) {
         (Data::F(x), Data::F(y)) => {
             let mut out = vec![0f32; total];
             let mut acc = None;

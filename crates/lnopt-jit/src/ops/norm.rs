@@ -91,7 +91,7 @@ pub(crate) fn norm_op(c: &Ctx<'_>, rms: bool) -> OpResult<Vec<Val>> {
         invs.push(inv);
     }
     let dt = x.dtype;
-    let yv = match &x.data {
+    let yv = match &*x.data {
         Data::F(_) => Val::floats(
             dt,
             x.shape.clone(),

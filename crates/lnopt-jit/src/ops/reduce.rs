@@ -93,7 +93,7 @@ pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
             .collect()
     };
     let dt = x.dtype;
-    let data = match &x.data {
+    let data = match &*x.data {
         Data::F(_) => Data::F(acc.into_iter().map(|a| round_to(dt, a as f32)).collect()),
         Data::D(_) => Data::D(acc),
         Data::I(_) => Data::I(acc.into_iter().map(|a| a as i64).collect()),
@@ -145,7 +145,7 @@ pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
         )
     };
     let dt = x.dtype;
-    if let (Data::F(xs), DType::F32, 1) = (&x.data, dt, inner) {
+    if let (Data::F(xs), DType::F32, 1) = (&*x.data, dt, inner) {
         if len > 0 {
             let out = softmax_rows_f32(xs, len, log);
             return Val::new(dt, x.shape.clone(), Data::F(out));
@@ -163,7 +163,7 @@ pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
             }
         }
     }
-    let data = match &x.data {
+    let data = match &*x.data {
         Data::F(_) => Data::F(v.into_iter().map(|a| round_to(dt, a as f32)).collect()),
         Data::D(_) => Data::D(v),
         _ => bail!("softmax of {dt}"),
