@@ -351,7 +351,7 @@ pub(crate) fn transpose(c: &Ctx<'_>) -> OpResult<Val> {
     let st = strides(&x.shape);
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let vst: Vec<isize> = perm.iter().map(|&p| st[p] as isize).collect();
-    let data = view(&*x.data, &shape, &vst, 0)?;
+    let data = view(&x.data, &shape, &vst, 0)?;
     Val::new(x.dtype, shape, data)
 }
 
@@ -471,7 +471,7 @@ pub(crate) fn slice(c: &Ctx<'_>) -> OpResult<Val> {
         base += s as isize * st[a] as isize;
         vst[a] = st[a] as isize * step as isize;
     }
-    let data = view(&*x.data, &shape, &vst, base)?;
+    let data = view(&x.data, &shape, &vst, base)?;
     Val::new(x.dtype, shape, data)
 }
 
@@ -503,7 +503,7 @@ pub(crate) fn split(c: &Ctx<'_>) -> OpResult<Vec<Val>> {
         let mut shape = x.shape.clone();
         shape[axis] = s;
         let vst: Vec<isize> = st.iter().map(|&v| v as isize).collect();
-        let data = view(&*x.data, &shape, &vst, (start * st[axis]) as isize)?;
+        let data = view(&x.data, &shape, &vst, (start * st[axis]) as isize)?;
         outs.push(Val::new(x.dtype, shape, data)?);
         start += s;
     }
@@ -533,7 +533,7 @@ pub(crate) fn gather(c: &Ctx<'_>) -> OpResult<Val> {
             idx.extend((b..b + inner).map(Some));
         }
     }
-    Val::new(x.dtype, shape, take(&*x.data, &idx, None)?)
+    Val::new(x.dtype, shape, take(&x.data, &idx, None)?)
 }
 
 /// `GatherElements`.
@@ -572,7 +572,7 @@ pub(crate) fn gather_elements(c: &Ctx<'_>) -> OpResult<Val> {
         }
         idx.push(Some(off));
     }
-    Val::new(x.dtype, iv.shape.clone(), take(&*x.data, &idx, None)?)
+    Val::new(x.dtype, iv.shape.clone(), take(&x.data, &idx, None)?)
 }
 
 /// `Expand`.
@@ -584,7 +584,7 @@ pub(crate) fn expand(c: &Ctx<'_>) -> OpResult<Val> {
     let b = BIdx::new(&x.shape, &out);
     let n: usize = out.iter().product();
     let idx: Vec<Option<usize>> = (0..n).map(|i| Some(b.at(i))).collect();
-    Val::new(x.dtype, out, take(&*x.data, &idx, None)?)
+    Val::new(x.dtype, out, take(&x.data, &idx, None)?)
 }
 
 /// `Range`.
@@ -627,7 +627,7 @@ pub(crate) fn constant_of_shape(c: &Ctx<'_>) -> OpResult<Val> {
         bail!("value must have one element");
     }
     let idx = vec![None; n];
-    Val::new(v.dtype, shape, take(&*v.data, &idx, Some(&*v.data))?)
+    Val::new(v.dtype, shape, take(&v.data, &idx, Some(&*v.data))?)
 }
 
 /// `Pad` (constant, reflect, edge).
@@ -702,7 +702,7 @@ pub(crate) fn pad(c: &Ctx<'_>) -> OpResult<Val> {
         }
         idx.push(off);
     }
-    Val::new(x.dtype, shape, take(&*x.data, &idx, fill.as_deref())?)
+    Val::new(x.dtype, shape, take(&x.data, &idx, fill.as_deref())?)
 }
 
 #[cfg(test)]
