@@ -56,7 +56,7 @@ fn lanes() -> MemFlagsData {
 /// 1.5 · 2^23: adding it to a float of magnitude below 2^22 rounds it to an integer.
 const SHIFTER: f32 = 12_582_912.0;
 
-/// `e^y` for `0 ≤ y ≤ 87` (NaN propagates): `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
+/// `e^y` for `-87 ≤ y ≤ 87` (NaN propagates): `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
 /// polynomial for `e^r` (truncation below 1e-8), times `2^k` built from exponent bits.
 fn exp_pos(b: &mut FunctionBuilder<'_>, y: Value, vec: bool, fma: bool) -> Value {
     let (ity, fty) = if vec {
@@ -136,8 +136,20 @@ pub(crate) fn tanh(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) 
     with_sign(b, r, x, vec)
 }
 
-/// Below this |x| erf uses its Taylor series (to x^21: truncation below 1.5e-8).
+/// Below this |x| erf uses `x · P(x²)`.
 const ERF_SMALL: f32 = 1.0;
+/// `erf(x) / x ≈ P(x²)` on `0 ≤ x ≤ 1`, degree 6 in `x²`: a least-squares fit of the relative
+/// error on 2000 Chebyshev nodes in `x²` (numpy `lstsq`, done for this file); max relative
+/// error 1.3e-9 in f64, below f32 rounding. (Was the Taylor series to x^21, 11 terms.)
+const ERF_POLY: [f64; 7] = [
+    1.128_379_165_689_322_3,
+    -0.376_126_255_673_994_7,
+    0.112_835_822_479_943_92,
+    -0.026_853_691_099_764_46,
+    0.005_188_098_889_484_849,
+    -0.000_800_818_932_384_900_2,
+    7.847_259_129_115_103e-5,
+];
 /// Beyond this |x| erf is ±1 in f32.
 const ERF_SATURATE: f32 = 4.0;
 /// Abramowitz & Stegun 7.1.26: `erfc(x) ≈ t·P(t)·e^{-x²}`, `t = 1/(1 + p·x)`, absolute
@@ -158,25 +170,14 @@ pub(crate) fn erf(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -
     let sat = c(b, ERF_SATURATE, vec);
     let a = clamp_hi(b, a, sat, vec);
     let a2 = b.ins().fmul(a, a);
-    // Small: a · Σ_n (2/√π) (-1)^n a^{2n} / (n! (2n+1)), n = 0..10, Horner in a².
-    let coefs: Vec<f64> = {
-        let mut fact = 1.0f64;
-        (0..=10)
-            .map(|n: i32| {
-                if n > 0 {
-                    fact *= n as f64;
-                }
-                std::f64::consts::FRAC_2_SQRT_PI * (-1f64).powi(n) / (fact * (2 * n + 1) as f64)
-            })
-            .collect()
-    };
-    let mut p = c(b, coefs[10] as f32, vec);
-    for &coef in coefs[..10].iter().rev() {
+    // Small: a · P(a²), P of degree 6 (see ERF_POLY), Horner in a².
+    let mut p = c(b, ERF_POLY[6] as f32, vec);
+    for &coef in ERF_POLY[..6].iter().rev() {
         let cc = c(b, coef as f32, vec);
         p = mul_add(b, fma, p, a2, cc);
     }
     let small = b.ins().fmul(a, p);
-    // Large: 1 - t·P(t) / e^{a²}.
+    // Large: 1 - t·P(t)·e^{-a²}.
     let one = c(b, 1.0, vec);
     let pp = c(b, AS_P, vec);
     let den = mul_add(b, fma, pp, a, one);
@@ -187,8 +188,10 @@ pub(crate) fn erf(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -
         q = mul_add(b, fma, q, t, cc);
     }
     let q = b.ins().fmul(q, t);
-    let e = exp_pos(b, a2, vec, fma);
-    let tail = b.ins().fdiv(q, e);
+    // e^{-a²} (-16 ≤ -a² ≤ 0: 2^k stays normal), multiplied instead of dividing by e^{a²}.
+    let na2 = b.ins().fneg(a2);
+    let e = exp_pos(b, na2, vec, fma);
+    let tail = b.ins().fmul(q, e);
     let large = b.ins().fsub(one, tail);
     let lim = c(b, ERF_SMALL, vec);
     let r = pick(b, a, lim, small, large, vec);
