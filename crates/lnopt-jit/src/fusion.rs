@@ -499,6 +499,12 @@ pub(crate) fn build_steps(
             }
         }
     }
+    // MatMuls with the Transposes and bias Add around them.
+    let mut matmuls = if opts.fold_matmul {
+        crate::matmul_step::plan(&nodes, &producer, &readers, consts, &mut taken)
+    } else {
+        Vec::new()
+    };
     // Chains: union fusible producers read only by one fusible consumer.
     let mut group: Vec<usize> = (0..nodes.len()).collect();
     let ok: Vec<bool> = nodes
@@ -541,6 +547,10 @@ pub(crate) fn build_steps(
     }
     let mut steps = Vec::with_capacity(nodes.len());
     for (i, n) in nodes.iter().enumerate() {
+        if let Some(m) = matmuls.get_mut(i).and_then(Option::take) {
+            steps.push(Step::MatMul(Box::new(m)));
+            continue;
+        }
         if taken[i] {
             continue;
         }

@@ -16,6 +16,7 @@ mod direct;
 mod error;
 mod fusion;
 mod kernels;
+mod matmul_step;
 mod ops;
 mod par;
 mod plan;
@@ -60,6 +61,8 @@ pub struct Options {
     pub fold_residual: bool,
     /// Fuse chains of element-wise ops into generated loops.
     pub fuse_chains: bool,
+    /// Fold Transposes around a MatMul and a constant bias Add after it into the product.
+    pub fold_matmul: bool,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             norm_kernels: true,
             fold_residual: true,
             fuse_chains: true,
+            fold_matmul: true,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct PlanStats {
     pub chain_steps: usize,
     /// Nodes inside those chains.
     pub chained_nodes: usize,
+    /// MatMul steps with a Transpose or bias Add folded in.
+    pub matmul_folds: usize,
 }
 
 /// A model ready to run.
@@ -109,6 +115,80 @@ pub struct CompiledModel {
     threads: usize,
 }
 
+/// Largest result (elements) a node over constants may have to be evaluated once at compile
+/// time instead of on every run.
+const FOLD_MAX_ELEMS: usize = 1 << 16;
+
+/// Evaluates, once, the `Constant` nodes and the small nodes whose inputs are all constants
+/// (an `Identity` of a shared weight, a shape constant reshaped …), so that the plan sees
+/// their results as constants. A node whose evaluation fails is left in the plan, where it
+/// reports its error when run. Returns the constant (if any) of every slot.
+fn fold_constants(flat: &mut plan::Flat) -> Result<Vec<Option<Arc<Val>>>, JitError> {
+    let mut const_of: Vec<Option<Arc<Val>>> = vec![None; flat.nslots];
+    for (s, v) in &flat.consts {
+        if let Some(c) = const_of.get_mut(*s) {
+            *c = Some(v.clone());
+        }
+    }
+    let mut nodes = Vec::with_capacity(flat.nodes.len());
+    for n in std::mem::take(&mut flat.nodes) {
+        let is_constant = n.op == "Constant" && n.domain.is_empty();
+        let foldable = is_constant
+            || (ops::supported(&n.domain, &n.op)
+                && !n.inputs.is_empty()
+                && n.inputs.iter().all(|i| match i {
+                    Some(s) => const_of
+                        .get(*s)
+                        .is_some_and(|c| c.as_ref().is_some_and(|v| v.numel() <= FOLD_MAX_ELEMS)),
+                    None => true,
+                }));
+        if foldable {
+            let result = {
+                let ins: Vec<Option<&Val>> = n
+                    .inputs
+                    .iter()
+                    .map(|i| i.and_then(|s| const_of.get(s)?.as_deref()))
+                    .collect();
+                ops::run(&ops::Ctx {
+                    node: &n,
+                    ins: &ins,
+                    threads: 1,
+                })
+            };
+            match result {
+                Ok(vals)
+                    if vals.len() >= n.outputs.iter().flatten().count()
+                        && vals
+                            .iter()
+                            .all(|v| v.numel() <= FOLD_MAX_ELEMS || is_constant) =>
+                {
+                    for (o, v) in n.outputs.iter().zip(vals) {
+                        if let Some(s) = o {
+                            let v = Arc::new(v);
+                            flat.consts.push((*s, v.clone()));
+                            if let Some(c) = const_of.get_mut(*s) {
+                                *c = Some(v);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Err(e) if is_constant => {
+                    return Err(JitError::Op {
+                        node: n.name.clone(),
+                        op: n.op.clone(),
+                        what: e.0,
+                    })
+                }
+                _ => {}
+            }
+        }
+        nodes.push(n);
+    }
+    flat.nodes = nodes;
+    Ok(const_of)
+}
+
 /// Compiles `model` for inputs of the given shapes with default [`Options`].
 pub fn compile(model: &Model, shapes: &InputShapes) -> Result<CompiledModel, JitError> {
     compile_with(model, shapes, &Options::default())
@@ -128,34 +208,9 @@ pub fn compile_with(
             flat.inputs.len()
         )));
     }
-    // Constant nodes become constant buffers.
-    let mut nodes = Vec::with_capacity(flat.nodes.len());
-    for n in std::mem::take(&mut flat.nodes) {
-        if n.op == "Constant" && n.domain.is_empty() {
-            let v = ops::run(&ops::Ctx {
-                node: &n,
-                ins: &[],
-                threads: 1,
-            })
-            .map_err(|e| JitError::Op {
-                node: n.name.clone(),
-                op: n.op.clone(),
-                what: e.0,
-            })?;
-            if let (Some(v), Some(Some(s))) = (v.into_iter().next(), n.outputs.first()) {
-                flat.consts.push((*s, Arc::new(v)));
-                continue;
-            }
-        }
-        nodes.push(n);
-    }
-    let mut const_of: Vec<Option<Arc<Val>>> = vec![None; flat.nslots];
-    for (s, v) in &flat.consts {
-        if let Some(c) = const_of.get_mut(*s) {
-            *c = Some(v.clone());
-        }
-    }
+    let const_of = fold_constants(&mut flat)?;
     let outs: Vec<usize> = flat.outputs.iter().map(|o| o.0).collect();
+    let nodes = std::mem::take(&mut flat.nodes);
     let steps = fusion::build_steps(nodes, flat.nslots, &const_of, &outs, opts);
     let reads: Vec<Vec<usize>> = steps.iter().map(|s| s.reads()).collect();
     let mut keep = outs.clone();
@@ -304,6 +359,7 @@ impl CompiledModel {
                     p.chain_steps += 1;
                     p.chained_nodes += c.nodes.len();
                 }
+                Step::MatMul(_) => p.matmul_folds += 1,
                 Step::Op(_) => {}
             }
         }

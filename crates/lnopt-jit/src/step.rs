@@ -23,6 +23,8 @@ pub(crate) enum Step {
     Norm(Box<crate::fusion::NormStep>),
     /// A chain of element-wise ops run as one generated loop.
     Chain(crate::fusion::ChainStep),
+    /// A MatMul with folded Transposes / bias Add.
+    MatMul(Box<crate::matmul_step::MatMulStep>),
 }
 
 impl Step {
@@ -32,6 +34,7 @@ impl Step {
             Step::Op(n) => n.inputs.iter().flatten().copied().collect(),
             Step::Norm(s) => s.reads(),
             Step::Chain(s) => s.reads(),
+            Step::MatMul(s) => s.reads(),
         }
     }
 
@@ -41,6 +44,7 @@ impl Step {
             Step::Op(n) => (&n.name, &n.op),
             Step::Norm(s) => (&s.node.name, &s.node.op),
             Step::Chain(s) => (&s.name, "ElementwiseChain"),
+            Step::MatMul(s) => (&s.node.name, "MatMul+"),
         }
     }
 
@@ -63,6 +67,7 @@ impl Step {
             Step::Op(n) => run_op(n, slots, threads).map_err(err),
             Step::Norm(s) => s.run(slots, cache, threads).map_err(err),
             Step::Chain(s) => s.run(slots, cache, threads).map_err(err),
+            Step::MatMul(s) => s.run(slots, threads).map_err(err),
         }
     }
 }

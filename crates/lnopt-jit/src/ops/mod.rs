@@ -5,7 +5,7 @@ mod elementwise;
 mod linalg;
 pub(crate) mod norm;
 mod reduce;
-mod shape;
+pub(crate) mod shape;
 
 use crate::error::{bail, OpResult};
 use crate::plan::PNode;

@@ -325,11 +325,9 @@ pub(crate) fn unsqueeze(c: &Ctx<'_>) -> OpResult<Val> {
     reshaped(x, shape)
 }
 
-/// `Transpose`.
-pub(crate) fn transpose(c: &Ctx<'_>) -> OpResult<Val> {
-    let x = c.input(0)?;
-    let r = x.rank();
-    let perm: Vec<usize> = match c.ints("perm")? {
+/// The permutation of a `Transpose` node for an input of rank `r` (checked: every axis once).
+pub(crate) fn transpose_perm(c: &Ctx<'_>, r: usize) -> OpResult<Vec<usize>> {
+    Ok(match c.ints("perm")? {
         Some(p) => {
             let mut seen = vec![false; r];
             let mut out = Vec::with_capacity(r);
@@ -347,7 +345,13 @@ pub(crate) fn transpose(c: &Ctx<'_>) -> OpResult<Val> {
             out
         }
         None => (0..r).rev().collect(),
-    };
+    })
+}
+
+/// `Transpose`.
+pub(crate) fn transpose(c: &Ctx<'_>) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let perm = transpose_perm(c, x.rank())?;
     let st = strides(&x.shape);
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let vst: Vec<isize> = perm.iter().map(|&p| st[p] as isize).collect();

@@ -1,0 +1,425 @@
+//! MatMul with its neighbours folded in: a `Transpose` feeding either operand is read as a
+//! strided view, a constant bias `Add` after it is written into the output before the product
+//! accumulates onto it, and a `Transpose` of the result is written in place through output
+//! strides. Attention blocks (Q·Kᵀ on permuted heads, the head merge after ·V) and every
+//! `MatMul + bias` then run without intermediate tensors. The original nodes are kept and run
+//! one by one whenever the runtime values do not fit (non-f32, 1-D operands, odd bias shapes).
+
+use crate::error::{bail, OpError, OpResult};
+use crate::ops::bcast::{broadcast2, strides};
+use crate::ops::Ctx;
+use crate::par::{par_for, SendPtr};
+use crate::plan::PNode;
+use crate::value::{checked_numel, Data, Val};
+use lnopt_ir::DType;
+use std::sync::Arc;
+
+/// Below this many multiply-adds in total, the batch of products runs on the calling thread.
+const PAR_MIN_MACS: usize = 1 << 18;
+
+/// One operand: the slot read and the `Transpose` node folded in front of it, if any.
+pub(crate) struct Operand {
+    /// Slot holding the (untransposed) tensor.
+    pub slot: usize,
+    /// The folded `Transpose` node.
+    pub transpose: Option<PNode>,
+}
+
+/// A MatMul with folded Transposes and bias.
+pub(crate) struct MatMulStep {
+    /// The MatMul node (for messages).
+    pub node: PNode,
+    /// Left operand.
+    pub a: Operand,
+    /// Right operand.
+    pub b: Operand,
+    /// The folded bias `Add` and the slot of its constant bias operand.
+    pub bias: Option<(PNode, usize)>,
+    /// The folded `Transpose` of the result.
+    pub out_transpose: Option<PNode>,
+    /// Slot the step's result goes to.
+    pub out: usize,
+}
+
+fn single_output(n: &PNode) -> Option<usize> {
+    match n.outputs.as_slice() {
+        [Some(o)] => Some(*o),
+        _ => None,
+    }
+}
+
+fn default_domain(n: &PNode) -> bool {
+    n.domain.is_empty() || n.domain == "ai.onnx"
+}
+
+/// Groups each MatMul with the Transposes, bias Add and result Transpose it can absorb.
+/// `readers[s]` counts the nodes (and graph outputs) reading slot `s`; nodes marked in
+/// `taken` are not absorbed and absorbed nodes are marked. Returns, per node index, the step
+/// that replaces the MatMul there.
+pub(crate) fn plan(
+    nodes: &[PNode],
+    producer: &[Option<usize>],
+    readers: &[usize],
+    consts: &[Option<Arc<Val>>],
+    taken: &mut [bool],
+) -> Vec<Option<MatMulStep>> {
+    // The node reading each slot, when exactly one does.
+    let mut reader_of: Vec<Option<usize>> = vec![None; readers.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        for s in n.inputs.iter().flatten() {
+            if let Some(r) = reader_of.get_mut(*s) {
+                *r = Some(i);
+            }
+        }
+    }
+    let sole_reader = |s: usize| -> Option<usize> {
+        if readers.get(s).copied() == Some(1) {
+            reader_of.get(s).copied().flatten()
+        } else {
+            None
+        }
+    };
+    let mut out: Vec<Option<MatMulStep>> = (0..nodes.len()).map(|_| None).collect();
+    for (i, n) in nodes.iter().enumerate() {
+        if taken[i] || n.op != "MatMul" || !default_domain(n) {
+            continue;
+        }
+        let (Some(Some(sa)), Some(Some(sb)), 2) =
+            (n.inputs.first(), n.inputs.get(1), n.inputs.len())
+        else {
+            continue;
+        };
+        let Some(mut result) = single_output(n) else {
+            continue;
+        };
+        let mut absorbed = Vec::new();
+        let operand = |s: usize, absorbed: &mut Vec<usize>| -> Operand {
+            if let Some(p) = producer.get(s).copied().flatten() {
+                let t = &nodes[p];
+                if !taken[p]
+                    && t.op == "Transpose"
+                    && default_domain(t)
+                    && sole_reader(s) == Some(i)
+                    && !absorbed.contains(&p)
+                {
+                    if let Some(Some(src)) = t.inputs.first() {
+                        absorbed.push(p);
+                        return Operand {
+                            slot: *src,
+                            transpose: Some(t.clone()),
+                        };
+                    }
+                }
+            }
+            Operand {
+                slot: s,
+                transpose: None,
+            }
+        };
+        let a = operand(*sa, &mut absorbed);
+        let b = operand(*sb, &mut absorbed);
+        let mut bias = None;
+        if let Some(r) = sole_reader(result) {
+            let add = &nodes[r];
+            if !taken[r] && add.op == "Add" && default_domain(add) && add.inputs.len() == 2 {
+                let other = add.inputs.iter().flatten().copied().find(|&s| s != result);
+                let is_const = other.is_some_and(|s| consts.get(s).is_some_and(|c| c.is_some()));
+                if let (Some(o), true, Some(ao)) = (other, is_const, single_output(add)) {
+                    bias = Some((add.clone(), o));
+                    absorbed.push(r);
+                    result = ao;
+                }
+            }
+        }
+        let mut out_transpose = None;
+        if let Some(r) = sole_reader(result) {
+            let t = &nodes[r];
+            if !taken[r] && t.op == "Transpose" && default_domain(t) {
+                if let Some(o) = single_output(t) {
+                    out_transpose = Some(t.clone());
+                    absorbed.push(r);
+                    result = o;
+                }
+            }
+        }
+        if absorbed.is_empty() {
+            continue; // a plain MatMul: the runtime function does the same
+        }
+        for p in absorbed {
+            taken[p] = true;
+        }
+        out[i] = Some(MatMulStep {
+            node: n.clone(),
+            a,
+            b,
+            bias,
+            out_transpose,
+            out: result,
+        });
+    }
+    out
+}
+
+/// A strided view of a tensor: logical shape and element strides.
+struct View {
+    shape: Vec<usize>,
+    strides: Vec<usize>,
+}
+
+impl View {
+    fn of(v: &Val, transpose: Option<&PNode>) -> OpResult<View> {
+        let st = strides(&v.shape);
+        match transpose {
+            None => Ok(View {
+                shape: v.shape.clone(),
+                strides: st,
+            }),
+            Some(t) => {
+                let perm = crate::ops::shape::transpose_perm(&ctx(t), v.rank())?;
+                Ok(View {
+                    shape: perm.iter().map(|&p| v.shape[p]).collect(),
+                    strides: perm.iter().map(|&p| st[p]).collect(),
+                })
+            }
+        }
+    }
+}
+
+fn ctx(n: &PNode) -> Ctx<'_> {
+    Ctx {
+        node: n,
+        ins: &[],
+        threads: 1,
+    }
+}
+
+fn slot_val(slots: &[Option<Arc<Val>>], s: usize) -> Option<&Val> {
+    slots.get(s)?.as_deref()
+}
+
+/// Offset of batch element `bi` (row-major over `batch`) in a view whose leading dims
+/// (`dims`, `st`, right-aligned to `batch`) broadcast to it.
+fn batch_offset(bi: usize, batch: &[usize], dims: &[usize], st: &[usize]) -> usize {
+    let mut rem = bi;
+    let mut off = 0;
+    let lead = batch.len() - dims.len();
+    for d in (0..batch.len()).rev() {
+        let idx = rem % batch[d];
+        rem /= batch[d];
+        if d >= lead && dims[d - lead] != 1 {
+            off += idx * st[d - lead];
+        }
+    }
+    off
+}
+
+impl MatMulStep {
+    /// Slots read.
+    pub(crate) fn reads(&self) -> Vec<usize> {
+        let mut r = vec![self.a.slot, self.b.slot];
+        if let Some((_, s)) = &self.bias {
+            r.push(*s);
+        }
+        r
+    }
+
+    /// The original nodes in plan order (for the fallback).
+    fn originals(&self) -> Vec<&PNode> {
+        let mut v: Vec<&PNode> = [&self.a.transpose, &self.b.transpose]
+            .into_iter()
+            .flatten()
+            .collect();
+        v.push(&self.node);
+        if let Some((add, _)) = &self.bias {
+            v.push(add);
+        }
+        v.extend(self.out_transpose.as_ref());
+        v
+    }
+
+    fn fallback(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
+        let nodes = self.originals();
+        for n in &nodes {
+            crate::step::run_op(n, slots, threads)
+                .map_err(|e| OpError(format!("node '{}': {}", n.name, e.0)))?;
+        }
+        for n in &nodes {
+            for o in n.outputs.iter().flatten() {
+                if *o != self.out {
+                    if let Some(s) = slots.get_mut(*o) {
+                        *s = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the step (or the original nodes when the values do not fit).
+    pub(crate) fn run(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
+        match self.try_run(slots, threads)? {
+            Some(v) => match slots.get_mut(self.out) {
+                Some(s) => {
+                    *s = Some(Arc::new(v));
+                    Ok(())
+                }
+                None => bail!("internal: bad output slot"),
+            },
+            None => self.fallback(slots, threads),
+        }
+    }
+
+    /// The fused product, or `None` when the fallback must run.
+    fn try_run(&self, slots: &[Option<Arc<Val>>], threads: usize) -> OpResult<Option<Val>> {
+        let (Some(av), Some(bv)) = (slot_val(slots, self.a.slot), slot_val(slots, self.b.slot))
+        else {
+            bail!("an input was not computed");
+        };
+        if av.dtype != DType::F32 || bv.dtype != DType::F32 || av.rank() < 2 || bv.rank() < 2 {
+            return Ok(None);
+        }
+        let (Data::F(ad), Data::F(bd)) = (&*av.data, &*bv.data) else {
+            return Ok(None);
+        };
+        let va = View::of(av, self.a.transpose.as_ref())?;
+        let vb = View::of(bv, self.b.transpose.as_ref())?;
+        let (ra, rb) = (va.shape.len(), vb.shape.len());
+        let (m, k) = (va.shape[ra - 2], va.shape[ra - 1]);
+        let (k2, n) = (vb.shape[rb - 2], vb.shape[rb - 1]);
+        if k != k2 {
+            bail!("inner dims differ: {:?} × {:?}", va.shape, vb.shape);
+        }
+        let batch = broadcast2(&va.shape[..ra - 2], &vb.shape[..rb - 2])?;
+        let nb: usize = batch.iter().product();
+        let mut oshape = batch.clone();
+        oshape.extend([m, n]);
+        let total = checked_numel(&oshape)?;
+        let bias = match &self.bias {
+            None => None,
+            Some((_, s)) => {
+                let Some(bv) = slot_val(slots, *s) else {
+                    bail!("the bias was not computed");
+                };
+                // Only a bias along the last axis ([n] or [1, …, 1, n]) is written row by row.
+                let row = bv.shape.last() == Some(&n)
+                    && bv.shape.len() <= oshape.len()
+                    && bv.shape[..bv.shape.len() - 1].iter().all(|&d| d == 1);
+                match (&*bv.data, bv.dtype, row) {
+                    (Data::F(d), DType::F32, true) => Some(d.as_slice()),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        // Where each logical output element is stored: identity, or through the folded
+        // Transpose (stored dim i is logical dim perm[i]).
+        let (stored_shape, ost) = match &self.out_transpose {
+            None => (oshape.clone(), strides(&oshape)),
+            Some(t) => {
+                let perm = crate::ops::shape::transpose_perm(&ctx(t), oshape.len())?;
+                let sshape: Vec<usize> = perm.iter().map(|&p| oshape[p]).collect();
+                let sst = strides(&sshape);
+                let mut lst = vec![0; oshape.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    lst[p] = sst[i];
+                }
+                (sshape, lst)
+            }
+        };
+        let reach = |v: &View| -> usize {
+            v.shape
+                .iter()
+                .zip(&v.strides)
+                .map(|(&d, &s)| d.saturating_sub(1) * s)
+                .sum::<usize>()
+        };
+        if total == 0 || m == 0 || n == 0 {
+            return Ok(Some(Val::new(
+                DType::F32,
+                stored_shape,
+                Data::F(vec![0.0; total]),
+            )?));
+        }
+        if reach(&va) >= ad.len().max(1) || reach(&vb) >= bd.len().max(1) {
+            bail!("internal: operand views out of range");
+        }
+        let mut out = vec![0f32; total];
+        let r = oshape.len();
+        let (ors, ocs) = (ost[r - 2], ost[r - 1]);
+        if let Some(bias) = bias {
+            for bi in 0..nb {
+                let base = batch_offset(bi, &batch, &batch, &ost[..r - 2]);
+                for i in 0..m {
+                    let row = base + i * ors;
+                    if ocs == 1 {
+                        if let Some(dst) = out.get_mut(row..row + n) {
+                            dst.copy_from_slice(bias);
+                        }
+                    } else {
+                        for (j, &b) in bias.iter().enumerate() {
+                            if let Some(d) = out.get_mut(row + j * ocs) {
+                                *d = b;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (ars, acs) = (va.strides[ra - 2], va.strides[ra - 1]);
+        let (brs, bcs) = (vb.strides[rb - 2], vb.strides[rb - 1]);
+        let a_lead = (&va.shape[..ra - 2], &va.strides[..ra - 2]);
+        let b_lead = (&vb.shape[..rb - 2], &vb.strides[..rb - 2]);
+        let (pa, pb, po) = (
+            SendPtr(ad.as_ptr() as usize),
+            SendPtr(bd.as_ptr() as usize),
+            SendPtr(out.as_mut_ptr() as usize),
+        );
+        let macs = total.saturating_mul(k);
+        let one_big = nb == 1 && threads > 1 && macs >= PAR_MIN_MACS * 8;
+        let product = |lo: usize, hi: usize| {
+            for bi in lo..hi {
+                let oa = batch_offset(bi, &batch, a_lead.0, a_lead.1);
+                let ob = batch_offset(bi, &batch, b_lead.0, b_lead.1);
+                let oo = batch_offset(bi, &batch, &batch, &ost[..r - 2]);
+                let par = if one_big {
+                    gemm::Parallelism::Rayon(threads)
+                } else {
+                    gemm::Parallelism::None
+                };
+                // SAFETY: every offset reached by the m×k, k×n and m×n matrices at these bases
+                // and strides lies inside its buffer (the views' reach was checked above and the
+                // output strides come from the output's own shape); batch elements write
+                // disjoint output positions, so workers never write the same element.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        (po.0 as *mut f32).add(oo),
+                        ocs as isize,
+                        ors as isize,
+                        bias.is_some(),
+                        (pa.0 as *const f32).add(oa),
+                        acs as isize,
+                        ars as isize,
+                        (pb.0 as *const f32).add(ob),
+                        bcs as isize,
+                        brs as isize,
+                        1.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        par,
+                    )
+                }
+            }
+        };
+        if nb > 1 && threads > 1 && macs >= PAR_MIN_MACS {
+            // Batch elements are split across threads (work given as "always worth it").
+            par_for(nb, usize::MAX, threads, product);
+        } else {
+            product(0, nb);
+        }
+        Ok(Some(Val::new(DType::F32, stored_shape, Data::F(out))?))
+    }
+}
