@@ -50,12 +50,14 @@ impl Helper {
         let s2 = sh.clone();
         let th = std::thread::spawn(move || {
             let mut seen = 0;
+            let mut idle = 0u32;
             while !s2.stop.load(Ordering::Acquire) {
                 let s = s2.seq.load(Ordering::Acquire);
                 if s == seen {
-                    std::hint::spin_loop();
+                    spin(&mut idle);
                     continue;
                 }
+                idle = 0;
                 seen = s;
                 let f = s2.job.load(Ordering::Acquire) as *const &(dyn Fn() + Sync);
                 // SAFETY: `run` publishes a pointer to a closure reference that stays alive
@@ -75,9 +77,22 @@ impl Helper {
             .store(r as *const &(dyn Fn() + Sync) as usize, Ordering::Release);
         let s = self.sh.seq.fetch_add(1, Ordering::AcqRel) + 1;
         mine();
+        let mut idle = 0u32;
         while self.sh.done.load(Ordering::Acquire) != s {
-            std::hint::spin_loop();
+            spin(&mut idle);
         }
+    }
+}
+
+/// One step of a spin-wait; every 1024 steps the thread yields, so that two spinning threads
+/// placed on one CPU do not wait a scheduler time slice for each other (measured once: 7.8 ms
+/// per 256 KiB copy).
+fn spin(idle: &mut u32) {
+    *idle = idle.wrapping_add(1);
+    if idle.is_multiple_of(1024) {
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
     }
 }
 

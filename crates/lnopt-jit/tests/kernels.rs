@@ -559,10 +559,11 @@ fn norm_ref(row: &[f32], g: &[f32], bias: &[f32], rms: bool, eps: f64) -> Vec<f6
 /// (output of row r with the statistics of row r+1) below 24 MiB of input + output and a
 /// per-row two-pass one above. Both, on 1 and 2 threads, against f64, on rows with a large
 /// common offset, rows whose first element is an outlier (the exact-variance fallback) and a
-/// row length that leaves vector and scalar tails (1000 = 62·16 + 2·4 + 0, 1003 adds 3).
+/// row length that leaves vector and scalar tails (1000 = 62·16 + 2·4 + 0, 1003 adds 3), and
+/// rows of 4096 (the large-call loop prefetches their output).
 #[test]
 fn direct_norm_kernels_small_and_large_calls_match_f64() {
-    for (h, rows) in [(1003usize, 5usize), (1000, 3200)] {
+    for (h, rows) in [(1003usize, 5usize), (1000, 3200), (4096, 800)] {
         let mut x = data(rows * h, 7, 0.0, 4.0);
         for r in 0..rows {
             match r % 3 {
