@@ -607,3 +607,45 @@ fn direct_norm_kernels_small_and_large_calls_match_f64() {
         }
     }
 }
+
+/// The large-call row loop (above 24 MiB of input + output per call: 3200 rows of 1003 floats
+/// on one thread) with everything a norm step can fold in: the residual Add (its sum also an
+/// output), Mean / InvStdDev outputs, scale and bias; LayerNorm and RMSNorm against the
+/// interpreter.
+#[test]
+fn large_norm_with_residual_and_stats_matches_interpreter() {
+    let (rows, hidden) = (3200usize, 1003usize);
+    for rms in [false, true] {
+        let c = NormCase {
+            rms,
+            rows,
+            hidden,
+            eps: 1e-5,
+            scale: true,
+            bias: true,
+            residual: true,
+            stats: true,
+            sum_used: true,
+        };
+        let model = norm_model(&c, &data(2 * hidden, 11, 0.5, 1.0));
+        let dims = vec![rows as i64, hidden as i64];
+        let inputs = vec![
+            Tensor::from_f32("x", dims.clone(), &data(rows * hidden, 12, 3.0, 1.0)),
+            Tensor::from_f32("r", dims, &data(rows * hidden, 13, 0.0, 1.0)),
+        ];
+        let want = lnopt_interp::run_model(&model, &inputs).unwrap();
+        let opts = lnopt_jit::Options {
+            threads: 1,
+            ..lnopt_jit::Options::default()
+        };
+        let cm =
+            lnopt_jit::compile_with(&model, &lnopt_jit::InputShapes::of(&inputs), &opts).unwrap();
+        assert_eq!(cm.plan_stats().residual_folded, 1);
+        let got = cm.run(&inputs).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let e = common::compare(g, w, 1e-4, 1e-3).unwrap();
+            assert!(e <= 0.0, "rms {rms}: output {i} exceeds tolerance by {e}");
+        }
+    }
+}
