@@ -363,15 +363,17 @@ pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
                     for e in 0..kw {
                         let row = (cc * kh + a) * kw + e;
                         for y in 0..oh {
-                            for xo in 0..ow {
-                                let iy = (y * sh + a * dh) as isize - ph0 as isize;
+                            let iy = (y * sh + a * dh) as isize - ph0 as isize;
+                            let dst = &mut col[(row * oh + y) * ow..(row * oh + y + 1) * ow];
+                            if iy < 0 || iy as usize >= ih {
+                                dst.iter_mut().for_each(|d| *d = 0.0);
+                                continue;
+                            }
+                            let src = &xd[(chan * ih + iy as usize) * iw..][..iw];
+                            for (xo, d) in dst.iter_mut().enumerate() {
                                 let ix = (xo * sw + e * dw) as isize - pw0 as isize;
-                                col[(row * oh + y) * ow + xo] = if iy >= 0
-                                    && ix >= 0
-                                    && (iy as usize) < ih
-                                    && (ix as usize) < iw
-                                {
-                                    xd[(chan * ih + iy as usize) * iw + ix as usize]
+                                *d = if ix >= 0 && (ix as usize) < iw {
+                                    src[ix as usize]
                                 } else {
                                     0.0
                                 };

@@ -28,8 +28,14 @@ pub(crate) fn geometry(x: &Val, axis: i64) -> OpResult<NormGeom> {
     })
 }
 
-/// Expands a scale/bias to one value per element of the normalised row (broadcasting).
-pub(crate) fn expand_param(p: &Val, x: &Val, axis: i64, what: &str) -> OpResult<Vec<f32>> {
+/// Expands a scale/bias to one value per element of the normalised row (broadcasting);
+/// borrowed when the f32 parameter already holds exactly one value per element.
+pub(crate) fn expand_param<'a>(
+    p: &'a Val,
+    x: &Val,
+    axis: i64,
+    what: &str,
+) -> OpResult<std::borrow::Cow<'a, [f32]>> {
     let a = norm_axis(axis, x.rank())?;
     let row = &x.shape[a..];
     let b = super::bcast::broadcast2(&p.shape, row)?;
@@ -39,10 +45,18 @@ pub(crate) fn expand_param(p: &Val, x: &Val, axis: i64, what: &str) -> OpResult<
             p.shape
         );
     }
+    let n: usize = row.iter().product();
+    if let (Data::F(v), lnopt_ir::DType::F32) = (&*p.data, p.dtype) {
+        if v.len() == n {
+            // Broadcasting to the row without changing the count: only leading 1s differ.
+            return Ok(std::borrow::Cow::Borrowed(v.as_slice()));
+        }
+    }
     let idx = BIdx::new(&p.shape, row);
     let v = p.as_f64();
-    let n: usize = row.iter().product();
-    Ok((0..n).map(|i| v[idx.at(i)] as f32).collect())
+    Ok(std::borrow::Cow::Owned(
+        (0..n).map(|i| v[idx.at(i)] as f32).collect(),
+    ))
 }
 
 /// Runs the normalisation in Rust. Outputs: Y, then Mean and InvStdDev (LN) or InvStdDev
