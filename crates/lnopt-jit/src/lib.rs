@@ -308,11 +308,9 @@ impl CompiledModel {
                     }
                 }
                 if shape_only && same_shapes {
-                    if let Step::Op(n) = st {
-                        for s in n.outputs.iter().flatten() {
-                            if let Some(Some(v)) = slots.get(*s) {
-                                record.push((*s, v.clone()));
-                            }
+                    for s in st.outputs() {
+                        if let Some(Some(v)) = slots.get(s) {
+                            record.push((s, v.clone()));
                         }
                     }
                 }

@@ -268,8 +268,9 @@ pub(crate) fn last_uses(nslots: usize, reads: &[Vec<usize>], keep: &[usize]) -> 
 }
 
 /// For each step, whether its outputs depend only on constants and the *shapes* of runtime
-/// values: `Shape`/`Size` nodes, and runtime-function nodes all of whose inputs are constants
-/// or such outputs (with at least one input). Generated-kernel steps are never marked.
+/// values: `Shape`/`Size` nodes, and runtime-function nodes or element-wise chains all of whose
+/// inputs are constants or such outputs (with at least one input). Norm and MatMul steps are
+/// never marked.
 pub(crate) fn shape_only_steps(
     steps: &[crate::step::Step],
     nslots: usize,
@@ -284,17 +285,20 @@ pub(crate) fn shape_only_steps(
     steps
         .iter()
         .map(|st| {
-            let crate::step::Step::Op(n) = st else {
-                return false;
+            let by_shape = match st {
+                crate::step::Step::Op(n) => {
+                    matches!(n.op.as_str(), "Shape" | "Size") && n.domain.is_empty()
+                }
+                crate::step::Step::Chain(_) => false,
+                _ => return false,
             };
-            let by_shape = matches!(n.op.as_str(), "Shape" | "Size") && n.domain.is_empty();
-            let ins: Vec<usize> = n.inputs.iter().flatten().copied().collect();
+            let ins = st.reads();
             let from_known =
                 !ins.is_empty() && ins.iter().all(|&s| known.get(s).copied().unwrap_or(false));
             let ok = by_shape || from_known;
             if ok {
-                for s in n.outputs.iter().flatten() {
-                    if let Some(k) = known.get_mut(*s) {
+                for s in st.outputs() {
+                    if let Some(k) = known.get_mut(s) {
                         *k = true;
                     }
                 }

@@ -38,6 +38,22 @@ impl Step {
         }
     }
 
+    /// Slots written.
+    pub(crate) fn outputs(&self) -> Vec<usize> {
+        match self {
+            Step::Op(n) => n.outputs.iter().flatten().copied().collect(),
+            Step::Norm(s) => {
+                let mut o: Vec<usize> = s.node.outputs.iter().flatten().copied().collect();
+                if let Some((a, true)) = &s.add {
+                    o.extend(a.outputs.iter().flatten().copied());
+                }
+                o
+            }
+            Step::Chain(s) => vec![s.out],
+            Step::MatMul(s) => vec![s.out],
+        }
+    }
+
     /// Name for messages.
     pub(crate) fn name(&self) -> (&str, &str) {
         match self {

@@ -649,3 +649,35 @@ fn large_norm_with_residual_and_stats_matches_interpreter() {
         }
     }
 }
+
+/// A lone element-wise op (no neighbour to chain with) still runs as a generated loop, and
+/// gives the interpreter's result, with a scalar and with a broadcast row operand.
+#[test]
+fn lone_elementwise_ops_run_as_one_node_chains() {
+    for (op, second) in [
+        ("Relu", None),
+        ("Mul", Some(vec![1i64])),
+        ("Sub", Some(vec![5])),
+    ] {
+        let mut g = Graph::new("lone");
+        let x = declare(&mut g, "x", &[3, 5]);
+        g.add_input(x);
+        let mut ins = vec![Some(x)];
+        if let Some(dims) = &second {
+            let n = dims.iter().product::<i64>() as usize;
+            ins.push(Some(g.add_initializer(
+                "k",
+                Tensor::from_f32("", dims.clone(), &data(n, 3, 0.5, 1.0)),
+            )));
+        }
+        let y = g.value_by_name_or_new("y");
+        g.add_node(Node::new(op, "n"), ins, vec![Some(y)]).unwrap();
+        g.add_output(y);
+        let model = Model::new(g, 17);
+        let inputs = vec![Tensor::from_f32("x", vec![3, 5], &data(15, 9, 0.0, 4.0))];
+        let cm = lnopt_jit::compile(&model, &lnopt_jit::InputShapes::of(&inputs)).unwrap();
+        let p = cm.plan_stats();
+        assert_eq!((p.steps, p.chain_steps, p.chained_nodes), (1, 1, 1), "{op}");
+        check(&model, &inputs, 0.0, 0.0).unwrap();
+    }
+}
