@@ -67,7 +67,15 @@ impl Builder {
 
 /// A BERT-like model of `layers` layers with hidden size `hidden` at ai.onnx opset 14.
 pub fn bert_like(layers: usize, hidden: usize) -> Model {
+    bert_like_ffn(layers, hidden, hidden)
+}
+
+/// [`bert_like`] with a feed-forward block of width `ffn` (BERT-base: 768 → 3072 → 768), so
+/// that the weights a compiler must take in match a real encoder's (12 layers of BERT-base:
+/// 85 M parameters; the graph shares one tensor per shape, a compiler sees each separately).
+pub fn bert_like_ffn(layers: usize, hidden: usize, ffn: usize) -> Model {
     let h = hidden as i64;
+    let f_w = ffn as i64;
     let mut b = Builder {
         g: Graph::new("synthetic_bert"),
         count: 0,
@@ -93,6 +101,17 @@ pub fn bert_like(layers: usize, hidden: usize) -> Model {
         &vec![0.01; (h * h) as usize],
     ));
     let vec_h = small(h);
+    let vec_f = small(f_w);
+    let w_hf = Arc::new(Tensor::from_f32(
+        "w",
+        vec![h, f_w],
+        &vec![0.01; (h * f_w) as usize],
+    ));
+    let w_fh = Arc::new(Tensor::from_f32(
+        "w",
+        vec![f_w, h],
+        &vec![0.01; (h * f_w) as usize],
+    ));
     let eps_t = Arc::new(Tensor::from_f32("eps", vec![], &[1e-12]));
     let two_t = Arc::new(Tensor::from_f32("two", vec![], &[2.0]));
     let scale_t = Arc::new(Tensor::from_f32("scale", vec![], &[8.0]));
@@ -135,10 +154,11 @@ pub fn bert_like(layers: usize, hidden: usize) -> Model {
         let g1 = b.shared_init(&format!("l{l}.ln1.gamma"), &vec_h);
         let b1 = b.shared_init(&format!("l{l}.ln1.beta"), &vec_h);
         let ln1 = b.layer_norm(r, g1, b1, eps, two);
-        let w1 = b.shared_init(&format!("l{l}.w1"), &w_hh);
-        let w2 = b.shared_init(&format!("l{l}.w2"), &w_hh);
+        let w1 = b.shared_init(&format!("l{l}.w1"), &w_hf);
+        let w2 = b.shared_init(&format!("l{l}.w2"), &w_fh);
+        let bias_f = b.shared_init(&format!("l{l}.bias_f"), &vec_f);
         let f = b.node("MatMul", &[ln1, w1], vec![]);
-        let f = b.node("Add", &[f, bias], vec![]);
+        let f = b.node("Add", &[f, bias_f], vec![]);
         let e = b.node("Div", &[f, sqrt2], vec![]);
         let e = b.node("Erf", &[e], vec![]);
         let e = b.node("Add", &[e, one], vec![]);

@@ -14,6 +14,7 @@
 
 mod direct;
 mod error;
+mod fbuf;
 mod fusion;
 mod kernels;
 mod matmul_step;

@@ -336,7 +336,7 @@ impl MatMulStep {
             return Ok(Some(Val::new(
                 DType::F32,
                 stored_shape,
-                Data::F(vec![0.0; total]),
+                Data::F(vec![0.0; total].into()),
             )?));
         }
         if reach(&va) >= ad.len().max(1) || reach(&vb) >= bd.len().max(1) {
@@ -420,6 +420,10 @@ impl MatMulStep {
         } else {
             product(0, nb);
         }
-        Ok(Some(Val::new(DType::F32, stored_shape, Data::F(out))?))
+        Ok(Some(Val::new(
+            DType::F32,
+            stored_shape,
+            Data::F(out.into()),
+        )?))
     }
 }

@@ -5,6 +5,7 @@
 //! (wrapped to its width when produced); bool as `bool`.
 
 use crate::error::{bail, OpResult};
+pub(crate) use crate::fbuf::FBuf;
 use lnopt_ir::{DType, Tensor, TensorData};
 
 /// Most elements a single runtime value may hold (2^31), checked before allocating.
@@ -13,8 +14,8 @@ pub(crate) const MAX_ELEMS: usize = 1 << 31;
 /// Elements of a runtime value.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Data {
-    /// f32, f16, bf16.
-    F(Vec<f32>),
+    /// f32, f16, bf16 (f32 weights are viewed in place, see [`FBuf`]).
+    F(FBuf),
     /// f64.
     D(Vec<f64>),
     /// All integer types.
@@ -131,7 +132,7 @@ impl Val {
                 *x = round_to(dtype, *x);
             }
         }
-        Val::new(dtype, shape, Data::F(v))
+        Val::new(dtype, shape, Data::F(v.into()))
     }
 
     /// An i64 value.
@@ -206,12 +207,14 @@ impl Val {
             );
         }
         let data = match (rep(t.dtype)?, t.dtype) {
-            (Rep::F, DType::F32) => Data::F(
-                bytes
+            (Rep::F, DType::F32) => Data::F(match FBuf::view_le_bytes(bytes) {
+                Some(view) => view,
+                None => bytes
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            ),
+                    .collect::<Vec<f32>>()
+                    .into(),
+            }),
             (Rep::F, DType::F16) => Data::F(
                 bytes
                     .chunks_exact(2)

@@ -286,7 +286,7 @@ fn bin_f32(op: &str, a: &Val, b: &Val, out: &[usize], n: usize) -> Option<OpResu
         }),
         _ => return None,
     };
-    Some(v.and_then(|v| Val::new(DType::F32, out.to_vec(), Data::F(v))))
+    Some(v.and_then(|v| Val::new(DType::F32, out.to_vec(), Data::F(v.into()))))
 }
 
 /// One broadcasting binary op.

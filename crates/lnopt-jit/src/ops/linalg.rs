@@ -166,7 +166,7 @@ pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
             if dt != lnopt_ir::DType::F32 {
                 v.iter_mut().for_each(|e| *e = round_to(dt, *e));
             }
-            Data::F(v)
+            Data::F(v.into())
         }
         (Data::D(x), Data::D(y)) => Data::D(run!(x, y, 0f64, 1f64)),
         (Data::I(x), Data::I(y)) => {
@@ -245,7 +245,7 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
             if dt != lnopt_ir::DType::F32 {
                 out.iter_mut().for_each(|e| *e = round_to(dt, *e));
             }
-            Data::F(out)
+            Data::F(out.into())
         }
         (Data::D(x), Data::D(y)) => {
             let mut out = vec![0f64; total];

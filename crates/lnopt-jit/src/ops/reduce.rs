@@ -215,7 +215,7 @@ pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
     if let (Data::F(xs), DType::F32, 1) = (&*x.data, dt, inner) {
         if len > 0 {
             let out = softmax_rows_f32(xs, len, log);
-            return Val::new(dt, x.shape.clone(), Data::F(out));
+            return Val::new(dt, x.shape.clone(), Data::F(out.into()));
         }
     }
     let mut v = x.as_f64();

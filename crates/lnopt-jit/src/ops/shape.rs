@@ -24,7 +24,7 @@ fn take(d: &Data, idx: &[Option<usize>], fill: Option<&Data>) -> OpResult<Data> 
                     None => f,
                 });
             }
-            Data::$w(out)
+            Data::$w(out.into())
         }};
     }
     Ok(match d {
@@ -71,7 +71,7 @@ fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data>
     for (&dim, &s) in shape.iter().zip(st) {
         if dim == 0 {
             return Some(match d {
-                Data::F(_) => Data::F(Vec::new()),
+                Data::F(_) => Data::F(Vec::new().into()),
                 Data::D(_) => Data::D(Vec::new()),
                 Data::I(_) => Data::I(Vec::new()),
                 Data::B(_) => Data::B(Vec::new()),
@@ -127,7 +127,7 @@ fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data>
                     idx[k] = 0;
                 }
             }
-            Data::$w(out)
+            Data::$w(out.into())
         }};
     }
     Some(match d {
@@ -404,7 +404,7 @@ pub(crate) fn concat(c: &Ctx<'_>) -> OpResult<Val> {
                     out.extend_from_slice(&v[o * blk..(o + 1) * blk]);
                 }
             }
-            Data::$w(out)
+            Data::$w(out.into())
         }};
     }
     let data = match &*first.data {
