@@ -25,8 +25,8 @@ impl FBuf {
     /// Views little-endian f32 bytes in place when this machine is little-endian and the
     /// bytes are aligned for f32 and hold a whole number of them; `None` otherwise.
     pub(crate) fn view_le_bytes(bytes: &Arc<[u8]>) -> Option<FBuf> {
-        let aligned = (bytes.as_ptr() as usize) % std::mem::align_of::<f32>() == 0;
-        if cfg!(target_endian = "little") && aligned && bytes.len() % 4 == 0 {
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>());
+        if cfg!(target_endian = "little") && aligned && bytes.len().is_multiple_of(4) {
             Some(FBuf::Shared {
                 bytes: bytes.clone(),
                 len: bytes.len() / 4,
