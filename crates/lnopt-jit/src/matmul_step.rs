@@ -7,6 +7,7 @@
 
 use crate::error::{bail, OpError, OpResult};
 use crate::ops::bcast::{broadcast2, strides};
+use crate::ops::sgemm::{sgemm_threads, Mat};
 use crate::ops::Ctx;
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
@@ -380,36 +381,33 @@ impl MatMulStep {
                 let oa = batch_offset(bi, &batch, a_lead.0, a_lead.1);
                 let ob = batch_offset(bi, &batch, b_lead.0, b_lead.1);
                 let oo = batch_offset(bi, &batch, &batch, &ost[..r - 2]);
-                let par = if one_big {
-                    gemm::Parallelism::Rayon(threads)
-                } else {
-                    gemm::Parallelism::None
+                let dst = Mat {
+                    ptr: (po.0 as *mut f32).wrapping_add(oo),
+                    rs: ors as isize,
+                    cs: ocs as isize,
+                };
+                let lhs = Mat {
+                    ptr: (pa.0 as *const f32).wrapping_add(oa),
+                    rs: ars as isize,
+                    cs: acs as isize,
+                };
+                let rhs = Mat {
+                    ptr: (pb.0 as *const f32).wrapping_add(ob),
+                    rs: brs as isize,
+                    cs: bcs as isize,
                 };
                 // SAFETY: every offset reached by the m×k, k×n and m×n matrices at these bases
                 // and strides lies inside its buffer (the views' reach was checked above and the
                 // output strides come from the output's own shape); batch elements write
                 // disjoint output positions, so workers never write the same element.
                 unsafe {
-                    gemm::gemm(
-                        m,
-                        n,
-                        k,
-                        (po.0 as *mut f32).add(oo),
-                        ocs as isize,
-                        ors as isize,
+                    sgemm_threads(
+                        (m, n, k),
+                        dst,
                         bias.is_some(),
-                        (pa.0 as *const f32).add(oa),
-                        acs as isize,
-                        ars as isize,
-                        (pb.0 as *const f32).add(ob),
-                        bcs as isize,
-                        brs as isize,
-                        1.0f32,
-                        1.0f32,
-                        false,
-                        false,
-                        false,
-                        par,
+                        lhs,
+                        rhs,
+                        if one_big { threads } else { 1 },
                     )
                 }
             }

@@ -182,11 +182,29 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    /// Shapes wide enough for the matrixmultiply back end (n >= 64, 16-row multiples or >= 64 rows).
+    fn wide_case()(b in 1usize..3, h in 1usize..3, m in prop_oneof![Just(16usize), Just(32), 64usize..80],
+                   k in 1usize..70, n in 64usize..80, ta: bool, tb: bool, b2d: bool,
+                   bias in bias_kind(), tout: bool) -> Case {
+        Case { b, h, m, k, n, ta, tb, b2d, bias, tout, shared_ta: false }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn folded_matmuls_match_interpreter(c in case(), seed in any::<u64>(), threads in 1usize..3) {
+        check(&c, seed, threads)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wide_folded_matmuls_match_interpreter(c in wide_case(), seed in any::<u64>(), threads in 1usize..3) {
         check(&c, seed, threads)?;
     }
 }

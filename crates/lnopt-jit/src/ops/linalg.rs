@@ -46,6 +46,41 @@ fn mm<T: 'static + Copy>(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // The f32 product through the shape-picked back end (ops::sgemm), when it is a plain
+        // `dst (+)= a·b`.
+        let one = |v: T| {
+            // SAFETY: T is f32 (checked above).
+            unsafe { std::mem::transmute_copy::<T, f32>(&v) == 1.0 }
+        };
+        if one(beta) && accumulate.is_none_or(one) {
+            use super::sgemm::{sgemm_threads, Mat};
+            // SAFETY: T is f32; the bounds of all three matrices were checked above.
+            unsafe {
+                sgemm_threads(
+                    (m, n, k),
+                    Mat {
+                        ptr: dst.as_mut_ptr() as *mut f32,
+                        rs: n as isize,
+                        cs: 1,
+                    },
+                    accumulate.is_some(),
+                    Mat {
+                        ptr: a.as_ptr() as *const f32,
+                        rs: ars as isize,
+                        cs: acs as isize,
+                    },
+                    Mat {
+                        ptr: b.as_ptr() as *const f32,
+                        rs: brs as isize,
+                        cs: bcs as isize,
+                    },
+                    threads,
+                )
+            };
+            return Ok(());
+        }
+    }
     let (read, alpha) = match accumulate {
         Some(al) => (true, al),
         None => (false, beta),

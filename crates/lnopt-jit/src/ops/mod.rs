@@ -5,6 +5,7 @@ mod elementwise;
 mod linalg;
 pub(crate) mod norm;
 mod reduce;
+pub(crate) mod sgemm;
 pub(crate) mod shape;
 
 use crate::error::{bail, OpResult};
