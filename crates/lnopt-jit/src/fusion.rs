@@ -249,6 +249,8 @@ pub(crate) struct ChainStep {
     pub prog: Vec<COp>,
     /// The kernel of the first input modes used (see [`NormStep::memo`]).
     pub memo: std::sync::OnceLock<(Vec<Mode>, crate::kernels::ChainFn)>,
+    /// Run by the AVX-512 Rust evaluator (`wide_chain`) instead of a generated kernel.
+    pub wide: bool,
 }
 
 impl ChainStep {
@@ -317,17 +319,21 @@ impl ChainStep {
             return self.fallback(slots, threads);
         }
         let has_row = modes.contains(&Mode::Row);
-        let f = match self.memo.get() {
-            Some((m, f)) if *m == modes => *f,
-            _ => {
-                let key = ChainKey {
-                    prog: self.prog.clone(),
-                    modes: modes.clone(),
-                };
-                let f = cache.chain(&key).map_err(|e| OpError(e.to_string()))?;
-                let _ = self.memo.set((modes.clone(), f));
-                f
-            }
+        let f = if self.wide {
+            None
+        } else {
+            Some(match self.memo.get() {
+                Some((m, f)) if *m == modes => *f,
+                _ => {
+                    let key = ChainKey {
+                        prog: self.prog.clone(),
+                        modes: modes.clone(),
+                    };
+                    let f = cache.chain(&key).map_err(|e| OpError(e.to_string()))?;
+                    let _ = self.memo.set((modes.clone(), f));
+                    f
+                }
+            })
         };
         let mut out = vec![0f32; n];
         let ptrs: Vec<SendPtr> = ins
@@ -361,7 +367,13 @@ impl ChainStep {
             // SAFETY: Full inputs and the output hold n elements and this worker covers the
             // disjoint range start_elem..start_elem + r*len ≤ n; Row inputs hold `h` elements
             // read per row; Scalar inputs hold one element. `bases` lives across the call.
-            unsafe { f(bases.as_ptr(), (po.0 + start_elem * 4) as *mut f32, r, len) }
+            let dst = (po.0 + start_elem * 4) as *mut f32;
+            match f {
+                Some(f) => unsafe { f(bases.as_ptr(), dst, r, len) },
+                None => unsafe {
+                    crate::wide_chain::run(&self.prog, modes_ref, &bases, dst, r, len)
+                },
+            }
         });
         let v = Val::floats(DType::F32, out_shape, out)?;
         match slots.get_mut(self.out) {
@@ -575,7 +587,12 @@ pub(crate) fn build_steps(
             }
             // A lone fusible op runs as a one-node chain too: the generated loop beats the
             // runtime function (t5's Relu over [2,8,256]: 3.5 us as a runtime function).
-            steps.push(Step::Chain(make_chain(&nodes, &members[i], consts)));
+            steps.push(Step::Chain(make_chain(
+                &nodes,
+                &members[i],
+                consts,
+                opts.wide_chains,
+            )));
             continue;
         }
         steps.push(Step::Op(n.clone()));
@@ -583,7 +600,12 @@ pub(crate) fn build_steps(
     steps
 }
 
-fn make_chain(nodes: &[PNode], m: &[usize], consts: &[Option<Arc<Val>>]) -> ChainStep {
+fn make_chain(
+    nodes: &[PNode],
+    m: &[usize],
+    consts: &[Option<Arc<Val>>],
+    allow_wide: bool,
+) -> ChainStep {
     use std::collections::HashMap;
     let mut prog = Vec::new();
     let mut at: HashMap<usize, usize> = HashMap::new(); // slot -> instruction
@@ -643,6 +665,7 @@ fn make_chain(nodes: &[PNode], m: &[usize], consts: &[Option<Arc<Val>>]) -> Chai
         nodes: m.iter().map(|&i| nodes[i].clone()).collect(),
         inputs,
         out,
+        wide: allow_wide && crate::wide_chain::suits(&prog),
         prog,
         memo: std::sync::OnceLock::new(),
     }

@@ -25,6 +25,7 @@ mod rows;
 mod step;
 mod value;
 mod vmath;
+mod wide_chain;
 
 pub use direct::NormKernel;
 pub use error::JitError;
@@ -64,6 +65,9 @@ pub struct Options {
     pub fuse_chains: bool,
     /// Fold Transposes around a MatMul and a constant bias Add after it into the product.
     pub fold_matmul: bool,
+    /// On CPUs with AVX-512, run chains with Erf/Tanh/Sigmoid through the AVX-512 Rust
+    /// evaluator instead of a generated 128-bit kernel.
+    pub wide_chains: bool,
 }
 
 impl Default for Options {
@@ -76,6 +80,7 @@ impl Default for Options {
             fold_residual: true,
             fuse_chains: true,
             fold_matmul: true,
+            wide_chains: true,
         }
     }
 }

@@ -8,7 +8,7 @@ use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value}
 use cranelift_frontend::FunctionBuilder;
 
 /// Odd Taylor coefficients of tanh (x^3 .. x^15), from `2^2n (2^2n - 1) B_2n / (2n)!`.
-const TANH_TAYLOR: [f64; 7] = [
+pub(crate) const TANH_TAYLOR: [f64; 7] = [
     -1.0 / 3.0,
     2.0 / 15.0,
     -17.0 / 315.0,
@@ -19,13 +19,13 @@ const TANH_TAYLOR: [f64; 7] = [
 ];
 
 /// Below this |x| tanh uses its Taylor series (truncation after x^15 below 2e-8 relative).
-const SMALL: f32 = 0.5;
+pub(crate) const SMALL: f32 = 0.5;
 /// Beyond this |x| tanh rounds to ±1 in f32.
-const SATURATE: f32 = 9.0;
+pub(crate) const SATURATE: f32 = 9.0;
 /// ln 2 split so that `k · LN2_HI` is exact for the k used here: ln 2's f32 bits
 /// (0x3f317218) with the low 12 mantissa bits cleared (0.693115234375).
-const LN2_HI: f32 = f32::from_bits(0x3f31_7000);
-const LN2_LO: f32 = 3.194_618_5e-5;
+pub(crate) const LN2_HI: f32 = f32::from_bits(0x3f31_7000);
+pub(crate) const LN2_LO: f32 = 3.194_618_5e-5;
 
 /// A constant, splatted when `vec`.
 fn c(b: &mut FunctionBuilder<'_>, v: f32, vec: bool) -> Value {
@@ -54,7 +54,7 @@ fn lanes() -> MemFlagsData {
 }
 
 /// 1.5 · 2^23: adding it to a float of magnitude below 2^22 rounds it to an integer.
-const SHIFTER: f32 = 12_582_912.0;
+pub(crate) const SHIFTER: f32 = 12_582_912.0;
 
 /// `e^y` for `-87 ≤ y ≤ 87` (NaN propagates): `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
 /// polynomial for `e^r` (truncation below 1e-8), times `2^k` built from exponent bits.
@@ -137,11 +137,11 @@ pub(crate) fn tanh(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) 
 }
 
 /// Below this |x| erf uses `x · P(x²)`.
-const ERF_SMALL: f32 = 1.0;
+pub(crate) const ERF_SMALL: f32 = 1.0;
 /// `erf(x) / x ≈ P(x²)` on `0 ≤ x ≤ 1`, degree 6 in `x²`: a least-squares fit of the relative
 /// error on 2000 Chebyshev nodes in `x²` (numpy `lstsq`, done for this file); max relative
 /// error 1.3e-9 in f64, below f32 rounding. (Was the Taylor series to x^21, 11 terms.)
-const ERF_POLY: [f64; 7] = [
+pub(crate) const ERF_POLY: [f64; 7] = [
     1.128_379_165_689_322_3,
     -0.376_126_255_673_994_7,
     0.112_835_822_479_943_92,
@@ -151,11 +151,11 @@ const ERF_POLY: [f64; 7] = [
     7.847_259_129_115_103e-5,
 ];
 /// Beyond this |x| erf is ±1 in f32.
-const ERF_SATURATE: f32 = 4.0;
+pub(crate) const ERF_SATURATE: f32 = 4.0;
 /// Abramowitz & Stegun 7.1.26: `erfc(x) ≈ t·P(t)·e^{-x²}`, `t = 1/(1 + p·x)`, absolute
 /// error below 1.5e-7 (used at x ≥ 1, where erf ≥ 0.84: about 2 f32 ulp).
-const AS_P: f32 = 0.327_591_1;
-const AS_A: [f32; 5] = [
+pub(crate) const AS_P: f32 = 0.327_591_1;
+pub(crate) const AS_A: [f32; 5] = [
     0.254_829_6,
     -0.284_496_74,
     1.421_413_7,
@@ -230,7 +230,7 @@ fn with_sign(b: &mut FunctionBuilder<'_>, r: Value, x: Value, vec: bool) -> Valu
 
 /// |x| beyond which sigmoid's `e^{|x|}` would overflow f32; below -87 the result (< 2e-38,
 /// subnormal) is held at `1 / (1 + e^87)`.
-const SIGMOID_CLAMP: f32 = 87.0;
+pub(crate) const SIGMOID_CLAMP: f32 = 87.0;
 
 /// `sigmoid(x) = 1 / (1 + e^{-x})` as `q = 1 / (1 + e^{|x|})`: `q` for x < 0 and `1 - q`
 /// otherwise, so both tails keep their relative precision; NaN propagates.

@@ -88,10 +88,22 @@ fn norm_model(c: &NormCase, params: &[f32]) -> Model {
 }
 
 fn check(model: &Model, inputs: &[Tensor], atol: f64, rtol: f64) -> Result<(), TestCaseError> {
+    check_wide(model, inputs, atol, rtol, true)
+}
+
+/// [`check`] with the AVX-512 chain evaluator allowed (`wide`) or not.
+fn check_wide(
+    model: &Model,
+    inputs: &[Tensor],
+    atol: f64,
+    rtol: f64,
+    wide: bool,
+) -> Result<(), TestCaseError> {
     let want =
         lnopt_interp::run_model(model, inputs).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let opts = lnopt_jit::Options {
         threads: 2,
+        wide_chains: wide,
         ..lnopt_jit::Options::default()
     };
     let c = lnopt_jit::compile_with(model, &lnopt_jit::InputShapes::of(inputs), &opts)
@@ -231,8 +243,10 @@ proptest! {
             Tensor::from_f32("a", vec![h as i64], &data(h, seed ^ 1, 0.0, 2.0)),
             Tensor::from_f32("b", vec![rows as i64, h as i64], &data(rows * h, seed ^ 2, 0.0, 2.0)),
         ];
-        // Error bound of the inline Erf/Tanh (< 2e-7 absolute), libm Sigmoid and f32 arithmetic.
-        check(&model, &inputs, 1e-5, 1e-5)?;
+        // Error bound of the inline Erf/Tanh (< 2e-7 absolute), Sigmoid and f32 arithmetic;
+        // both the AVX-512 evaluator (where the CPU has it) and the generated kernel.
+        check_wide(&model, &inputs, 1e-5, 1e-5, true)?;
+        check_wide(&model, &inputs, 1e-5, 1e-5, false)?;
     }
 }
 
@@ -338,8 +352,9 @@ fn sweep(limit: f32) -> Vec<f32> {
 }
 
 /// Runs the chain of unary `ops` over `xs` under the JIT, checking it compiled to one chain
-/// kernel, and returns the f32 results.
-fn run_unary_chain(name: &str, ops: &[&str], xs: &[f32]) -> Vec<f32> {
+/// step, and returns the f32 results; `wide` allows the AVX-512 evaluator (used when the CPU
+/// has it), otherwise the generated 128-bit kernel runs.
+fn run_unary_chain(name: &str, ops: &[&str], xs: &[f32], wide: bool) -> Vec<f32> {
     let n = xs.len();
     let mut g = Graph::new(name);
     let xv = declare(&mut g, "x", &[n as i64]);
@@ -352,8 +367,16 @@ fn run_unary_chain(name: &str, ops: &[&str], xs: &[f32]) -> Vec<f32> {
         cur = o;
     }
     g.add_output(cur);
-    let cm =
-        lnopt_jit::compile(&Model::new(g, 17), &lnopt_jit::InputShapes(vec![vec![n]])).unwrap();
+    let opts = lnopt_jit::Options {
+        wide_chains: wide,
+        ..lnopt_jit::Options::default()
+    };
+    let cm = lnopt_jit::compile_with(
+        &Model::new(g, 17),
+        &lnopt_jit::InputShapes(vec![vec![n]]),
+        &opts,
+    )
+    .unwrap();
     assert_eq!(cm.plan_stats().chain_steps, 1);
     let out = cm
         .run(&[Tensor::from_f32("x", vec![n as i64], xs)])
@@ -372,25 +395,32 @@ fn run_unary_chain(name: &str, ops: &[&str], xs: &[f32]) -> Vec<f32> {
 #[test]
 fn chain_tanh_within_a_few_ulp() {
     let xs = sweep(30.0);
-    let got = run_unary_chain("tanh", &["Neg", "Tanh", "Neg"], &xs);
-    let mut worst = (0i64, 0f32);
-    for (&x, &y) in xs.iter().zip(&got) {
-        let want = (x as f64).tanh() as f32;
-        if x.is_nan() {
-            assert!(y.is_nan(), "tanh(NaN) = {y}");
-            continue;
+    for wide in [true, false] {
+        let got = run_unary_chain("tanh", &["Neg", "Tanh", "Neg"], &xs, wide);
+        let mut worst = (0i64, 0f32);
+        for (&x, &y) in xs.iter().zip(&got) {
+            let want = (x as f64).tanh() as f32;
+            if x.is_nan() {
+                assert!(y.is_nan(), "tanh(NaN) = {y}");
+                continue;
+            }
+            assert_eq!(
+                y.is_sign_negative(),
+                want.is_sign_negative(),
+                "tanh({x}) = {y}"
+            );
+            let d = (y.to_bits() as i64 - want.to_bits() as i64).abs();
+            if d > worst.0 {
+                worst = (d, x);
+            }
         }
-        assert_eq!(
-            y.is_sign_negative(),
-            want.is_sign_negative(),
-            "tanh({x}) = {y}"
+        assert!(
+            worst.0 <= 4,
+            "wide {wide}: {} ulp at x = {}",
+            worst.0,
+            worst.1
         );
-        let d = (y.to_bits() as i64 - want.to_bits() as i64).abs();
-        if d > worst.0 {
-            worst = (d, x);
-        }
     }
-    assert!(worst.0 <= 4, "{} ulp at x = {}", worst.0, worst.1);
 }
 
 /// `Neg(Erf(Neg(x)))` = erf(x) as one chain kernel: the inline erf against f64 erf (libm)
@@ -398,23 +428,28 @@ fn chain_tanh_within_a_few_ulp() {
 #[test]
 fn chain_erf_close_to_reference() {
     let xs = sweep(10.0);
-    let got = run_unary_chain("erf", &["Neg", "Erf", "Neg"], &xs);
-    let (mut worst_abs, mut worst_ulp) = (0f64, 0i64);
-    for (&x, &y) in xs.iter().zip(&got) {
-        if x.is_nan() {
-            assert!(y.is_nan(), "erf(NaN) = {y}");
-            continue;
+    for wide in [true, false] {
+        let got = run_unary_chain("erf", &["Neg", "Erf", "Neg"], &xs, wide);
+        let (mut worst_abs, mut worst_ulp) = (0f64, 0i64);
+        for (&x, &y) in xs.iter().zip(&got) {
+            if x.is_nan() {
+                assert!(y.is_nan(), "erf(NaN) = {y}");
+                continue;
+            }
+            let want = libm::erf(x as f64);
+            assert_eq!(y.is_sign_negative(), x.is_sign_negative(), "erf({x}) = {y}");
+            worst_abs = worst_abs.max((y as f64 - want).abs());
+            if x.abs() < 1.0 {
+                let d = (y.to_bits() as i64 - (want as f32).to_bits() as i64).abs();
+                worst_ulp = worst_ulp.max(d);
+            }
         }
-        let want = libm::erf(x as f64);
-        assert_eq!(y.is_sign_negative(), x.is_sign_negative(), "erf({x}) = {y}");
-        worst_abs = worst_abs.max((y as f64 - want).abs());
-        if x.abs() < 1.0 {
-            let d = (y.to_bits() as i64 - (want as f32).to_bits() as i64).abs();
-            worst_ulp = worst_ulp.max(d);
-        }
+        assert!(
+            worst_abs <= 3e-7,
+            "wide {wide}: worst absolute error {worst_abs:e}"
+        );
+        assert!(worst_ulp <= 4, "worst error below |x| = 1: {worst_ulp} ulp");
     }
-    assert!(worst_abs <= 3e-7, "worst absolute error {worst_abs:e}");
-    assert!(worst_ulp <= 4, "worst error below |x| = 1: {worst_ulp} ulp");
 }
 
 /// A residual that broadcasts (`[1, s, h]` position table onto `[b, s, h]`) cannot be folded
@@ -476,24 +511,31 @@ fn broadcast_residual_runs_add_then_kernel() {
 #[test]
 fn chain_sigmoid_within_a_few_ulp() {
     let xs = sweep(120.0);
-    let got = run_unary_chain("sigmoid", &["Sigmoid", "Neg", "Neg"], &xs);
-    let mut worst = (0i64, 0f32);
-    for (&x, &y) in xs.iter().zip(&got) {
-        if x.is_nan() {
-            assert!(y.is_nan(), "sigmoid(NaN) = {y}");
-            continue;
+    for wide in [true, false] {
+        let got = run_unary_chain("sigmoid", &["Sigmoid", "Neg", "Neg"], &xs, wide);
+        let mut worst = (0i64, 0f32);
+        for (&x, &y) in xs.iter().zip(&got) {
+            if x.is_nan() {
+                assert!(y.is_nan(), "sigmoid(NaN) = {y}");
+                continue;
+            }
+            let want = (1.0 / (1.0 + (-(x as f64)).exp())) as f32;
+            if x < -87.0 {
+                assert!((0.0..2e-38).contains(&y), "sigmoid({x}) = {y}");
+                continue;
+            }
+            let d = (y.to_bits() as i64 - want.to_bits() as i64).abs();
+            if d > worst.0 {
+                worst = (d, x);
+            }
         }
-        let want = (1.0 / (1.0 + (-(x as f64)).exp())) as f32;
-        if x < -87.0 {
-            assert!((0.0..2e-38).contains(&y), "sigmoid({x}) = {y}");
-            continue;
-        }
-        let d = (y.to_bits() as i64 - want.to_bits() as i64).abs();
-        if d > worst.0 {
-            worst = (d, x);
-        }
+        assert!(
+            worst.0 <= 4,
+            "wide {wide}: {} ulp at x = {}",
+            worst.0,
+            worst.1
+        );
     }
-    assert!(worst.0 <= 4, "{} ulp at x = {}", worst.0, worst.1);
 }
 
 /// A chain input that is a trailing block of the output (`[1, 1, s, d]` onto `[b, h, s, d]`,

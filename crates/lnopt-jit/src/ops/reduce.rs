@@ -130,30 +130,10 @@ fn softmax_rows_f32(xs: &[f32], len: usize, log: bool) -> Vec<f32> {
 /// `e^x` leaves the normal range) the result is 0. About 2 ulp; NaN stays NaN.
 #[inline(always)]
 fn exp_nonpositive(x: f32, fma: bool) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
-    let madd = |a: f32, b: f32, c: f32| if fma { a.mul_add(b, c) } else { a * b + c };
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = madd(-n, LN2_LO, madd(-n, LN2_HI, x));
-    let mut p = 1.0 / 5040.0;
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = madd(p, r, c);
-    }
-    let scale = f32::from_bits(((n as i32 + 127).clamp(1, 254) as u32) << 23);
     if x < -87.3 {
         0.0
     } else {
-        p * scale
+        crate::wide_chain::exp_f32(x, fma)
     }
 }
 
