@@ -158,3 +158,36 @@ fn output_in_a_missing_folder_is_an_error_not_a_silent_success() {
     assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+/// `lnopt bench --profile` prints the JIT's time by op type and its slowest steps (the steps
+/// named are the fused model's), and refuses the interpreter with a clear message.
+#[test]
+fn bench_profile_lists_ops_and_steps_for_the_jit_only() {
+    let model = fixture("fusion/ln_pytorch_canonical/model.onnx");
+    let data = fixture("fusion/ln_pytorch_canonical/test_data_set_0");
+    let o = lnopt(&[
+        "bench",
+        s(&model),
+        "--engine",
+        "jit",
+        "--fuse",
+        "--data",
+        s(&data),
+        "--iters",
+        "3",
+        "--profile",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("latency over 3 runs"), "{out}");
+    assert!(out.contains("profile over 3 runs"), "{out}");
+    assert!(out.contains("LayerNormalization"), "{out}");
+    assert!(out.contains("slowest steps:"), "{out}");
+    let i = lnopt(&["bench", s(&model), "--iters", "2", "--profile"]);
+    assert_eq!(i.status.code(), Some(2), "{}", stderr(&i));
+    assert!(
+        stderr(&i).contains("--profile needs --engine jit"),
+        "{}",
+        stderr(&i)
+    );
+}
