@@ -61,3 +61,22 @@ pub fn interp(data: &[u8]) {
     };
     let _ = lnopt_interp::run_model(&model, &inputs);
 }
+
+/// Target `jit`: the random graph of [`interp`] compiled by the JIT (plan, folded steps,
+/// generated kernels) for its inputs' shapes and run on one or two threads. The JIT works
+/// through raw pointers into its buffers, so this target guards its bounds checks; any `Err`
+/// is fine.
+pub fn jit(data: &[u8]) {
+    let Some((model, inputs)) = random_model(data) else {
+        return;
+    };
+    let threads = 1 + data.first().map_or(0, |b| (b & 1) as usize);
+    let options = lnopt_jit::Options {
+        threads,
+        ..lnopt_jit::Options::default()
+    };
+    let shapes = lnopt_jit::InputShapes::of(&inputs);
+    if let Ok(compiled) = lnopt_jit::compile_with(&model, &shapes, &options) {
+        let _ = compiled.run(&inputs);
+    }
+}

@@ -24,6 +24,7 @@ fn regressions_replay_without_panic() {
         ("import", lnopt_fuzz::import as fn(&[u8])),
         ("pipeline", lnopt_fuzz::pipeline),
         ("interp", lnopt_fuzz::interp),
+        ("jit", lnopt_fuzz::jit),
     ] {
         for p in files(&root.join(target)) {
             f(&std::fs::read(&p).unwrap());

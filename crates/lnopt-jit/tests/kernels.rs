@@ -723,3 +723,26 @@ fn lone_elementwise_ops_run_as_one_node_chains() {
         check(&model, &inputs, 0.0, 0.0).unwrap();
     }
 }
+
+/// A Conv whose weights have an empty kernel dim is an error naming the problem (fuzz finding:
+/// `kh - 1` underflowed), not a panic or a silent result.
+#[test]
+fn conv_with_an_empty_kernel_is_an_error() {
+    let mut g = Graph::new("conv");
+    let x = declare(&mut g, "x", &[1, 1, 4]);
+    g.add_input(x);
+    let w = g.add_initializer("w", Tensor::from_f32("", vec![1, 1, 0], &[]));
+    let y = g.value_by_name_or_new("y");
+    g.add_node(
+        Node::new("Conv", "c"),
+        vec![Some(x), Some(w)],
+        vec![Some(y)],
+    )
+    .unwrap();
+    g.add_output(y);
+    let model = Model::new(g, 17);
+    let inputs = vec![Tensor::from_f32("x", vec![1, 1, 4], &[1.0, 2.0, 3.0, 4.0])];
+    let cm = lnopt_jit::compile(&model, &lnopt_jit::InputShapes::of(&inputs)).unwrap();
+    let e = cm.run(&inputs).unwrap_err().to_string();
+    assert!(e.contains("empty kernel") && e.contains("'c'"), "{e}");
+}

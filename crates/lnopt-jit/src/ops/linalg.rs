@@ -373,13 +373,25 @@ pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
     } else {
         (1, u(st[0]), 1, u(dl[0]), 0, u(pd[0]), 0, u(pd[1]))
     };
-    let eh = (kh - 1) * dh + 1;
-    let ew = (kw - 1) * dw + 1;
-    if ih + ph0 + ph1 < eh || iw + pw0 + pw1 < ew {
+    if kh == 0 || kw == 0 {
+        bail!("weights {:?} have an empty kernel", w.shape);
+    }
+    // Extents with overflow checks: strides, dilations and pads come from the file.
+    let span = |k: usize, d: usize| (k - 1).checked_mul(d).and_then(|v| v.checked_add(1));
+    let padded = |i: usize, p0: usize, p1: usize| i.checked_add(p0).and_then(|v| v.checked_add(p1));
+    let (Some(eh), Some(ew), Some(pih), Some(piw)) = (
+        span(kh, dh),
+        span(kw, dw),
+        padded(ih, ph0, ph1),
+        padded(iw, pw0, pw1),
+    ) else {
+        bail!("kernel, dilations or pads {dl:?} {pd:?} overflow");
+    };
+    if pih < eh || piw < ew {
         bail!("kernel larger than padded input");
     }
-    let oh = (ih + ph0 + ph1 - eh) / sh + 1;
-    let ow = (iw + pw0 + pw1 - ew) / sw + 1;
+    let oh = (pih - eh) / sh + 1;
+    let ow = (piw - ew) / sw + 1;
     let cog = co / g;
     let kk = cig * kh * kw;
     let mut out = vec![0f32; checked_numel(&[n, co, oh, ow])?];
