@@ -523,6 +523,65 @@ const PREFETCH_ROW_BYTES: usize = 16 << 10;
 /// x = 128 MiB 30/30 vs 40/39 (copy 39).
 const BIG_BYTES: usize = 24 << 20;
 
+/// A row's pass-1 statistics, for [`row_mean_inv`].
+struct RowStats<'a> {
+    /// (Σd, Σd²) of d = x - shift (LayerNorm) or (Σx²) (RMS-style).
+    stats: &'a [Value],
+    /// The row's shift (its first element), LayerNorm only.
+    shift: Option<Value>,
+    /// The row's first element address (for the exact second pass).
+    src: Value,
+    /// 1 / hidden.
+    inv_h: Value,
+}
+
+/// Mean (LayerNorm) and 1/sd of a row from its statistics; when the shifted variance lost more
+/// than ~10 bits to cancellation it is recomputed exactly by a second pass over the row.
+/// Shared by the pipelined and the phased row loops.
+fn row_mean_inv(
+    b: &mut FunctionBuilder<'_>,
+    fma: bool,
+    h: usize,
+    eps_bits: u32,
+    row: &RowStats<'_>,
+) -> (Option<Value>, Value) {
+    let (mean, var) = match row.shift {
+        Some(shs) => {
+            let md = b.ins().fmul(row.stats[0], row.inv_h);
+            let mean = b.ins().fadd(shs, md);
+            let e2 = b.ins().fmul(row.stats[1], row.inv_h);
+            let md2 = b.ins().fmul(md, md);
+            let var1 = b.ins().fsub(e2, md2);
+            // Cancellation guard.
+            let lim = b.ins().f32const(1.0 / 1024.0);
+            let thr = b.ins().fmul(e2, lim);
+            let bad = b.ins().fcmp(FloatCC::LessThan, var1, thr);
+            let exact = b.create_block();
+            let join = b.create_block();
+            b.append_block_param(join, S);
+            b.ins().brif(bad, exact, &[], join, &bargs(&[var1]));
+            b.switch_to_block(exact);
+            let mb = Both::splat(b, mean);
+            let ss = pass_n(b, h, 1, &[row.src, mb.v], &mut |b, off, vec, acc, iv| {
+                let v = load(b, iv[0], off, vec);
+                let d = b.ins().fsub(v, if vec { iv[1] } else { mb.s });
+                vec![mul_add(b, fma, d, d, acc[0])]
+            });
+            let var2 = b.ins().fmul(ss[0], row.inv_h);
+            b.ins().jump(join, &bargs(&[var2]));
+            b.switch_to_block(join);
+            (Some(mean), b.block_params(join)[0])
+        }
+        None => (None, b.ins().fmul(row.stats[0], row.inv_h)),
+    };
+    let eps = b.ins().f32const(f32::from_bits(eps_bits));
+    let ve = b.ins().fadd(var, eps);
+    let sd = b.ins().sqrt(ve);
+    let one = b.ins().f32const(1.0);
+    let inv = b.ins().fdiv(one, sd);
+    (mean, inv)
+}
+
 /// The software-pipelined row loop of [`emit_norm`].
 fn emit_norm_fused(b: &mut FunctionBuilder<'_>, k: &NormKey, ptr: Type, fma: bool, p: &[Value]) {
     let (x, skip, scale, bias, y, sum, mean_o, inv_o, rows) =
@@ -608,40 +667,18 @@ fn emit_norm_fused(b: &mut FunctionBuilder<'_>, k: &NormKey, ptr: Type, fma: boo
     let pre_next = rp[1 + nacc + usize::from(sh0.is_some())..].to_vec();
     let cur = row(b, r);
     let inv_h = b.ins().f32const(1.0 / h.max(1) as f32);
-    let (mean, var) = match shift_s {
-        Some(shs) => {
-            let md = b.ins().fmul(stats[0], inv_h);
-            let mean = b.ins().fadd(shs, md);
-            let e2 = b.ins().fmul(stats[1], inv_h);
-            let md2 = b.ins().fmul(md, md);
-            let var1 = b.ins().fsub(e2, md2);
-            // Cancellation guard.
-            let lim = b.ins().f32const(1.0 / 1024.0);
-            let thr = b.ins().fmul(e2, lim);
-            let bad = b.ins().fcmp(FloatCC::LessThan, var1, thr);
-            let exact = b.create_block();
-            let join = b.create_block();
-            b.append_block_param(join, S);
-            b.ins().brif(bad, exact, &[], join, &bargs(&[var1]));
-            b.switch_to_block(exact);
-            let mb = Both::splat(b, mean);
-            let ss = pass_n(b, h, 1, &[cur.src, mb.v], &mut |b, off, vec, acc, iv| {
-                let v = load(b, iv[0], off, vec);
-                let d = b.ins().fsub(v, if vec { iv[1] } else { mb.s });
-                vec![mul_add(b, fma, d, d, acc[0])]
-            });
-            let var2 = b.ins().fmul(ss[0], inv_h);
-            b.ins().jump(join, &bargs(&[var2]));
-            b.switch_to_block(join);
-            (Some(mean), b.block_params(join)[0])
-        }
-        None => (None, b.ins().fmul(stats[0], inv_h)),
-    };
-    let eps = b.ins().f32const(f32::from_bits(k.eps_bits));
-    let ve = b.ins().fadd(var, eps);
-    let sd = b.ins().sqrt(ve);
-    let one = b.ins().f32const(1.0);
-    let inv = b.ins().fdiv(one, sd);
+    let (mean, inv) = row_mean_inv(
+        b,
+        fma,
+        h,
+        k.eps_bits,
+        &RowStats {
+            stats: &stats,
+            shift: shift_s,
+            src: cur.src,
+            inv_h,
+        },
+    );
     let soff = b.ins().imul_imm_s(r, 4);
     if k.mean_out {
         let m = match mean {
@@ -969,40 +1006,18 @@ fn emit_norm_phased(
             None => vec![mul_add(b, fma, v, v, acc[0])],
         }
     });
-    let (mean, var) = match shift {
-        Some(sh) => {
-            let md = b.ins().fmul(stats[0], inv_h);
-            let mean = b.ins().fadd(sh.s, md);
-            let e2 = b.ins().fmul(stats[1], inv_h);
-            let md2 = b.ins().fmul(md, md);
-            let var1 = b.ins().fsub(e2, md2);
-            // Cancellation guard.
-            let lim = b.ins().f32const(1.0 / 1024.0);
-            let thr = b.ins().fmul(e2, lim);
-            let bad = b.ins().fcmp(FloatCC::LessThan, var1, thr);
-            let exact = b.create_block();
-            let join = b.create_block();
-            b.append_block_param(join, S);
-            b.ins().brif(bad, exact, &[], join, &bargs(&[var1]));
-            b.switch_to_block(exact);
-            let mb = Both::splat(b, mean);
-            let ss = pass_n(b, h, 1, &[src, mb.v], &mut |b, off, vec, acc, iv| {
-                let v = load(b, iv[0], off, vec);
-                let d = b.ins().fsub(v, if vec { iv[1] } else { mb.s });
-                vec![mul_add(b, fma, d, d, acc[0])]
-            });
-            let var2 = b.ins().fmul(ss[0], inv_h);
-            b.ins().jump(join, &bargs(&[var2]));
-            b.switch_to_block(join);
-            (Some(mean), b.block_params(join)[0])
-        }
-        None => (None, b.ins().fmul(stats[0], inv_h)),
-    };
-    let eps = b.ins().f32const(f32::from_bits(k.eps_bits));
-    let ve = b.ins().fadd(var, eps);
-    let sd = b.ins().sqrt(ve);
-    let one = b.ins().f32const(1.0);
-    let inv = b.ins().fdiv(one, sd);
+    let (mean, inv) = row_mean_inv(
+        b,
+        fma,
+        h,
+        k.eps_bits,
+        &RowStats {
+            stats: &stats,
+            shift: shift.map(|sh| sh.s),
+            src,
+            inv_h,
+        },
+    );
     let inv_b = Both::splat(b, inv);
     let mean_b = mean.map(|m| Both::splat(b, m));
     // Pass 2: output. Invariants: source row, output row, 1/sd, [mean].
