@@ -375,7 +375,9 @@ impl MatMulStep {
             SendPtr(out.as_mut_ptr() as usize),
         );
         let macs = total.saturating_mul(k);
-        let one_big = nb == 1 && threads > 1 && macs >= PAR_MIN_MACS * 8;
+        // A single product splits its own rows across threads (sgemm_threads decides when
+        // that pays); a batch of products is split by batch element below.
+        let product_threads = if nb == 1 { threads } else { 1 };
         let product = |lo: usize, hi: usize| {
             for bi in lo..hi {
                 let oa = batch_offset(bi, &batch, a_lead.0, a_lead.1);
@@ -400,16 +402,7 @@ impl MatMulStep {
                 // and strides lies inside its buffer (the views' reach was checked above and the
                 // output strides come from the output's own shape); batch elements write
                 // disjoint output positions, so workers never write the same element.
-                unsafe {
-                    sgemm_threads(
-                        (m, n, k),
-                        dst,
-                        bias.is_some(),
-                        lhs,
-                        rhs,
-                        if one_big { threads } else { 1 },
-                    )
-                }
+                unsafe { sgemm_threads((m, n, k), dst, bias.is_some(), lhs, rhs, product_threads) }
             }
         };
         if nb > 1 && threads > 1 && macs >= PAR_MIN_MACS {
