@@ -10,7 +10,7 @@ use crate::ops::{self, Ctx};
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
 use crate::rows::{run_rows, NormArgs};
-use crate::step::{store, Step};
+use crate::step::Step;
 use crate::value::{Data, Val};
 use lnopt_ir::DType;
 use std::sync::Arc;
@@ -47,20 +47,7 @@ impl NormStep {
         if let Some((a, _)) = &self.add {
             crate::step::run_op(a, slots, threads)?;
         }
-        let outs = {
-            let ins: Vec<Option<&Val>> = self
-                .node
-                .inputs
-                .iter()
-                .map(|&i| slot_val(slots, i))
-                .collect();
-            ops::run(&Ctx {
-                node: &self.node,
-                ins: &ins,
-                threads,
-            })?
-        };
-        store(slots, &self.node.outputs, outs)
+        crate::step::run_op(&self.node, slots, threads)
     }
 
     /// Runs the kernel (or the fallback).
@@ -130,20 +117,7 @@ impl NormStep {
                 return self.fallback(slots, threads);
             }
             // The Add already ran: only the norm falls back.
-            let outs = {
-                let ins: Vec<Option<&Val>> = self
-                    .node
-                    .inputs
-                    .iter()
-                    .map(|&i| slot_val(slots, i))
-                    .collect();
-                ops::run(&Ctx {
-                    node: &self.node,
-                    ins: &ins,
-                    threads,
-                })?
-            };
-            return store(slots, &self.node.outputs, outs);
+            return crate::step::run_op(&self.node, slots, threads);
         }
         let axis = c.int("axis", -1)?;
         let eps = c.float("epsilon", 1e-5)?;
@@ -371,7 +345,14 @@ impl ChainStep {
             match f {
                 Some(f) => unsafe { f(bases.as_ptr(), dst, r, len) },
                 None => unsafe {
-                    crate::wide_chain::run(&self.prog, modes_ref, &bases, dst, r, len)
+                    crate::wide_chain::run(&crate::wide_chain::ChainCall {
+                        prog: &self.prog,
+                        modes: modes_ref,
+                        bases: &bases,
+                        out: dst,
+                        rows: r,
+                        h: len,
+                    })
                 },
             }
         });

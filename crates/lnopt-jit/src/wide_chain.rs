@@ -158,29 +158,40 @@ fn fmin(a: f32, b: f32) -> f32 {
     }
 }
 
-/// Evaluates `prog` over `rows` rows of `h` elements, reading input `k` through `bases[k]`
-/// per `modes[k]` (Full: `rows·h` elements, Row: `h` elements reused per row, Scalar: one)
-/// and writing `out` (`rows·h` elements) — the contract of a generated chain kernel.
+/// One chain evaluation: `prog` over `rows` rows of `h` elements, reading input `k` through
+/// `bases[k]` per `modes[k]` (Full: `rows·h` elements, Row: `h` elements reused per row,
+/// Scalar: one) and writing `out` (`rows·h` elements) — the contract of a generated chain
+/// kernel.
+pub(crate) struct ChainCall<'a> {
+    /// The chain's program.
+    pub prog: &'a [COp],
+    /// How each input is read.
+    pub modes: &'a [Mode],
+    /// Where each input starts.
+    pub bases: &'a [*const f32],
+    /// Where the output starts.
+    pub out: *mut f32,
+    /// Rows.
+    pub rows: usize,
+    /// Elements per row.
+    pub h: usize,
+}
+
+/// Runs `call`, compiled for AVX-512 when the CPU has it.
 ///
 /// # Safety
-/// The pointers must address that many live f32s; `out` must not overlap an input.
-pub(crate) unsafe fn run(
-    prog: &[COp],
-    modes: &[Mode],
-    bases: &[*const f32],
-    out: *mut f32,
-    rows: usize,
-    h: usize,
-) {
-    let mut regs = vec![0f32; prog.len() * BLOCK];
+/// The pointers must address as many live f32s as [`ChainCall`] describes; `out` must not
+/// overlap an input.
+pub(crate) unsafe fn run(call: &ChainCall<'_>) {
+    let mut regs = vec![0f32; call.prog.len() * BLOCK];
     #[cfg(target_arch = "x86_64")]
     if cpu_has_avx512() {
         // SAFETY: the features were detected; the caller's contract is forwarded.
-        unsafe { run_avx512(prog, modes, bases, out, rows, h, &mut regs) };
+        unsafe { run_avx512(call, &mut regs) };
         return;
     }
     // SAFETY: forwarded from the caller.
-    unsafe { run_body(prog, modes, bases, out, rows, h, &mut regs) }
+    unsafe { run_body(call, &mut regs) }
 }
 
 /// [`run_body`] compiled for AVX-512.
@@ -189,31 +200,25 @@ pub(crate) unsafe fn run(
 /// The CPU must have AVX-512F/VL and FMA; otherwise as [`run`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_avx512(
-    prog: &[COp],
-    modes: &[Mode],
-    bases: &[*const f32],
-    out: *mut f32,
-    rows: usize,
-    h: usize,
-    regs: &mut [f32],
-) {
+unsafe fn run_avx512(call: &ChainCall<'_>, regs: &mut [f32]) {
     // SAFETY: forwarded from the caller.
-    unsafe { run_body(prog, modes, bases, out, rows, h, regs) }
+    unsafe { run_body(call, regs) }
 }
 
+/// The block-by-block evaluation; `regs` holds one block per program value.
+///
+/// # Safety
+/// As [`run`].
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_body(
-    prog: &[COp],
-    modes: &[Mode],
-    bases: &[*const f32],
-    out: *mut f32,
-    rows: usize,
-    h: usize,
-    regs: &mut [f32],
-) {
+unsafe fn run_body(call: &ChainCall<'_>, regs: &mut [f32]) {
+    let &ChainCall {
+        prog,
+        modes,
+        bases,
+        out,
+        rows,
+        h,
+    } = call;
     for r in 0..rows {
         let mut j0 = 0;
         while j0 < h {
