@@ -73,3 +73,22 @@ pub fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64,
     }
     Ok(worst)
 }
+
+/// LayerNorm / RMSNorm of one row in f64, two-pass (the reference of the direct-kernel tests).
+pub fn norm_ref(row: &[f32], g: &[f32], bias: &[f32], rms: bool, eps: f64) -> Vec<f64> {
+    let h = row.len() as f64;
+    let mean = if rms {
+        0.0
+    } else {
+        row.iter().map(|&v| v as f64).sum::<f64>() / h
+    };
+    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / h;
+    let inv = 1.0 / (var + eps).sqrt();
+    row.iter()
+        .enumerate()
+        .map(|(j, &v)| {
+            let b = if rms { 0.0 } else { bias[j] as f64 };
+            (v as f64 - mean) * inv * g[j] as f64 + b
+        })
+        .collect()
+}

@@ -578,25 +578,6 @@ fn chain_with_trailing_block_inputs() {
     }
 }
 
-/// LayerNorm / RMSNorm of one row in f64 (the reference for the direct kernel tests).
-fn norm_ref(row: &[f32], g: &[f32], bias: &[f32], rms: bool, eps: f64) -> Vec<f64> {
-    let h = row.len() as f64;
-    let mean = if rms {
-        0.0
-    } else {
-        row.iter().map(|&v| v as f64).sum::<f64>() / h
-    };
-    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / h;
-    let inv = 1.0 / (var + eps).sqrt();
-    row.iter()
-        .enumerate()
-        .map(|(j, &v)| {
-            let b = if rms { 0.0 } else { bias[j] as f64 };
-            (v as f64 - mean) * inv * g[j] as f64 + b
-        })
-        .collect()
-}
-
 /// The norm kernels have two row loops, chosen by the size of the call: a pipelined one
 /// (output of row r with the statistics of row r+1) below 24 MiB of input + output and a
 /// per-row two-pass one above. Both, on 1 and 2 threads, against f64, on rows with a large
@@ -634,7 +615,7 @@ fn direct_norm_kernels_small_and_large_calls_match_f64() {
                 k.run(&x, &g, &bias, &mut y, threads).unwrap();
                 let mut worst = 0f64;
                 for r in (0..rows).filter(|r| r % 97 < 4 || *r + 2 >= rows) {
-                    let want = norm_ref(&x[r * h..(r + 1) * h], &g, &bias, rms, 1e-5);
+                    let want = common::norm_ref(&x[r * h..(r + 1) * h], &g, &bias, rms, 1e-5);
                     for (j, w) in want.iter().enumerate() {
                         let got = y[r * h + j] as f64;
                         assert!(got.is_finite(), "rows {rows} row {r} col {j}: {got}");

@@ -1,7 +1,9 @@
 //! Precision of the one-pass LayerNorm statistics on rows that defeat a naive
 //! `E[x²] - E[x]²`: large offsets with tiny spread, an outlier in the row's first element (the
 //! shift the kernel uses), constant rows, and row lengths around the vector/unroll boundaries.
-//! The reference is a plain two-pass computation in f64 written here.
+//! The reference is a plain two-pass computation in f64 (`common::norm_ref`).
+
+mod common;
 
 use lnopt_jit::{NormKernel, NormKey};
 
@@ -17,29 +19,6 @@ fn key(rms: bool, hidden: usize) -> NormKey {
         mean_out: false,
         inv_out: false,
     }
-}
-
-/// Two-pass f64 reference of one row.
-fn reference(rms: bool, row: &[f32], g: &[f32], b: &[f32]) -> Vec<f64> {
-    let n = row.len() as f64;
-    let mean = if rms {
-        0.0
-    } else {
-        row.iter().map(|&v| v as f64).sum::<f64>() / n
-    };
-    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    let inv = 1.0 / (var + 1e-5f32 as f64).sqrt();
-    row.iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let o = (v as f64 - mean) * inv * g[i] as f64;
-            if rms {
-                o
-            } else {
-                o + b[i] as f64
-            }
-        })
-        .collect()
 }
 
 fn lcg(seed: u64) -> impl FnMut() -> f32 {
@@ -64,7 +43,10 @@ fn worst(rms: bool, hidden: usize, rows: &[Vec<f32>], threads: usize) -> f64 {
     k.run(&x, &g, &b, &mut y, threads).expect("runs");
     let mut worst = 0f64;
     for (row, got) in rows.iter().zip(y.chunks(hidden)) {
-        for (w, &gv) in reference(rms, row, &g, &b).iter().zip(got) {
+        for (w, &gv) in common::norm_ref(row, &g, &b, rms, 1e-5f32 as f64)
+            .iter()
+            .zip(got)
+        {
             worst = worst.max((gv as f64 - w).abs() / (1.0 + w.abs()));
         }
     }
