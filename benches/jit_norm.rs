@@ -8,6 +8,10 @@
 //! x and z read, z written). On 2 threads the baselines split the buffer with one persistent
 //! helper thread that spins between jobs (no thread start per call; it exists only while the
 //! baselines run), the kernels use their own pool. `LNOPT_BENCH_QUICK=1` keeps only the smallest and largest sizes.
+//!
+//! `ln`/`rms` are what a compiled model runs: on CPUs with AVX-512, calls larger than the
+//! caches take the AVX-512 row loop (`wide_norm.rs`). From 32 MiB, `lngen` is LayerNorm
+//! through the generated cranelift kernel alone, for comparison (bit-identical results).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lnopt_jit::{NormKernel, NormKey};
@@ -186,18 +190,27 @@ fn bench(c: &mut Criterion) {
                         mean_out: false,
                         inv_out: false,
                     };
-                    let k = NormKernel::compile(key).expect("kernel compiles");
                     let gam = vec![1.0f32; hidden];
                     let bet = vec![0.0f32; hidden];
                     let m = n / hidden * hidden;
                     g.throughput(Throughput::Bytes(2 * 4 * m as u64));
-                    let id = format!("{}/h{hidden}/t{threads}", if rms { "rms" } else { "ln" });
-                    g.bench_with_input(BenchmarkId::new(id, bytes >> 10), &bytes, |b, _| {
-                        b.iter(|| {
-                            k.run(&x[..m], &gam, &bet, &mut y[..m], threads)
-                                .expect("runs")
-                        })
-                    });
+                    let name = if rms { "rms" } else { "ln" };
+                    let generated_too = !rms && bytes >= 32 << 20;
+                    for (wide, name) in [(true, name), (false, "lngen")] {
+                        if !wide && !generated_too {
+                            continue;
+                        }
+                        let k = NormKernel::compile(key)
+                            .expect("kernel compiles")
+                            .with_wide(wide);
+                        let id = format!("{name}/h{hidden}/t{threads}");
+                        g.bench_with_input(BenchmarkId::new(id, bytes >> 10), &bytes, |b, _| {
+                            b.iter(|| {
+                                k.run(&x[..m], &gam, &bet, &mut y[..m], threads)
+                                    .expect("runs")
+                            })
+                        });
+                    }
                 }
             }
         }

@@ -49,9 +49,10 @@ def main():
     ort = ort_table(sys.argv[2])
     f = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
     r = lambda a, b: f"{a / b:.2f}" if (a and b) else "-"  # noqa: E731
-    print("| size KiB | hidden | thr | copy | copy loop | triad | JIT LN | JIT RMS | ORT LN run "
-          "| ORT LN kernel | LN/copy | RMS/copy | LN/copy loop | LN/ORT kernel | LN/ORT run |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| size KiB | hidden | thr | copy | copy loop | triad | JIT LN | JIT RMS | LN gen "
+          "| ORT LN run | ORT LN kernel | LN/copy | RMS/copy | LN gen/copy | LN/copy loop "
+          "| LN/ORT kernel | LN/ORT run |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in (256, 8192, 32768, 131072):
         for t in (1, 2):
             copy = gbs(crit, f"copy/t{t}", size)
@@ -60,11 +61,13 @@ def main():
             for h in (64, 384, 768, 1024, 4096):
                 ln = gbs(crit, f"ln/h{h}/t{t}", size)
                 rms = gbs(crit, f"rms/h{h}/t{t}", size)
+                gen = gbs(crit, f"lngen/h{h}/t{t}", size)
                 ort_kib = (size * 1024 // 4 // h) * h * 4 // 1024
                 o_run, o_k = ort.get(("ln", h, ort_kib, t), (None, None))
                 print(f"| {size} | {h} | {t} | {f(copy)} | {f(cloop)} | {f(triad)} | {f(ln)} "
-                      f"| {f(rms)} | {f(o_run)} | {f(o_k)} | {r(ln, copy)} | {r(rms, copy)} "
-                      f"| {r(ln, cloop)} | {r(ln, o_k)} | {r(ln, o_run)} |")
+                      f"| {f(rms)} | {f(gen)} | {f(o_run)} | {f(o_k)} | {r(ln, copy)} "
+                      f"| {r(rms, copy)} | {r(gen, copy)} | {r(ln, cloop)} | {r(ln, o_k)} "
+                      f"| {r(ln, o_run)} |")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ use crate::rows::{run_rows, NormArgs};
 
 /// One compiled LN/RMS kernel (no residual, no statistics outputs), callable on slices.
 pub struct NormKernel {
-    _cache: KernelCache,
+    cache: KernelCache,
     key: NormKey,
     f: NormFn,
+    wide: bool,
 }
 
 impl NormKernel {
@@ -22,10 +23,18 @@ impl NormKernel {
         let cache = KernelCache::new()?;
         let f = cache.norm(&key)?;
         Ok(NormKernel {
-            _cache: cache,
+            cache,
             key,
             f,
+            wide: true,
         })
+    }
+
+    /// Whether calls over more data than the caches hold may take the AVX-512 row loop
+    /// (default on; off runs the generated kernel at every size). Results are bit-identical.
+    pub fn with_wide(mut self, on: bool) -> NormKernel {
+        self.wide = on;
+        self
     }
 
     /// Normalises the rows of `x` into `y` on up to `threads` threads.
@@ -56,6 +65,7 @@ impl NormKernel {
             sum: 0,
             mean: 0,
             inv: 0,
+            wide: self.wide && self.cache.uses_fma(),
         };
         let f = self.f;
         crate::par::par_for(rows, x.len(), threads, |a, b| {
@@ -70,7 +80,8 @@ impl NormKernel {
 
 /// Quick timing probes (not part of the test suite): run with
 /// `cargo test --release -p lnopt-jit --lib probe -- --ignored --nocapture`.
-/// Env: `PROBE_H` (hidden list), `PROBE_KIB` (sizes), `PROBE_OFF` (byte offset added to y,
+/// Env: `PROBE_NOWIDE` (generated kernel only), `PROBE_XOFF` (byte offset of x past a page
+/// boundary), `PROBE_H` (hidden list), `PROBE_KIB` (sizes), `PROBE_OFF` (byte offset added to y,
 /// scale and bias so that buffers do not share offsets mod 4096), `PROBE_T` (threads).
 #[cfg(test)]
 mod probe {
@@ -119,7 +130,7 @@ mod probe {
         let threads = env_list("PROBE_T", &[1])[0];
         for &kib in &sizes {
             let n = kib * 256;
-            let (xv, xs) = buf(n, 0);
+            let (xv, xs) = buf(n, env_list("PROBE_XOFF", &[0])[0]);
             let (mut yv, ys) = buf(n, off);
             let x = &xv[xs..xs + n];
             let c = best(|| yv[ys..ys + n].copy_from_slice(x), 8 * n);
@@ -169,7 +180,8 @@ mod probe {
                         mean_out: false,
                         inv_out: false,
                     })
-                    .unwrap();
+                    .unwrap()
+                    .with_wide(std::env::var_os("PROBE_NOWIDE").is_none());
                     let g = &gv[gs..gs + h];
                     let b = &bv[bs..bs + h];
                     let r = best(

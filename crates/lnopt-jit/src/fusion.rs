@@ -23,6 +23,8 @@ pub(crate) struct NormStep {
     pub rms: bool,
     /// Folded residual Add node, and whether its output must also be stored.
     pub add: Option<(PNode, bool)>,
+    /// Large calls may take the AVX-512 row loop ([`crate::wide_norm`]).
+    pub wide: bool,
     /// The kernel of the first specialisation used, so that later runs with the same key
     /// skip the shared cache (its lock and hash lookup).
     pub memo: std::sync::OnceLock<(NormKey, crate::kernels::NormFn)>,
@@ -185,6 +187,7 @@ impl NormStep {
             sum: sum.as_mut_ptr() as usize,
             mean: mean.as_mut_ptr() as usize,
             inv: inv.as_mut_ptr() as usize,
+            wide: self.wide && cache.uses_fma(),
         };
         par_for(g.rows, n, threads, |a, b| {
             // SAFETY: every buffer holds `rows * h` (or `rows`) f32s, checked by construction
@@ -558,6 +561,7 @@ pub(crate) fn build_steps(
                 node: n.clone(),
                 rms: n.op != "LayerNormalization",
                 add,
+                wide: opts.wide_norms,
                 memo: std::sync::OnceLock::new(),
             })));
             continue;

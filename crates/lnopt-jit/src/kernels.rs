@@ -153,6 +153,8 @@ struct Inner {
 /// Compiled kernels of one model, by specialisation.
 pub struct KernelCache {
     inner: Mutex<Inner>,
+    /// The kernels use FMA (the target has it).
+    fma: bool,
 }
 
 /// Counters of the cache, for tests and reports.
@@ -200,7 +202,13 @@ impl KernelCache {
                 count: 0,
                 fma,
             }),
+            fma,
         })
+    }
+
+    /// Whether the generated kernels use FMA (the AVX-512 norm rows match them only then).
+    pub(crate) fn uses_fma(&self) -> bool {
+        self.fma
     }
 
     /// Counters.
@@ -501,10 +509,11 @@ fn emit_norm(b: &mut FunctionBuilder<'_>, k: &NormKey, ptr: Type, fma: bool, pf:
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let p = b.block_params(entry).to_vec();
-    let big_rows = (BIG_BYTES / (8 * k.hidden.max(1))).max(1);
-    let big = b
-        .ins()
-        .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, p[8], big_rows as i64);
+    let big = b.ins().icmp_imm_u(
+        IntCC::UnsignedGreaterThanOrEqual,
+        p[8],
+        big_rows(k.hidden) as i64,
+    );
     let fused = b.create_block();
     let phased = b.create_block();
     b.ins().brif(big, phased, &[], fused, &[]);
@@ -522,6 +531,11 @@ const PREFETCH_ROW_BYTES: usize = 16 << 10;
 /// pipelined vs phased: x = 8 MiB 60/79 vs 50/64 (h1024); x = 16 MiB 41/48 vs 45/56;
 /// x = 128 MiB 30/30 vs 40/39 (copy 39).
 const BIG_BYTES: usize = 24 << 20;
+
+/// Rows of `hidden` floats from which a call counts as large ([`BIG_BYTES`] of x + y).
+pub(crate) fn big_rows(hidden: usize) -> usize {
+    (BIG_BYTES / (8 * hidden.max(1))).max(1)
+}
 
 /// A row's pass-1 statistics, for [`row_mean_inv`].
 struct RowStats<'a> {

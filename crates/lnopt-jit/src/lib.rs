@@ -26,10 +26,24 @@ mod step;
 mod value;
 mod vmath;
 mod wide_chain;
+mod wide_norm;
 
 pub use direct::NormKernel;
 pub use error::JitError;
 pub use kernels::{KernelCache, KernelStats, NormKey};
+
+/// Rows of `hidden` floats from which one norm call (or one thread's share of it) counts as
+/// larger than the caches: the generated kernel switches to its per-row two-pass loop, and on
+/// CPUs with AVX-512 the call runs through the AVX-512 row loop instead
+/// (see [`Options::wide_norms`]).
+pub fn norm_large_call_rows(hidden: usize) -> usize {
+    kernels::big_rows(hidden)
+}
+
+/// Whether this CPU has what the AVX-512 norm row loop needs (AVX-512F and FMA).
+pub fn wide_norms_available() -> bool {
+    wide_norm::available()
+}
 
 use lnopt_ir::{Model, Tensor};
 use std::sync::Arc;
@@ -68,6 +82,9 @@ pub struct Options {
     /// On CPUs with AVX-512, run chains with Erf/Tanh/Sigmoid through the AVX-512 Rust
     /// evaluator instead of a generated 128-bit kernel.
     pub wide_chains: bool,
+    /// On CPUs with AVX-512, run normalisations over more data than the caches hold
+    /// through the AVX-512 row loop with non-temporal stores (bit-identical results).
+    pub wide_norms: bool,
 }
 
 impl Default for Options {
@@ -81,6 +98,7 @@ impl Default for Options {
             fuse_chains: true,
             fold_matmul: true,
             wide_chains: true,
+            wide_norms: true,
         }
     }
 }

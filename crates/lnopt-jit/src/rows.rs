@@ -1,8 +1,9 @@
-//! Calling a generated norm kernel on a range of rows.
+//! Calling a generated norm kernel on a range of rows, or, for ranges larger than the caches
+//! on CPUs with AVX-512, the AVX-512 row loop of [`crate::wide_norm`] (bit-identical results).
 //!
-//! (Measured and rejected: writing large outputs through an L1 scratch block with
-//! non-temporal stores to skip write-allocate reads. On this machine it halved out-of-cache
-//! throughput -- 11.6 vs 20.5 GiB/s for LN h768 at 128 MiB -- so outputs use regular stores.)
+//! (Measured and rejected: writing the generated kernel's large outputs through an L1 scratch
+//! block copied out with non-temporal stores. It halved out-of-cache throughput -- 11.6 vs
+//! 20.5 GiB/s for LN h768 at 128 MiB. The AVX-512 row loop stores directly.)
 
 use crate::kernels::{NormFn, NormKey};
 
@@ -28,9 +29,12 @@ pub(crate) struct NormArgs {
     pub mean: usize,
     /// Per-row inverse standard deviation (`key.inv_out`).
     pub inv: usize,
+    /// Large calls may take the AVX-512 row loop ([`crate::wide_norm`]).
+    pub wide: bool,
 }
 
-/// Runs kernel `f` over rows `a..b`.
+/// Runs kernel `f` over rows `a..b`, or the AVX-512 row loop when
+/// [`crate::wide_norm::suits`] says so.
 ///
 /// # Safety
 /// Every buffer `args.key` enables must hold its full extent for rows `a..b` (`hidden` floats
@@ -63,5 +67,10 @@ pub(crate) unsafe fn run_rows(f: NormFn, args: &NormArgs, a: usize, b: usize) {
             )
         }
     };
-    call(a, b - a, at(args.y, true, a, h));
+    if crate::wide_norm::suits(args, b - a) {
+        // SAFETY: same contract as this function; `suits` checked the CPU.
+        unsafe { crate::wide_norm::run(args, a, b) }
+    } else {
+        call(a, b - a, at(args.y, true, a, h));
+    }
 }

@@ -92,3 +92,14 @@ pub fn norm_ref(row: &[f32], g: &[f32], bias: &[f32], rms: bool, eps: f64) -> Ve
         })
         .collect()
 }
+
+/// A deterministic stream of floats in [-0.5, 0.5) (64-bit LCG, top 24 bits).
+pub fn lcg(seed: u64) -> impl FnMut() -> f32 {
+    let mut s = seed;
+    move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5
+    }
+}

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::lcg;
 use lnopt_jit::{NormKernel, NormKey};
 
 fn key(rms: bool, hidden: usize) -> NormKey {
@@ -18,16 +19,6 @@ fn key(rms: bool, hidden: usize) -> NormKey {
         sum_out: false,
         mean_out: false,
         inv_out: false,
-    }
-}
-
-fn lcg(seed: u64) -> impl FnMut() -> f32 {
-    let mut s = seed;
-    move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5
     }
 }
 

@@ -1,0 +1,416 @@
+//! Norm rows of calls too large for the caches, on CPUs with AVX-512: a Rust row loop compiled
+//! for AVX-512 that writes the output with non-temporal stores and prefetches the input ahead
+//! (neither instruction exists in cranelift's IR).
+//!
+//! Why: out of cache the generated 128-bit kernel stays below 0.9 of copy bandwidth at hidden
+//! 64 (instruction-bound) and 4096 (write-allocate reads plus 32 KiB of scale and bias that do
+//! not fit L1 next to the row). Cranelift has neither wider vectors nor a non-temporal store;
+//! `scripts/c_norm_baseline.sh` shows that only the combination of both gets plain C there.
+//!
+//! The results are bit-identical to the generated kernel's: the statistics use the same
+//! partial sums in the same order (the kernel's four f32x4 accumulator sets are the four
+//! 128-bit quarters of one 512-bit accumulator, reduced as `(q0 + q1) + (q2 + q3)`, then the
+//! leftover f32x4 vectors, the horizontal sum and the scalar tail), the same scalar formulas
+//! for the mean, the cancellation guard with its exact second pass, `1 / sqrt(var + eps)`, and
+//! the same per-element output formula with FMA. Tests compare the two paths bit for bit.
+
+use crate::rows::NormArgs;
+
+/// Whether rows `a..b` of `args` take this path: allowed by the caller (`args.wide`, which
+/// also requires the generated kernels to use FMA), a call as large as the one for which the
+/// generated kernel switches to its out-of-cache row loop, without a folded residual (those
+/// stay generated), on a CPU with AVX-512 and FMA.
+pub(crate) fn suits(args: &NormArgs, rows: usize) -> bool {
+    let k = &args.key;
+    args.wide
+        && !k.skip
+        && !k.sum_out
+        && k.hidden > 0
+        && rows >= crate::kernels::big_rows(k.hidden)
+        && available()
+}
+
+/// Whether this CPU has AVX-512F and FMA.
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Normalises rows `a..b` of `args`; only for calls [`suits`] accepts.
+///
+/// # Safety
+/// As [`crate::rows::run_rows`]: every buffer `args.key` enables holds its extent for rows
+/// `a..b`, and the output ranges are not touched by anyone else meanwhile. The CPU must have
+/// AVX-512F and FMA ([`suits`] checks).
+pub(crate) unsafe fn run(args: &NormArgs, a: usize, b: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: forwarded from the caller; the CPU features were checked by `suits`.
+    unsafe {
+        avx512::rows(args, a, b)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (args, a, b);
+        unreachable!("wide_norm::suits is false off x86_64")
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use crate::rows::NormArgs;
+    use std::arch::x86_64::*;
+
+    /// How far ahead of the output position the input is prefetched, in floats (64 KiB: the
+    /// next rows' statistics then read from cache while this row is written). Measured at
+    /// 128 MiB, 1 thread, LN GB/s without -> with: h64 37 -> 38-40, h1024 39 -> 48-51, h4096
+    /// 30 -> 35-38 (distances of 8-128 KiB were within noise of each other, 1-4 KiB less).
+    const PREFETCH_AHEAD: usize = 16 << 10;
+
+    /// Pass kinds (what one pass accumulates per element, as the generated kernel's bodies).
+    /// LayerNorm statistics: `d = x - c; (s + d, fma(d, d, q))`.
+    const SUM_AND_SQUARES: u8 = 0;
+    /// One sum of squares `fma(d, d, q)` with `d = x - c` (the exact variance pass).
+    const SQUARES_ABOUT: u8 = 1;
+    /// RMS statistics: `fma(x, x, q)`.
+    const SQUARES: u8 = 2;
+
+    /// One pass of kind `K` over a row with the generated kernel's accumulation order;
+    /// returns `[sum, sum of squares]` (`[sum of squares, 0]` for the one-accumulator kinds).
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn pass<const K: u8>(row: *const f32, h: usize, c: f32) -> [f32; 2] {
+        // SAFETY (whole body): `row` holds `h` floats (caller); loads are unaligned.
+        unsafe {
+            let (c16, c4) = (_mm512_set1_ps(c), _mm_set1_ps(c));
+            let (mut s16, mut q16) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            // One element (lane) step of kind K, with the ops of the width at hand.
+            macro_rules! step {
+                ($v:expr, $c:expr, $s:ident, $q:ident, $sub:expr, $add:expr, $fma:expr) => {{
+                    let v = $v;
+                    if K == SQUARES {
+                        $q = $fma(v, v, $q);
+                    } else {
+                        let d = $sub(v, $c);
+                        if K == SUM_AND_SQUARES {
+                            $s = $add($s, d);
+                        }
+                        $q = $fma(d, d, $q);
+                    }
+                }};
+            }
+            let n16 = h / 16;
+            for j in 0..n16 {
+                let v = _mm512_loadu_ps(row.add(16 * j));
+                step!(
+                    v,
+                    c16,
+                    s16,
+                    q16,
+                    _mm512_sub_ps,
+                    _mm512_add_ps,
+                    _mm512_fmadd_ps
+                );
+            }
+            let (mut s4, mut q4) = (quarters(s16), quarters(q16));
+            let mut pos = n16 * 16;
+            while pos + 4 <= h {
+                let v = _mm_loadu_ps(row.add(pos));
+                step!(v, c4, s4, q4, _mm_sub_ps, _mm_add_ps, _mm_fmadd_ps);
+                pos += 4;
+            }
+            let (mut s, mut q) = (hsum(s4), hsum(q4));
+            while pos < h {
+                let (sub, add) = (|a: f32, b: f32| a - b, |a: f32, b: f32| a + b);
+                step!(*row.add(pos), c, s, q, sub, add, f32::mul_add);
+                pos += 1;
+            }
+            if K == SUM_AND_SQUARES {
+                [s, q]
+            } else {
+                [q, 0.0]
+            }
+        }
+    }
+
+    /// The generated kernel's four f32x4 accumulator sets, combined as
+    /// `(set0 + set1) + (set2 + set3)`.
+    #[target_feature(enable = "avx512f")]
+    fn quarters(v: __m512) -> __m128 {
+        let q0 = _mm512_extractf32x4_ps::<0>(v);
+        let q1 = _mm512_extractf32x4_ps::<1>(v);
+        let q2 = _mm512_extractf32x4_ps::<2>(v);
+        let q3 = _mm512_extractf32x4_ps::<3>(v);
+        _mm_add_ps(_mm_add_ps(q0, q1), _mm_add_ps(q2, q3))
+    }
+
+    /// Horizontal sum `(l0 + l1) + (l2 + l3)`.
+    #[target_feature(enable = "avx512f")]
+    fn hsum(v: __m128) -> f32 {
+        let l1 = _mm_movehdup_ps(v); // [l1, l1, l3, l3]
+        let pair = _mm_add_ss(v, l1); // l0 + l1
+        let hi = _mm_movehl_ps(v, v); // [l2, l3, ..]
+        let hi1 = _mm_movehdup_ps(hi); // [l3, ..]
+        let pair2 = _mm_add_ss(hi, hi1); // l2 + l3
+        _mm_cvtss_f32(_mm_add_ss(pair, pair2))
+    }
+
+    /// The row's mean (LayerNorm; 0 for RMS) and 1/sd, as `row_mean_inv` in the generated
+    /// kernel. `shift` is the row's first element (LayerNorm).
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn mean_inv<const RMS: bool>(
+        row: *const f32,
+        h: usize,
+        shift: f32,
+        eps: f32,
+    ) -> (f32, f32) {
+        let inv_h = 1.0 / h.max(1) as f32;
+        // SAFETY: `row` holds `h` floats (caller).
+        let (mean, var) = unsafe {
+            if RMS {
+                let [ss, _] = pass::<SQUARES>(row, h, 0.0);
+                (0.0, ss * inv_h)
+            } else {
+                let [s, q] = pass::<SUM_AND_SQUARES>(row, h, shift);
+                let md = s * inv_h;
+                let mean = shift + md;
+                let e2 = q * inv_h;
+                let var1 = e2 - md * md;
+                // Cancellation guard: recompute exactly when ~10 bits were lost.
+                let var = if var1 < e2 * (1.0 / 1024.0) {
+                    pass::<SQUARES_ABOUT>(row, h, mean)[0] * inv_h
+                } else {
+                    var1
+                };
+                (mean, var)
+            }
+        };
+        (mean, 1.0 / (var + eps).sqrt())
+    }
+
+    /// The generated kernel's per-element output formula on 16 lanes; x, scale and bias are
+    /// loaded by `load` (plain, masked or expanding loads).
+    #[inline(always)]
+    fn formula<const RMS: bool, const G: bool, const B: bool>(
+        x: __m512,
+        g: impl FnOnce() -> __m512,
+        b: impl FnOnce() -> __m512,
+        mean: __m512,
+        inv: __m512,
+    ) -> __m512 {
+        // SAFETY: only called from functions compiled with AVX-512F and FMA (`rows_t`'s
+        // callees), whose callers checked the CPU.
+        unsafe {
+            let v = if RMS { x } else { _mm512_sub_ps(x, mean) };
+            let o = _mm512_mul_ps(v, inv);
+            match (G, B) {
+                (true, true) => _mm512_fmadd_ps(o, g(), b()),
+                (true, false) => _mm512_mul_ps(o, g()),
+                (false, true) => _mm512_add_ps(o, b()),
+                (false, false) => o,
+            }
+        }
+    }
+
+    /// Writes the output of a range of rows in order as whole 64-byte lines with
+    /// non-temporal stores. A row that starts or ends inside a line leaves that line open in
+    /// a register (`stage`) until the next row completes it, so no line is ever written
+    /// partly by regular and partly by non-temporal stores (measured: mixing them ran LN
+    /// h64 at 13 GB/s instead of 31). Only the range's own first and last partial lines,
+    /// which may share bytes with another thread's rows, use regular (masked) stores.
+    struct LineWriter {
+        /// The open line's address (64-byte aligned) and how many of its floats are staged.
+        open: Option<(*mut f32, usize)>,
+        /// The open line's staged floats (lanes `0..filled`).
+        stage: __m512,
+    }
+
+    impl LineWriter {
+        /// Writes one row `yr[0..h]`, the output of `xr[0..h]` (rows arrive in address order,
+        /// each starting where the previous ended).
+        #[target_feature(enable = "avx512f,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn row<const RMS: bool, const G: bool, const B: bool>(
+            &mut self,
+            xr: *const f32,
+            yr: *mut f32,
+            h: usize,
+            (mean, inv): (__m512, __m512),
+            (g, b): (*const f32, *const f32),
+        ) {
+            // SAFETY (whole body): xr/yr hold `h` floats, g/b `h` when used (caller); masked
+            // and expanding loads touch only their selected elements.
+            unsafe {
+                let lanes = |n: usize| -> u16 { ((1u32 << n) - 1) as u16 };
+                let mut i = 0;
+                if let Some((line, filled)) = self.open {
+                    // Complete the open line with this row's first floats.
+                    let take = (16 - filled).min(h);
+                    let m = lanes(take) << filled;
+                    // Lane `filled + j` loads element `j`: a masked load from `filled`
+                    // floats before the row (those lanes are masked off and not read).
+                    let back = |p: *const f32| p.wrapping_sub(filled);
+                    let o = formula::<RMS, G, B>(
+                        _mm512_maskz_loadu_ps(m, back(xr)),
+                        || _mm512_maskz_loadu_ps(m, back(g)),
+                        || _mm512_maskz_loadu_ps(m, back(b)),
+                        mean,
+                        inv,
+                    );
+                    self.stage = _mm512_mask_mov_ps(self.stage, m, o);
+                    i = take;
+                    if filled + take == 16 {
+                        _mm512_stream_ps(line, self.stage);
+                        self.open = None;
+                    } else {
+                        self.open = Some((line, filled + take));
+                    }
+                } else {
+                    // First row of the range: floats before the first line boundary share
+                    // their line with whatever precedes the range.
+                    let head = (((64 - (yr as usize % 64)) % 64) / 4).min(h);
+                    if head > 0 {
+                        let m = lanes(head);
+                        let o = formula::<RMS, G, B>(
+                            _mm512_maskz_loadu_ps(m, xr),
+                            || _mm512_maskz_loadu_ps(m, g),
+                            || _mm512_maskz_loadu_ps(m, b),
+                            mean,
+                            inv,
+                        );
+                        _mm512_mask_storeu_ps(yr, m, o);
+                        i = head;
+                    }
+                }
+                // Whole lines (yr + i is 64-byte aligned here unless the row is done).
+                while i + 16 <= h {
+                    // A prefetch never faults; the address may lie past the input's end.
+                    _mm_prefetch::<_MM_HINT_T0>(xr.wrapping_add(i + PREFETCH_AHEAD) as *const i8);
+                    let o = formula::<RMS, G, B>(
+                        _mm512_loadu_ps(xr.add(i)),
+                        || _mm512_loadu_ps(g.add(i)),
+                        || _mm512_loadu_ps(b.add(i)),
+                        mean,
+                        inv,
+                    );
+                    _mm512_stream_ps(yr.add(i), o);
+                    i += 16;
+                }
+                // The rest opens a new line.
+                if i < h {
+                    let m = lanes(h - i);
+                    self.stage = formula::<RMS, G, B>(
+                        _mm512_maskz_loadu_ps(m, xr.add(i)),
+                        || _mm512_maskz_loadu_ps(m, g.add(i)),
+                        || _mm512_maskz_loadu_ps(m, b.add(i)),
+                        mean,
+                        inv,
+                    );
+                    self.open = Some((yr.add(i), h - i));
+                }
+            }
+        }
+
+        /// Writes what is left of the open line with a regular masked store (it may share
+        /// its line with whatever follows the range).
+        #[target_feature(enable = "avx512f")]
+        unsafe fn finish(self) {
+            if let Some((line, filled)) = self.open {
+                // SAFETY: `line[0..filled]` are the last floats of the range (caller of `row`).
+                unsafe { _mm512_mask_storeu_ps(line, ((1u32 << filled) - 1) as u16, self.stage) };
+            }
+        }
+    }
+
+    /// Rows `a..b` of `args` (plain keys: no residual).
+    ///
+    /// # Safety
+    /// As `wide_norm::run`.
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) unsafe fn rows(args: &NormArgs, a: usize, b: usize) {
+        let k = &args.key;
+        // SAFETY: forwarded.
+        unsafe {
+            match (k.rms, k.scale, k.bias) {
+                (false, true, true) => rows_t::<false, true, true>(args, a, b),
+                (false, true, false) => rows_t::<false, true, false>(args, a, b),
+                (false, false, true) => rows_t::<false, false, true>(args, a, b),
+                (false, false, false) => rows_t::<false, false, false>(args, a, b),
+                (true, true, true) => rows_t::<true, true, true>(args, a, b),
+                (true, true, false) => rows_t::<true, true, false>(args, a, b),
+                (true, false, true) => rows_t::<true, false, true>(args, a, b),
+                (true, false, false) => rows_t::<true, false, false>(args, a, b),
+            }
+        }
+        // Non-temporal stores are weakly ordered: make them visible before the caller
+        // (possibly another thread) reads the output.
+        _mm_sfence();
+    }
+
+    /// [`rows`] specialised on RMS and on which of scale and bias exist.
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn rows_t<const RMS: bool, const G: bool, const B: bool>(
+        args: &NormArgs,
+        a: usize,
+        b: usize,
+    ) {
+        let k = &args.key;
+        let h = k.hidden;
+        // With rows of whole lines every output row starts at the same offset within a cache
+        // line; scale and bias copied to that offset keep their loads within one line each
+        // (measured, LN h4096 at 128 MiB with the output 16 bytes off a line: 23-27 GB/s
+        // with split loads).
+        let phase = (args.y + 4 * a * h) % 64;
+        let (mut g_copy, mut b_copy) = (Vec::new(), Vec::new());
+        let params = |base: usize, on: bool, copy: &mut Vec<f32>| -> *const f32 {
+            if !on || !h.is_multiple_of(16) || base % 64 == phase {
+                return base as *const f32;
+            }
+            // SAFETY: scale/bias hold `h` floats when enabled (caller).
+            let src = unsafe { std::slice::from_raw_parts(base as *const f32, h) };
+            *copy = vec![0f32; h + 16];
+            let skip = (phase + 64 - copy.as_ptr() as usize % 64) % 64 / 4;
+            copy[skip..skip + h].copy_from_slice(src);
+            copy[skip..].as_ptr()
+        };
+        let gb = (
+            params(args.scale, G, &mut g_copy),
+            params(args.bias, B, &mut b_copy),
+        );
+        let eps = f32::from_bits(k.eps_bits);
+        let x = args.x as *const f32;
+        // SAFETY (whole body): rows a..b of x and y hold `h` floats each, mean/inv one per
+        // row when enabled (caller).
+        unsafe {
+            // The row's first element (LayerNorm's shift) is read one row ahead, so that its
+            // cache miss does not hold back the statistics (as in the generated kernel).
+            let mut first = if RMS || a >= b { 0.0 } else { *x.add(a * h) };
+            let mut out = LineWriter {
+                open: None,
+                stage: _mm512_setzero_ps(),
+            };
+            for r in a..b {
+                let xr = x.add(r * h);
+                let yr = (args.y as *mut f32).add(r * h);
+                let shift = first;
+                if !RMS && r + 1 < b {
+                    first = *xr.add(h);
+                }
+                let mi = mean_inv::<RMS>(xr, h, shift, eps);
+                let splat = (_mm512_set1_ps(mi.0), _mm512_set1_ps(mi.1));
+                out.row::<RMS, G, B>(xr, yr, h, splat, gb);
+                if k.mean_out {
+                    *(args.mean as *mut f32).add(r) = mi.0;
+                }
+                if k.inv_out {
+                    *(args.inv as *mut f32).add(r) = mi.1;
+                }
+            }
+            out.finish();
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The AVX-512 row loop that large norm calls take on CPUs that have it (`wide_norm.rs`)
+//! must give exactly the generated kernel's results: same partial sums in the same order,
+//! same formulas. Compared bit for bit, on calls just large enough to take it, with row
+//! lengths that leave every kind of tail, rows that trigger the exact-variance fallback,
+//! outputs that start off a cache line, one and two threads, and the Mean / InvStdDev outputs.
+//! (On a CPU without AVX-512 both sides run the generated kernel and agree trivially.)
+
+mod common;
+
+use common::lcg;
+use lnopt_ir::{AttrValue, DType, Graph, Model, Node, Tensor, TensorType, ValueInfo, ValueType};
+use lnopt_jit::{NormKernel, NormKey, Options};
+
+/// `rows` rows of `h` floats cycling through: plain noise, a large common offset, a first
+/// element far from the rest (its shifted variance cancels: the exact second pass), a constant
+/// row, and noise around -3.
+fn rows_data(rows: usize, h: usize, seed: u64) -> Vec<f32> {
+    let mut r = lcg(seed);
+    let mut x = Vec::with_capacity(rows * h);
+    for i in 0..rows {
+        for j in 0..h {
+            x.push(match i % 5 {
+                0 => 2.0 * r(),
+                1 => 1000.0 + r(),
+                2 if j == 0 => 5000.0,
+                2 => r(),
+                3 => 0.25,
+                _ => -3.0 + 4.0 * r(),
+            });
+        }
+    }
+    x
+}
+
+fn first_difference(a: &[f32], b: &[f32]) -> Option<(usize, f32, f32)> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x.to_bits() != y.to_bits())
+        .map(|i| (i, a[i], b[i]))
+}
+
+#[test]
+fn large_calls_are_bit_identical_with_and_without_the_avx512_rows() {
+    eprintln!(
+        "AVX-512 norm rows on this CPU: {}",
+        lnopt_jit::wide_norms_available()
+    );
+    for h in [1usize, 3, 4, 15, 16, 17, 64, 67, 1003, 4099] {
+        // Large on each of two threads.
+        let rows = 2 * lnopt_jit::norm_large_call_rows(h) + 3;
+        let x = rows_data(rows, h, h as u64);
+        let mut r = lcg(7);
+        let g: Vec<f32> = (0..h).map(|_| 1.0 + r()).collect();
+        let b: Vec<f32> = (0..h).map(|_| r()).collect();
+        for rms in [false, true] {
+            for (scale, bias) in [(true, true), (true, false), (false, true), (false, false)] {
+                if rms && bias {
+                    continue;
+                }
+                let key = NormKey {
+                    rms,
+                    hidden: h,
+                    eps_bits: 1e-5f32.to_bits(),
+                    scale,
+                    bias,
+                    skip: false,
+                    sum_out: false,
+                    mean_out: false,
+                    inv_out: false,
+                };
+                let wide = NormKernel::compile(key).unwrap();
+                let generated = NormKernel::compile(key).unwrap().with_wide(false);
+                for threads in [1, 2] {
+                    // Output at a cache-line boundary and 3 floats past one.
+                    for off in [0usize, 3] {
+                        let mut y1 = vec![f32::NAN; x.len() + 32];
+                        let mut y2 = vec![f32::NAN; x.len() + 32];
+                        let s = (16 - (y1.as_ptr() as usize / 4) % 16) % 16 + off;
+                        let s2 = (16 - (y2.as_ptr() as usize / 4) % 16) % 16 + off;
+                        let (g, b) = (&g[..], &b[..]);
+                        wide.run(&x, g, b, &mut y1[s..s + x.len()], threads)
+                            .unwrap();
+                        generated
+                            .run(&x, g, b, &mut y2[s2..s2 + x.len()], threads)
+                            .unwrap();
+                        let (o1, o2) = (&y1[s..s + x.len()], &y2[s2..s2 + x.len()]);
+                        assert!(o1.iter().all(|v| v.is_finite()), "h {h}: non-finite");
+                        if let Some((i, a, c)) = first_difference(o1, o2) {
+                            panic!(
+                                "h {h} rms {rms} scale {scale} bias {bias} threads {threads} \
+                                 off {off}: row {} col {}: {a:e} vs generated {c:e}",
+                                i / h,
+                                i % h
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn declare(g: &mut Graph, name: &str, dims: &[i64]) -> lnopt_ir::ValueId {
+    let v = g.value_by_name_or_new(name);
+    g.value_mut(v).info = Some(ValueInfo {
+        ty: Some(ValueType::Tensor(TensorType::fixed(DType::F32, dims))),
+        ..ValueInfo::default()
+    });
+    v
+}
+
+/// LayerNormalization over `[rows, h]` with scale, bias and its Mean / InvStdDev outputs.
+fn ln_with_stats(rows: usize, h: usize) -> Model {
+    let mut g = Graph::new("ln");
+    let x = declare(&mut g, "x", &[rows as i64, h as i64]);
+    g.add_input(x);
+    let mut r = lcg(3);
+    let sc: Vec<f32> = (0..h).map(|_| 1.0 + r()).collect();
+    let bi: Vec<f32> = (0..h).map(|_| r()).collect();
+    let sc = g.add_initializer("scale", Tensor::from_f32("", vec![h as i64], &sc));
+    let bi = g.add_initializer("bias", Tensor::from_f32("", vec![h as i64], &bi));
+    let mut node = Node::new("LayerNormalization", "ln");
+    node.set_attr("epsilon", AttrValue::Float(1e-5));
+    node.set_attr("axis", AttrValue::Int(-1));
+    let outs: Vec<_> = ["y", "mean", "inv"]
+        .iter()
+        .map(|n| Some(g.value_by_name_or_new(n)))
+        .collect();
+    g.add_node(node, vec![Some(x), Some(sc), Some(bi)], outs.clone())
+        .unwrap();
+    for o in outs.into_iter().flatten() {
+        g.add_output(o);
+    }
+    Model::new(g, 17)
+}
+
+#[test]
+fn plan_outputs_with_mean_and_inv_std_dev_are_bit_identical() {
+    let h = 771;
+    let rows = lnopt_jit::norm_large_call_rows(h) + 5;
+    let model = ln_with_stats(rows, h);
+    let inputs = vec![Tensor::from_f32(
+        "x",
+        vec![rows as i64, h as i64],
+        &rows_data(rows, h, 21),
+    )];
+    let shapes = lnopt_jit::InputShapes::of(&inputs);
+    let run = |wide: bool| {
+        let opts = Options {
+            threads: 1,
+            wide_norms: wide,
+            ..Options::default()
+        };
+        let cm = lnopt_jit::compile_with(&model, &shapes, &opts).unwrap();
+        assert_eq!(cm.plan_stats().norm_steps, 1);
+        cm.run(&inputs).unwrap()
+    };
+    let (a, b) = (run(true), run(false));
+    assert_eq!(a.len(), 3);
+    for (i, (ta, tb)) in a.iter().zip(&b).enumerate() {
+        assert_eq!((&ta.dims, ta.dtype), (&tb.dims, tb.dtype), "output {i}");
+        // f32 -> f64 is exact and keeps the sign of zero: equal f64 bits <=> equal f32 bits.
+        let (va, vb) = (ta.to_f64_vec().unwrap(), tb.to_f64_vec().unwrap());
+        if let Some(j) = va
+            .iter()
+            .zip(&vb)
+            .position(|(x, y)| x.to_bits() != y.to_bits())
+        {
+            panic!(
+                "output {i} element {j}: {:e} vs generated {:e}",
+                va[j], vb[j]
+            );
+        }
+    }
+}
