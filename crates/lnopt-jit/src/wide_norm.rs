@@ -72,6 +72,10 @@ mod avx512 {
     /// 30 -> 35-38 (distances of 8-128 KiB were within noise of each other, 1-4 KiB less).
     const PREFETCH_AHEAD: usize = 16 << 10;
 
+    /// Rows of at least this many 16-float blocks read their statistics with aligned loads
+    /// (see `pass`).
+    const ALIGNED_STATS_MIN_BLOCKS: usize = 64;
+
     /// Pass kinds (what one pass accumulates per element, as the generated kernel's bodies).
     /// LayerNorm statistics: `d = x - c; (s + d, fma(d, d, q))`.
     const SUM_AND_SQUARES: u8 = 0;
@@ -104,17 +108,41 @@ mod avx512 {
                 }};
             }
             let n16 = h / 16;
-            for j in 0..n16 {
-                let v = _mm512_loadu_ps(row.add(16 * j));
-                step!(
-                    v,
-                    c16,
-                    s16,
-                    q16,
-                    _mm512_sub_ps,
-                    _mm512_add_ps,
-                    _mm512_fmadd_ps
+            // A long row that starts `k` floats past a cache line: each 16-float block is
+            // built from two aligned line loads (`vpermt2ps`) instead of a load that splits
+            // two lines. The blocks, and so the sums, are the same. Measured with x and y 16
+            // bytes off a line, 128 MiB, LN GB/s, 4 alternating pairs: h4096 24-28 -> 28-30,
+            // h1024 no change, h64 29 -> 27 (short rows are instruction-bound: split loads
+            // kept there).
+            let k = (row as usize % 64) / 4;
+            let ops = (_mm512_sub_ps, _mm512_add_ps, _mm512_fmadd_ps);
+            if k == 0 || n16 < ALIGNED_STATS_MIN_BLOCKS {
+                for j in 0..n16 {
+                    let v = _mm512_loadu_ps(row.add(16 * j));
+                    step!(v, c16, s16, q16, ops.0, ops.1, ops.2);
+                }
+            } else {
+                let line = row.wrapping_sub(k);
+                let first = !(((1u32 << k) - 1) as u16);
+                let idx = _mm512_add_epi32(
+                    _mm512_set1_epi32(k as i32),
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                 );
+                // Lanes k..16 of the first line are the row's first floats; masked-off lanes
+                // are not read.
+                let mut lo = _mm512_maskz_load_ps(first, line);
+                for j in 0..n16 {
+                    let next = line.wrapping_add(16 * (j + 1));
+                    let hi = if j + 1 < n16 {
+                        _mm512_load_ps(next)
+                    } else {
+                        // Only its first k lanes belong to the block (and to the row).
+                        _mm512_maskz_load_ps(!first, next)
+                    };
+                    let v = _mm512_permutex2var_ps(lo, idx, hi);
+                    step!(v, c16, s16, q16, ops.0, ops.1, ops.2);
+                    lo = hi;
+                }
             }
             let (mut s4, mut q4) = (quarters(s16), quarters(q16));
             let mut pos = n16 * 16;
