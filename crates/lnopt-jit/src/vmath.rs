@@ -7,8 +7,20 @@ use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 
+/// `a` rounded to f32 element by element (the polynomials below are written as exact f64
+/// expressions and used in f32).
+const fn f32s<const N: usize>(a: [f64; N]) -> [f32; N] {
+    let mut out = [0f32; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = a[i] as f32;
+        i += 1;
+    }
+    out
+}
+
 /// Odd Taylor coefficients of tanh (x^3 .. x^15), from `2^2n (2^2n - 1) B_2n / (2n)!`.
-pub(crate) const TANH_TAYLOR: [f64; 7] = [
+pub(crate) const TANH_TAYLOR: [f32; 7] = f32s([
     -1.0 / 3.0,
     2.0 / 15.0,
     -17.0 / 315.0,
@@ -16,7 +28,7 @@ pub(crate) const TANH_TAYLOR: [f64; 7] = [
     -1382.0 / 155_925.0,
     21844.0 / 6_081_075.0,
     -929_569.0 / 638_512_875.0,
-];
+]);
 
 /// Below this |x| tanh uses its Taylor series (truncation after x^15 below 2e-8 relative).
 pub(crate) const SMALL: f32 = 0.5;
@@ -26,6 +38,17 @@ pub(crate) const SATURATE: f32 = 9.0;
 /// (0x3f317218) with the low 12 mantissa bits cleared (0.693115234375).
 pub(crate) const LN2_HI: f32 = f32::from_bits(0x3f31_7000);
 pub(crate) const LN2_LO: f32 = 3.194_618_5e-5;
+/// Taylor coefficients of `e^r`, `1/n!` for n = 0..7.
+pub(crate) const EXP_TAYLOR: [f32; 8] = [
+    1.0,
+    1.0,
+    0.5,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+];
 
 /// A constant, splatted when `vec`.
 fn c(b: &mut FunctionBuilder<'_>, v: f32, vec: bool) -> Value {
@@ -51,6 +74,18 @@ fn clamp_hi(b: &mut FunctionBuilder<'_>, a: Value, hi: Value, vec: bool) -> Valu
 
 fn lanes() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
+}
+
+/// `Σ coefs[i] · x^i` by Horner's rule, highest degree first (the Rust twin is
+/// `wide_chain::horner`: same order, same roundings).
+fn horner(b: &mut FunctionBuilder<'_>, coefs: &[f32], x: Value, vec: bool, fma: bool) -> Value {
+    let (&top, rest) = coefs.split_last().expect("a polynomial has a coefficient");
+    let mut p = c(b, top, vec);
+    for &coef in rest.iter().rev() {
+        let cc = c(b, coef, vec);
+        p = mul_add(b, fma, p, x, cc);
+    }
+    p
 }
 
 /// 1.5 · 2^23: adding it to a float of magnitude below 2^22 rounds it to an integer.
@@ -79,19 +114,7 @@ fn exp_pos(b: &mut FunctionBuilder<'_>, y: Value, vec: bool, fma: bool) -> Value
     let lo = c(b, -LN2_LO, vec);
     let r = mul_add(b, fma, k, hi, y);
     let r = mul_add(b, fma, k, lo, r);
-    let mut p = c(b, 1.0 / 5040.0, vec);
-    for coef in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        let cc = c(b, coef, vec);
-        p = mul_add(b, fma, p, r, cc);
-    }
+    let p = horner(b, &EXP_TAYLOR, r, vec, fma);
     // Immediate forms do not take vector operands: splat the bias, shift by a scalar.
     // Biased exponent k + 127 = low bits of t - bits(shifter) + 127; the shift drops the rest.
     let bias = b.ins().iconst(types::I32, 127 - SHIFTER.to_bits() as i64);
@@ -116,11 +139,7 @@ pub(crate) fn tanh(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) 
     let a = clamp_hi(b, a, sat, vec);
     // Small: a + a^3 · P(a^2).
     let a2 = b.ins().fmul(a, a);
-    let mut p = c(b, TANH_TAYLOR[6] as f32, vec);
-    for &coef in TANH_TAYLOR[..6].iter().rev() {
-        let cc = c(b, coef as f32, vec);
-        p = mul_add(b, fma, p, a2, cc);
-    }
+    let p = horner(b, &TANH_TAYLOR, a2, vec, fma);
     let a3 = b.ins().fmul(a2, a);
     let small = mul_add(b, fma, a3, p, a);
     // Large: 1 - 2 / (e^{2a} + 1).
@@ -141,7 +160,7 @@ pub(crate) const ERF_SMALL: f32 = 1.0;
 /// `erf(x) / x ≈ P(x²)` on `0 ≤ x ≤ 1`, degree 6 in `x²`: a least-squares fit of the relative
 /// error on 2000 Chebyshev nodes in `x²` (numpy `lstsq`, done for this file); max relative
 /// error 1.3e-9 in f64, below f32 rounding. (Was the Taylor series to x^21, 11 terms.)
-pub(crate) const ERF_POLY: [f64; 7] = [
+pub(crate) const ERF_POLY: [f32; 7] = f32s([
     1.128_379_165_689_322_3,
     -0.376_126_255_673_994_7,
     0.112_835_822_479_943_92,
@@ -149,7 +168,7 @@ pub(crate) const ERF_POLY: [f64; 7] = [
     0.005_188_098_889_484_849,
     -0.000_800_818_932_384_900_2,
     7.847_259_129_115_103e-5,
-];
+]);
 /// Beyond this |x| erf is ±1 in f32.
 pub(crate) const ERF_SATURATE: f32 = 4.0;
 /// Abramowitz & Stegun 7.1.26: `erfc(x) ≈ t·P(t)·e^{-x²}`, `t = 1/(1 + p·x)`, absolute
@@ -171,22 +190,14 @@ pub(crate) fn erf(b: &mut FunctionBuilder<'_>, x: Value, vec: bool, fma: bool) -
     let a = clamp_hi(b, a, sat, vec);
     let a2 = b.ins().fmul(a, a);
     // Small: a · P(a²), P of degree 6 (see ERF_POLY), Horner in a².
-    let mut p = c(b, ERF_POLY[6] as f32, vec);
-    for &coef in ERF_POLY[..6].iter().rev() {
-        let cc = c(b, coef as f32, vec);
-        p = mul_add(b, fma, p, a2, cc);
-    }
+    let p = horner(b, &ERF_POLY, a2, vec, fma);
     let small = b.ins().fmul(a, p);
     // Large: 1 - t·P(t)·e^{-a²}.
     let one = c(b, 1.0, vec);
     let pp = c(b, AS_P, vec);
     let den = mul_add(b, fma, pp, a, one);
     let t = b.ins().fdiv(one, den);
-    let mut q = c(b, AS_A[4], vec);
-    for &coef in AS_A[..4].iter().rev() {
-        let cc = c(b, coef, vec);
-        q = mul_add(b, fma, q, t, cc);
-    }
+    let q = horner(b, &AS_A, t, vec, fma);
     let q = b.ins().fmul(q, t);
     // e^{-a²} (-16 ≤ -a² ≤ 0: 2^k stays normal), multiplied instead of dividing by e^{a²}.
     let na2 = b.ins().fneg(a2);

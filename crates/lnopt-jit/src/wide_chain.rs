@@ -7,7 +7,7 @@
 
 use crate::kernels::{Bin, COp, Mode, Un};
 use crate::vmath::{
-    AS_A, AS_P, ERF_POLY, ERF_SATURATE, ERF_SMALL, LN2_HI, LN2_LO, SATURATE, SHIFTER,
+    AS_A, AS_P, ERF_POLY, ERF_SATURATE, ERF_SMALL, EXP_TAYLOR, LN2_HI, LN2_LO, SATURATE, SHIFTER,
     SIGMOID_CLAMP, SMALL, TANH_TAYLOR,
 };
 
@@ -72,6 +72,18 @@ fn with_sign(r: f32, x: f32) -> f32 {
 /// (truncation below 1e-8), `2^k` from exponent bits — the CLIF `exp_pos` in Rust. `fused`
 /// uses fused multiply-adds (only where the caller is compiled with FMA: otherwise they are
 /// library calls).
+/// `Σ coefs[i] · x^i` by Horner's rule, highest degree first, as `vmath::horner` emits it
+/// (`fused`: multiply-adds with one rounding, as the CLIF code with FMA).
+#[inline(always)]
+fn horner(coefs: &[f32], x: f32, fused: bool) -> f32 {
+    let (&top, rest) = coefs.split_last().expect("a polynomial has a coefficient");
+    let mut p = top;
+    for &c in rest.iter().rev() {
+        p = if fused { p.mul_add(x, c) } else { p * x + c };
+    }
+    p
+}
+
 #[inline(always)]
 pub(crate) fn exp_f32(y: f32, fused: bool) -> f32 {
     let madd = |a: f32, b: f32, c: f32| if fused { a.mul_add(b, c) } else { a * b + c };
@@ -79,18 +91,7 @@ pub(crate) fn exp_f32(y: f32, fused: bool) -> f32 {
     let k = t - SHIFTER;
     let r = madd(k, -LN2_HI, y);
     let r = madd(k, -LN2_LO, r);
-    let mut p = 1.0 / 5040.0;
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = madd(p, r, c);
-    }
+    let p = horner(&EXP_TAYLOR, r, fused);
     let biased = t
         .to_bits()
         .wrapping_add((127i32 - SHIFTER.to_bits() as i32) as u32);
@@ -101,16 +102,10 @@ pub(crate) fn exp_f32(y: f32, fused: bool) -> f32 {
 fn erf_f32(x: f32) -> f32 {
     let a = clamp_hi(x.abs(), ERF_SATURATE);
     let a2 = a * a;
-    let mut p = ERF_POLY[6] as f32;
-    for &c in ERF_POLY[..6].iter().rev() {
-        p = fma(p, a2, c as f32);
-    }
+    let p = horner(&ERF_POLY, a2, true);
     let small = a * p;
     let t = 1.0 / fma(AS_P, a, 1.0);
-    let mut q = AS_A[4];
-    for &c in AS_A[..4].iter().rev() {
-        q = fma(q, t, c);
-    }
+    let q = horner(&AS_A, t, true);
     let large = 1.0 - q * t * exp_f32(-a2, true);
     with_sign(pick(a, ERF_SMALL, small, large), x)
 }
@@ -119,10 +114,7 @@ fn erf_f32(x: f32) -> f32 {
 fn tanh_f32(x: f32) -> f32 {
     let a = clamp_hi(x.abs(), SATURATE);
     let a2 = a * a;
-    let mut p = TANH_TAYLOR[6] as f32;
-    for &c in TANH_TAYLOR[..6].iter().rev() {
-        p = fma(p, a2, c as f32);
-    }
+    let p = horner(&TANH_TAYLOR, a2, true);
     let small = fma(a2 * a, p, a);
     let large = 1.0 - 2.0 / (exp_f32(a + a, true) + 1.0);
     with_sign(pick(a, SMALL, small, large), x)
