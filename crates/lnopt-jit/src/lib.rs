@@ -40,9 +40,9 @@ pub fn norm_large_call_rows(hidden: usize) -> usize {
     kernels::big_rows(hidden)
 }
 
-/// Whether this CPU has what the AVX-512 norm row loop needs (AVX-512F and FMA).
+/// Whether this CPU has what the AVX-512 norm row loop needs (AVX-512F, AVX-512VL, FMA).
 pub fn wide_norms_available() -> bool {
-    wide_norm::available()
+    wide_chain::cpu_has_avx512()
 }
 
 use lnopt_ir::{Model, Tensor};

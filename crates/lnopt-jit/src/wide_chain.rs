@@ -24,7 +24,9 @@ pub(crate) fn suits(prog: &[COp]) -> bool {
     transcendental && supported && cpu_has_avx512()
 }
 
-fn cpu_has_avx512() -> bool {
+/// Whether this CPU runs the AVX-512 Rust helpers (this evaluator and `wide_norm`'s row
+/// loop): AVX-512F, AVX-512VL and FMA.
+pub(crate) fn cpu_has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")

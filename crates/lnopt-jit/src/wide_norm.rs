@@ -19,7 +19,8 @@ use crate::rows::NormArgs;
 /// Whether rows `a..b` of `args` take this path: allowed by the caller (`args.wide`, which
 /// also requires the generated kernels to use FMA), a call as large as the one for which the
 /// generated kernel switches to its out-of-cache row loop, without a folded residual (those
-/// stay generated), on a CPU with AVX-512 and FMA.
+/// stay generated), on a CPU that runs the AVX-512 helpers
+/// ([`crate::wide_chain::cpu_has_avx512`]).
 pub(crate) fn suits(args: &NormArgs, rows: usize) -> bool {
     let k = &args.key;
     args.wide
@@ -27,19 +28,7 @@ pub(crate) fn suits(args: &NormArgs, rows: usize) -> bool {
         && !k.sum_out
         && k.hidden > 0
         && rows >= crate::kernels::big_rows(k.hidden)
-        && available()
-}
-
-/// Whether this CPU has AVX-512F and FMA.
-pub(crate) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+        && crate::wide_chain::cpu_has_avx512()
 }
 
 /// Normalises rows `a..b` of `args`; only for calls [`suits`] accepts.
@@ -71,6 +60,11 @@ mod avx512 {
     /// 128 MiB, 1 thread, LN GB/s without -> with: h64 37 -> 38-40, h1024 39 -> 48-51, h4096
     /// 30 -> 35-38 (distances of 8-128 KiB were within noise of each other, 1-4 KiB less).
     const PREFETCH_AHEAD: usize = 16 << 10;
+
+    /// The mask of the `n` lowest of 16 lanes (`n <= 16`).
+    fn low_lanes(n: usize) -> __mmask16 {
+        ((1u32 << n) - 1) as __mmask16
+    }
 
     /// Rows of at least this many 16-float blocks read their statistics with aligned loads
     /// (see `pass`).
@@ -123,7 +117,7 @@ mod avx512 {
                 }
             } else {
                 let line = row.wrapping_sub(k);
-                let first = !(((1u32 << k) - 1) as u16);
+                let first = !low_lanes(k);
                 let idx = _mm512_add_epi32(
                     _mm512_set1_epi32(k as i32),
                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -273,12 +267,11 @@ mod avx512 {
             // SAFETY (whole body): xr/yr hold `h` floats, g/b `h` when used (caller); masked
             // and expanding loads touch only their selected elements.
             unsafe {
-                let lanes = |n: usize| -> u16 { ((1u32 << n) - 1) as u16 };
                 let mut i = 0;
                 if let Some((line, filled)) = self.open {
                     // Complete the open line with this row's first floats.
                     let take = (16 - filled).min(h);
-                    let m = lanes(take) << filled;
+                    let m = low_lanes(take) << filled;
                     // Lane `filled + j` loads element `j`: a masked load from `filled`
                     // floats before the row (those lanes are masked off and not read).
                     let back = |p: *const f32| p.wrapping_sub(filled);
@@ -302,7 +295,7 @@ mod avx512 {
                     // their line with whatever precedes the range.
                     let head = (((64 - (yr as usize % 64)) % 64) / 4).min(h);
                     if head > 0 {
-                        let m = lanes(head);
+                        let m = low_lanes(head);
                         let o = formula::<RMS, G, B>(
                             _mm512_maskz_loadu_ps(m, xr),
                             || _mm512_maskz_loadu_ps(m, g),
@@ -330,7 +323,7 @@ mod avx512 {
                 }
                 // The rest opens a new line.
                 if i < h {
-                    let m = lanes(h - i);
+                    let m = low_lanes(h - i);
                     self.stage = formula::<RMS, G, B>(
                         _mm512_maskz_loadu_ps(m, xr.add(i)),
                         || _mm512_maskz_loadu_ps(m, g.add(i)),
@@ -349,7 +342,7 @@ mod avx512 {
         unsafe fn finish(self) {
             if let Some((line, filled)) = self.open {
                 // SAFETY: `line[0..filled]` are the last floats of the range (caller of `row`).
-                unsafe { _mm512_mask_storeu_ps(line, ((1u32 << filled) - 1) as u16, self.stage) };
+                unsafe { _mm512_mask_storeu_ps(line, low_lanes(filled), self.stage) };
             }
         }
     }
