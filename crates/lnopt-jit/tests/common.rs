@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use lnopt_ir::Tensor;
+use lnopt_ir::{AttrValue, DType, Graph, Model, Node, Tensor, TensorType, ValueInfo, ValueType};
 use std::path::{Path, PathBuf};
 
 /// The shared corpus folder beside the repository, if present.
@@ -102,4 +102,87 @@ pub fn lcg(seed: u64) -> impl FnMut() -> f32 {
             .wrapping_add(1442695040888963407);
         ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5
     }
+}
+
+/// Declares `name` as an f32 value of shape `dims` in `g`.
+pub fn declare(g: &mut Graph, name: &str, dims: &[i64]) -> lnopt_ir::ValueId {
+    let v = g.value_by_name_or_new(name);
+    g.value_mut(v).info = Some(ValueInfo {
+        ty: Some(ValueType::Tensor(TensorType::fixed(DType::F32, dims))),
+        ..ValueInfo::default()
+    });
+    v
+}
+
+/// A norm graph to build with [`norm_model`].
+pub struct NormCase {
+    pub rms: bool,
+    pub rows: usize,
+    pub hidden: usize,
+    pub eps: f32,
+    pub scale: bool,
+    pub bias: bool,
+    pub residual: bool,
+    pub stats: bool,
+    pub sum_used: bool,
+}
+
+/// `[Add(x, r) →] Norm(·, scale, bias)` with optional Mean/InvStdDev and Add outputs.
+pub fn norm_model(c: &NormCase, params: &[f32]) -> Model {
+    let mut g = Graph::new("t");
+    let dims = [c.rows as i64, c.hidden as i64];
+    let x = declare(&mut g, "x", &dims);
+    g.add_input(x);
+    let mut src = x;
+    if c.residual {
+        let r = declare(&mut g, "r", &dims);
+        g.add_input(r);
+        let s = g.value_by_name_or_new("s");
+        g.add_node(
+            Node::new("Add", "add"),
+            vec![Some(x), Some(r)],
+            vec![Some(s)],
+        )
+        .unwrap();
+        src = s;
+        if c.sum_used {
+            g.add_output(s);
+        }
+    }
+    let h = c.hidden;
+    let sc = c
+        .scale
+        .then(|| g.add_initializer("scale", Tensor::from_f32("", vec![h as i64], &params[..h])));
+    let bi = (c.bias && !c.rms).then(|| {
+        g.add_initializer(
+            "bias",
+            Tensor::from_f32("", vec![h as i64], &params[h..2 * h]),
+        )
+    });
+    let mut node = Node::new(
+        if c.rms {
+            "RMSNormalization"
+        } else {
+            "LayerNormalization"
+        },
+        "norm",
+    );
+    node.set_attr("epsilon", AttrValue::Float(c.eps));
+    node.set_attr("axis", AttrValue::Int(-1));
+    let y = g.value_by_name_or_new("y");
+    let mut outs = vec![Some(y)];
+    if c.stats && !c.rms {
+        outs.push(Some(g.value_by_name_or_new("mean")));
+        outs.push(Some(g.value_by_name_or_new("inv")));
+    }
+    // The scale input is required by both ops: use ones when the case has none.
+    let sc = sc.or_else(|| {
+        Some(g.add_initializer("ones", Tensor::from_f32("", vec![h as i64], &vec![1.0; h])))
+    });
+    g.add_node(node, vec![Some(src), sc, bi], outs.clone())
+        .unwrap();
+    for o in outs.into_iter().flatten() {
+        g.add_output(o);
+    }
+    Model::new(g, 23)
 }

@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::lcg;
-use lnopt_ir::{AttrValue, DType, Graph, Model, Node, Tensor, TensorType, ValueInfo, ValueType};
+use common::{lcg, norm_model, NormCase};
+use lnopt_ir::Tensor;
 use lnopt_jit::{NormKernel, NormKey, Options};
 
 /// `rows` rows of `h` floats cycling through: plain noise, a large common offset, a first
@@ -100,45 +100,25 @@ fn large_calls_are_bit_identical_with_and_without_the_avx512_rows() {
     }
 }
 
-fn declare(g: &mut Graph, name: &str, dims: &[i64]) -> lnopt_ir::ValueId {
-    let v = g.value_by_name_or_new(name);
-    g.value_mut(v).info = Some(ValueInfo {
-        ty: Some(ValueType::Tensor(TensorType::fixed(DType::F32, dims))),
-        ..ValueInfo::default()
-    });
-    v
-}
-
-/// LayerNormalization over `[rows, h]` with scale, bias and its Mean / InvStdDev outputs.
-fn ln_with_stats(rows: usize, h: usize) -> Model {
-    let mut g = Graph::new("ln");
-    let x = declare(&mut g, "x", &[rows as i64, h as i64]);
-    g.add_input(x);
-    let mut r = lcg(3);
-    let sc: Vec<f32> = (0..h).map(|_| 1.0 + r()).collect();
-    let bi: Vec<f32> = (0..h).map(|_| r()).collect();
-    let sc = g.add_initializer("scale", Tensor::from_f32("", vec![h as i64], &sc));
-    let bi = g.add_initializer("bias", Tensor::from_f32("", vec![h as i64], &bi));
-    let mut node = Node::new("LayerNormalization", "ln");
-    node.set_attr("epsilon", AttrValue::Float(1e-5));
-    node.set_attr("axis", AttrValue::Int(-1));
-    let outs: Vec<_> = ["y", "mean", "inv"]
-        .iter()
-        .map(|n| Some(g.value_by_name_or_new(n)))
-        .collect();
-    g.add_node(node, vec![Some(x), Some(sc), Some(bi)], outs.clone())
-        .unwrap();
-    for o in outs.into_iter().flatten() {
-        g.add_output(o);
-    }
-    Model::new(g, 17)
-}
-
 #[test]
 fn plan_outputs_with_mean_and_inv_std_dev_are_bit_identical() {
     let h = 771;
     let rows = lnopt_jit::norm_large_call_rows(h) + 5;
-    let model = ln_with_stats(rows, h);
+    // LayerNormalization with scale, bias and its Mean / InvStdDev outputs.
+    let case = NormCase {
+        rms: false,
+        rows,
+        hidden: h,
+        eps: 1e-5,
+        scale: true,
+        bias: true,
+        residual: false,
+        stats: true,
+        sum_used: false,
+    };
+    let mut r = lcg(3);
+    let params: Vec<f32> = (0..2 * h).map(|_| 1.0 + r()).collect();
+    let model = norm_model(&case, &params);
     let inputs = vec![Tensor::from_f32(
         "x",
         vec![rows as i64, h as i64],
@@ -159,17 +139,12 @@ fn plan_outputs_with_mean_and_inv_std_dev_are_bit_identical() {
     assert_eq!(a.len(), 3);
     for (i, (ta, tb)) in a.iter().zip(&b).enumerate() {
         assert_eq!((&ta.dims, ta.dtype), (&tb.dims, tb.dtype), "output {i}");
-        // f32 -> f64 is exact and keeps the sign of zero: equal f64 bits <=> equal f32 bits.
-        let (va, vb) = (ta.to_f64_vec().unwrap(), tb.to_f64_vec().unwrap());
-        if let Some(j) = va
-            .iter()
-            .zip(&vb)
-            .position(|(x, y)| x.to_bits() != y.to_bits())
-        {
-            panic!(
-                "output {i} element {j}: {:e} vs generated {:e}",
-                va[j], vb[j]
-            );
+        // f32 -> f64 -> f32 is exact (sign of zero included).
+        let f32s = |t: &Tensor| -> Vec<f32> {
+            t.to_f64_vec().unwrap().iter().map(|&v| v as f32).collect()
+        };
+        if let Some((j, x, y)) = first_difference(&f32s(ta), &f32s(tb)) {
+            panic!("output {i} element {j}: {x:e} vs generated {y:e}");
         }
     }
 }
