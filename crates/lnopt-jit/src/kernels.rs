@@ -147,7 +147,6 @@ struct Inner {
     norms: HashMap<NormKey, NormFn>,
     chains: HashMap<ChainKey, ChainFn>,
     count: usize,
-    fma: bool,
 }
 
 /// Compiled kernels of one model, by specialisation.
@@ -200,7 +199,6 @@ impl KernelCache {
                 norms: HashMap::new(),
                 chains: HashMap::new(),
                 count: 0,
-                fma,
             }),
             fma,
         })
@@ -217,7 +215,7 @@ impl KernelCache {
             Ok(i) => KernelStats {
                 norm_kernels: i.norms.len(),
                 chain_kernels: i.chains.len(),
-                fma: i.fma,
+                fma: self.fma,
             },
             Err(_) => KernelStats::default(),
         }
@@ -250,7 +248,7 @@ impl KernelCache {
             .module
             .declare_function("lnopt_prefetch", Linkage::Import, &pf_sig)
             .map_err(|e| cg(&name, e))?;
-        let ptr_fn = define(inner, &name, sig, |b, fma, m| {
+        let ptr_fn = define(inner, self.fma, &name, sig, |b, fma, m| {
             let pf = m.declare_func_in_func(pf, b.func);
             emit_norm(b, key, ptr, fma, pf)
         })?;
@@ -293,7 +291,7 @@ impl KernelCache {
                 imports.insert(u, id);
             }
         }
-        let ptr_fn = define(inner, &name, sig, |b, fma, m| {
+        let ptr_fn = define(inner, self.fma, &name, sig, |b, fma, m| {
             emit_chain(b, key, ptr, m, &imports, fma)
         })?;
         // SAFETY: generated with exactly the ChainFn signature; the module lives in this cache.
@@ -305,6 +303,7 @@ impl KernelCache {
 
 fn define(
     inner: &mut Inner,
+    fma: bool,
     name: &str,
     sig: Signature,
     body: impl FnOnce(&mut FunctionBuilder<'_>, bool, &mut JITModule),
@@ -321,7 +320,7 @@ fn define(
     let fcfg = inner.module.target_config();
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut inner.fctx);
-        body(&mut b, inner.fma, &mut inner.module);
+        body(&mut b, fma, &mut inner.module);
         b.seal_all_blocks();
         b.finalize(fcfg);
     }
