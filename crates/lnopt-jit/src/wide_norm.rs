@@ -55,8 +55,9 @@ mod avx512 {
     use crate::rows::NormArgs;
     use std::arch::x86_64::*;
 
-    /// How far ahead of the output position the input is prefetched, in floats (64 KiB: the
-    /// next rows' statistics then read from cache while this row is written). Measured at
+    /// How far ahead of the position being read the input is prefetched, in floats, by the
+    /// output pass and by long rows' statistics pass (64 KiB: the next rows' statistics then
+    /// read from cache). The output-pass prefetch alone, measured at
     /// 128 MiB, 1 thread, LN GB/s without -> with: h64 37 -> 38-40, h1024 39 -> 48-51, h4096
     /// 30 -> 35-38 (distances of 8-128 KiB were within noise of each other, 1-4 KiB less).
     const PREFETCH_AHEAD: usize = 16 << 10;
@@ -66,9 +67,10 @@ mod avx512 {
         ((1u32 << n) - 1) as __mmask16
     }
 
-    /// Rows of at least this many 16-float blocks read their statistics with aligned loads
-    /// (see `pass`).
-    const ALIGNED_STATS_MIN_BLOCKS: usize = 64;
+    /// Rows of at least this many 16-float blocks (hidden 1024 and up) are long: their
+    /// statistics pass prefetches ahead too and reads with aligned loads when the row starts
+    /// inside a line (see `pass`). Short rows are instruction-bound and keep the plain loop.
+    const LONG_ROW_BLOCKS: usize = 64;
 
     /// Pass kinds (what one pass accumulates per element, as the generated kernel's bodies).
     /// LayerNorm statistics: `d = x - c; (s + d, fma(d, d, q))`.
@@ -110,8 +112,24 @@ mod avx512 {
             // kept there).
             let k = (row as usize % 64) / 4;
             let ops = (_mm512_sub_ps, _mm512_add_ps, _mm512_fmadd_ps);
-            if k == 0 || n16 < ALIGNED_STATS_MIN_BLOCKS {
+            // A long row's statistics take about half the row's time; without prefetches
+            // of their own, memory sits idle meanwhile (the output pass prefetches only while
+            // it runs). Prefetching here as well, to the same distance, measured with the
+            // probe at 128 MiB, 1 thread, 3 alternating rounds with x and y on and 16 bytes
+            // off a line, LN / copy in the same process: h4096 0.80-0.91 -> 0.95-1.11,
+            // h1024 1.03-1.32 -> 1.25-1.43. (An earlier 2-round comparison: prefetching in
+            // the statistics pass only, none in the output pass, gave LN h4096 34-42 GB/s,
+            // prefetching in both 38-47.)
+            let long = n16 >= LONG_ROW_BLOCKS;
+            let prefetch = |p: *const f32| {
+                if long {
+                    // A prefetch never faults; the address may lie past the input's end.
+                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_AHEAD) as *const i8);
+                }
+            };
+            if k == 0 || !long {
                 for j in 0..n16 {
+                    prefetch(row.wrapping_add(16 * j));
                     let v = _mm512_loadu_ps(row.add(16 * j));
                     step!(v, c16, s16, q16, ops.0, ops.1, ops.2);
                 }
@@ -127,6 +145,7 @@ mod avx512 {
                 let mut lo = _mm512_maskz_load_ps(first, line);
                 for j in 0..n16 {
                     let next = line.wrapping_add(16 * (j + 1));
+                    prefetch(next);
                     let hi = if j + 1 < n16 {
                         _mm512_load_ps(next)
                     } else {
