@@ -190,8 +190,9 @@ fn bench(c: &mut Criterion) {
                         mean_out: false,
                         inv_out: false,
                     };
-                    let gam = vec![1.0f32; hidden];
-                    let bet = vec![0.0f32; hidden];
+                    // Scale and bias vary per element, as learned ones do.
+                    let gam: Vec<f32> = (0..hidden).map(|i| 1.0 + (i % 7) as f32 * 0.01).collect();
+                    let bet: Vec<f32> = (0..hidden).map(|i| (i % 5) as f32 * 0.01).collect();
                     let m = n / hidden * hidden;
                     g.throughput(Throughput::Bytes(2 * 4 * m as u64));
                     let name = if rms { "rms" } else { "ln" };
