@@ -45,7 +45,7 @@ fn large_calls_are_bit_identical_with_and_without_the_avx512_rows() {
         "AVX-512 norm rows on this CPU: {}",
         lnopt_jit::wide_norms_available()
     );
-    for h in [1usize, 3, 4, 15, 16, 17, 64, 67, 1003, 4099] {
+    for h in [1usize, 3, 4, 15, 16, 17, 64, 67, 1003, 1024, 4099] {
         // Large on each of two threads.
         let rows = 2 * lnopt_jit::norm_large_call_rows(h) + 3;
         let x = rows_data(rows, h, h as u64);
@@ -71,8 +71,11 @@ fn large_calls_are_bit_identical_with_and_without_the_avx512_rows() {
                 let wide = NormKernel::compile(key).unwrap();
                 let generated = NormKernel::compile(key).unwrap().with_wide(false);
                 for threads in [1, 2] {
-                    // Output at a cache-line boundary and 3 floats past one.
-                    for off in [0usize, 3] {
+                    // Output at a cache-line boundary and 3 floats past one; rows of
+                    // whole lines also 15 past one (every row boundary then splits a line
+                    // 15 / 1).
+                    let offs: &[usize] = if h % 16 == 0 { &[0, 3, 15] } else { &[0, 3] };
+                    for &off in offs {
                         let mut y1 = vec![f32::NAN; x.len() + 32];
                         let mut y2 = vec![f32::NAN; x.len() + 32];
                         let s = (16 - (y1.as_ptr() as usize / 4) % 16) % 16 + off;
@@ -85,6 +88,11 @@ fn large_calls_are_bit_identical_with_and_without_the_avx512_rows() {
                             .unwrap();
                         let (o1, o2) = (&y1[s..s + x.len()], &y2[s2..s2 + x.len()]);
                         assert!(o1.iter().all(|v| v.is_finite()), "h {h}: non-finite");
+                        let outside = y1[..s].iter().chain(&y1[s + x.len()..]);
+                        assert!(
+                            outside.into_iter().all(|v| v.is_nan()),
+                            "h {h} rms {rms} threads {threads} off {off}: written outside y"
+                        );
                         if let Some((i, a, c)) = first_difference(o1, o2) {
                             panic!(
                                 "h {h} rms {rms} scale {scale} bias {bias} threads {threads} \
