@@ -291,6 +291,64 @@ mod avx512 {
         }
     }
 
+    /// Writes lanes `m` of `y[0..16]` with a regular masked store: the output of `x`, with
+    /// scale and bias read from `g`, `b` by masked loads (masked-off lanes are not touched).
+    ///
+    /// # Safety
+    /// The lanes `m` selects are valid in `x`, `y` and, when used, `g` and `b`; the CPU has
+    /// AVX-512F and FMA (callers are compiled for them).
+    #[inline(always)]
+    unsafe fn masked_part<const RMS: bool, const G: bool, const B: bool>(
+        m: __mmask16,
+        (x, y): (*const f32, *mut f32),
+        (g, b): (*const f32, *const f32),
+        (mean, inv): (__m512, __m512),
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            let o = formula::<RMS, G, B>(
+                _mm512_maskz_loadu_ps(m, x),
+                || _mm512_maskz_loadu_ps(m, g),
+                || _mm512_maskz_loadu_ps(m, b),
+                mean,
+                inv,
+            );
+            _mm512_mask_storeu_ps(y, m, o);
+        }
+    }
+
+    /// Writes the whole lines of row `yr[0..h]` from float `i` on (`yr + i` starts a line)
+    /// with non-temporal stores, prefetching the input ahead; returns where they end.
+    ///
+    /// # Safety
+    /// As `RowWriter::row`.
+    #[inline(always)]
+    unsafe fn whole_lines<const RMS: bool, const G: bool, const B: bool>(
+        (xr, yr): (*const f32, *mut f32),
+        h: usize,
+        mut i: usize,
+        (g, b): (*const f32, *const f32),
+        (mean, inv): (__m512, __m512),
+    ) -> usize {
+        // SAFETY: the loads and stores stay within the row (caller).
+        unsafe {
+            while i + 16 <= h {
+                // A prefetch never faults; the address may lie past the input's end.
+                _mm_prefetch::<_MM_HINT_T0>(xr.wrapping_add(i + PREFETCH_AHEAD) as *const i8);
+                let o = formula::<RMS, G, B>(
+                    _mm512_loadu_ps(xr.add(i)),
+                    || _mm512_loadu_ps(g.add(i)),
+                    || _mm512_loadu_ps(b.add(i)),
+                    mean,
+                    inv,
+                );
+                _mm512_stream_ps(yr.add(i), o);
+                i += 16;
+            }
+        }
+        i
+    }
+
     /// Writes the output of a range of rows in order as whole 64-byte lines with
     /// non-temporal stores. A row that starts or ends inside a line leaves that line open in
     /// a register (`stage`) until the next row completes it, so no line is ever written
@@ -369,32 +427,12 @@ mod avx512 {
                     // their line with whatever precedes the range.
                     let head = (((64 - (yr as usize % 64)) % 64) / 4).min(h);
                     if head > 0 {
-                        let m = low_lanes(head);
-                        let o = formula::<RMS, G, B>(
-                            _mm512_maskz_loadu_ps(m, xr),
-                            || _mm512_maskz_loadu_ps(m, g),
-                            || _mm512_maskz_loadu_ps(m, b),
-                            mean,
-                            inv,
-                        );
-                        _mm512_mask_storeu_ps(yr, m, o);
+                        masked_part::<RMS, G, B>(low_lanes(head), (xr, yr), (g, b), (mean, inv));
                         i = head;
                     }
                 }
                 // Whole lines (yr + i is 64-byte aligned here unless the row is done).
-                while i + 16 <= h {
-                    // A prefetch never faults; the address may lie past the input's end.
-                    _mm_prefetch::<_MM_HINT_T0>(xr.wrapping_add(i + PREFETCH_AHEAD) as *const i8);
-                    let o = formula::<RMS, G, B>(
-                        _mm512_loadu_ps(xr.add(i)),
-                        || _mm512_loadu_ps(g.add(i)),
-                        || _mm512_loadu_ps(b.add(i)),
-                        mean,
-                        inv,
-                    );
-                    _mm512_stream_ps(yr.add(i), o);
-                    i += 16;
-                }
+                i = whole_lines::<RMS, G, B>((xr, yr), h, i, (g, b), (mean, inv));
                 // The rest opens a new line.
                 if i < h {
                     let m = low_lanes(h - i);
@@ -504,30 +542,9 @@ mod avx512 {
                 } else {
                     // First row of the range: its head shares a line with whatever precedes
                     // the range.
-                    let m = low_lanes(head);
-                    let o = formula::<RMS, G, B>(
-                        _mm512_maskz_loadu_ps(m, xr),
-                        || _mm512_maskz_loadu_ps(m, g),
-                        || _mm512_maskz_loadu_ps(m, b),
-                        mean,
-                        inv,
-                    );
-                    _mm512_mask_storeu_ps(yr, m, o);
+                    masked_part::<RMS, G, B>(low_lanes(head), (xr, yr), (g, b), (mean, inv));
                 }
-                let mut i = head;
-                while i + 16 <= h {
-                    // A prefetch never faults; the address may lie past the input's end.
-                    _mm_prefetch::<_MM_HINT_T0>(xr.wrapping_add(i + PREFETCH_AHEAD) as *const i8);
-                    let o = formula::<RMS, G, B>(
-                        _mm512_loadu_ps(xr.add(i)),
-                        || _mm512_loadu_ps(g.add(i)),
-                        || _mm512_loadu_ps(b.add(i)),
-                        mean,
-                        inv,
-                    );
-                    _mm512_stream_ps(yr.add(i), o);
-                    i += 16;
-                }
+                let i = whole_lines::<RMS, G, B>((xr, yr), h, head, (g, b), (mean, inv));
                 // i == h - k: the tail waits for the next row.
                 self.pending = Some((xr.add(i), yr.add(i), (mean, inv)));
             }
@@ -542,16 +559,7 @@ mod avx512 {
                 let (gt, bt) = self.gb_tail;
                 // SAFETY: xt/yt hold the last row's last k floats, gt/bt the last k of scale
                 // and bias when used (caller of `new` and `row`).
-                unsafe {
-                    let o = formula::<RMS, G, B>(
-                        _mm512_maskz_loadu_ps(m, xt),
-                        || _mm512_maskz_loadu_ps(m, gt),
-                        || _mm512_maskz_loadu_ps(m, bt),
-                        pm,
-                        pi,
-                    );
-                    _mm512_mask_storeu_ps(yt, m, o);
-                }
+                unsafe { masked_part::<RMS, G, B>(m, (xt, yt), (gt, bt), (pm, pi)) };
             }
         }
     }
