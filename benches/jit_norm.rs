@@ -219,5 +219,122 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Spins for `d`.
+fn busy(d: Duration) {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// The median and range of `v` (sorted in place).
+fn median_range(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// The shortest of `k` timings of `f` (each call returns the time it measured).
+fn best_of(k: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..k).map(|_| f()).min().expect("k > 0")
+}
+
+/// Out-of-cache ratios measured in alternation: each round times a copy, then LN, RMS and
+/// generated-only LN (best of 3 calls each), and each kernel's ratio is its GB/s over the
+/// copy's in that round. The machine's bandwidth drifts between criterion's separate
+/// measurements (this VM's 128 MiB copy moved 29-41 GB/s within one run); a ratio whose two
+/// sides were timed milliseconds apart does not. Prints the median and range over
+/// `LNOPT_BENCH_ROUNDS` rounds (default 15) for the out-of-cache sizes; skipped with
+/// `LNOPT_BENCH_NO_RATIOS=1`. The 2-thread copy's helper is started (and given 2 ms to reach
+/// its own CPU) before and stopped after each timed call, so it never spins while a kernel
+/// runs.
+fn interleaved_ratios(_: &mut Criterion) {
+    if std::env::var_os("LNOPT_BENCH_NO_RATIOS").is_some() {
+        return;
+    }
+    let rounds: usize = std::env::var("LNOPT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15)
+        .max(1);
+    println!("\nInterleaved ratios to copy (median [min-max] of {rounds} rounds):\n");
+    println!("| size MiB | thr | hidden | copy GB/s | LN/copy | RMS/copy | LN gen/copy |");
+    println!("|---|---|---|---|---|---|---|");
+    for &bytes in sizes().iter().filter(|&&b| b >= 32 << 20) {
+        let n = bytes / 4;
+        let x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 * 0.01).collect();
+        let mut y = vec![0f32; n];
+        for threads in [1usize, 2] {
+            for hidden in [64usize, 384, 768, 1024, 4096] {
+                let gam: Vec<f32> = (0..hidden).map(|i| 1.0 + (i % 7) as f32 * 0.01).collect();
+                let bet: Vec<f32> = (0..hidden).map(|i| (i % 5) as f32 * 0.01).collect();
+                let m = n / hidden * hidden;
+                let kernel = |rms: bool, wide: bool| {
+                    NormKernel::compile(NormKey {
+                        rms,
+                        hidden,
+                        eps_bits: 1e-5f32.to_bits(),
+                        scale: true,
+                        bias: !rms,
+                        skip: false,
+                        sum_out: false,
+                        mean_out: false,
+                        inv_out: false,
+                    })
+                    .expect("kernel compiles")
+                    .with_wide(wide)
+                };
+                let kernels = [
+                    kernel(false, true),
+                    kernel(true, true),
+                    kernel(false, false),
+                ];
+                let mut copy_gbs = Vec::new();
+                let mut ratios = vec![Vec::new(); kernels.len()];
+                for _ in 0..rounds {
+                    let copy = best_of(3, || {
+                        let helper = (threads > 1).then(Helper::new);
+                        if let Some(h) = &helper {
+                            // A new thread tends to start on its parent's CPU: keep both busy
+                            // until the scheduler has spread them over the two CPUs.
+                            h.run(|| busy(Duration::from_millis(2)), &|| {
+                                busy(Duration::from_millis(2))
+                            });
+                        }
+                        let t0 = std::time::Instant::now();
+                        split(helper.as_ref(), &x, &mut y, &|s, d| d.copy_from_slice(s));
+                        t0.elapsed()
+                    });
+                    let copy_rate = 2.0 * bytes as f64 / copy.as_secs_f64();
+                    copy_gbs.push(copy_rate / 1e9);
+                    for (k, r) in kernels.iter().zip(&mut ratios) {
+                        let t = best_of(3, || {
+                            let t0 = std::time::Instant::now();
+                            k.run(&x[..m], &gam, &bet, &mut y[..m], threads)
+                                .expect("runs");
+                            t0.elapsed()
+                        });
+                        r.push(8.0 * m as f64 / t.as_secs_f64() / copy_rate);
+                    }
+                }
+                let cell = |v: &mut Vec<f64>| {
+                    let (med, lo, hi) = median_range(v);
+                    format!("{med:.2} [{lo:.2}-{hi:.2}]")
+                };
+                let copy_med = median_range(&mut copy_gbs).0;
+                let [ln, rms, gen] = &mut ratios[..] else {
+                    unreachable!("three kernels")
+                };
+                println!(
+                    "| {} | {threads} | {hidden} | {copy_med:.1} | {} | {} | {} |",
+                    bytes >> 20,
+                    cell(ln),
+                    cell(rms),
+                    cell(gen)
+                );
+            }
+        }
+    }
+}
+
+criterion_group!(benches, bench, interleaved_ratios);
 criterion_main!(benches);
