@@ -132,6 +132,18 @@ fn split(
     h.run(|| f(s0, d0), &theirs);
 }
 
+/// The kernels' input: `n` floats.
+fn input(n: usize) -> Vec<f32> {
+    (0..n).map(|i| (i % 97) as f32 * 0.01).collect()
+}
+
+/// Scale and bias for rows of `hidden`; they vary per element, as learned ones do.
+fn scale_bias(hidden: usize) -> (Vec<f32>, Vec<f32>) {
+    let gam = (0..hidden).map(|i| 1.0 + (i % 7) as f32 * 0.01).collect();
+    let bet = (0..hidden).map(|i| (i % 5) as f32 * 0.01).collect();
+    (gam, bet)
+}
+
 fn copy_loop(s: &[f32], d: &mut [f32]) {
     // `+ 0.0` keeps the compiler from turning the loop into a memcpy call.
     for (o, v) in d.iter_mut().zip(s) {
@@ -146,7 +158,7 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1));
     for &bytes in &sizes() {
         let n = bytes / 4;
-        let x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 * 0.01).collect();
+        let x = input(n);
         let mut y = vec![0f32; n];
         let mut z = vec![0f32; n / 2];
         for threads in [1usize, 2] {
@@ -179,20 +191,8 @@ fn bench(c: &mut Criterion) {
             drop(helper);
             for hidden in [64usize, 384, 768, 1024, 4096] {
                 for rms in [false, true] {
-                    let key = NormKey {
-                        rms,
-                        hidden,
-                        eps_bits: 1e-5f32.to_bits(),
-                        scale: true,
-                        bias: !rms,
-                        skip: false,
-                        sum_out: false,
-                        mean_out: false,
-                        inv_out: false,
-                    };
-                    // Scale and bias vary per element, as learned ones do.
-                    let gam: Vec<f32> = (0..hidden).map(|i| 1.0 + (i % 7) as f32 * 0.01).collect();
-                    let bet: Vec<f32> = (0..hidden).map(|i| (i % 5) as f32 * 0.01).collect();
+                    let key = NormKey::affine(rms, hidden, 1e-5);
+                    let (gam, bet) = scale_bias(hidden);
                     let m = n / hidden * hidden;
                     g.throughput(Throughput::Bytes(2 * 4 * m as u64));
                     let name = if rms { "rms" } else { "ln" };
@@ -261,27 +261,16 @@ fn interleaved_ratios(_: &mut Criterion) {
     println!("|---|---|---|---|---|---|---|");
     for &bytes in sizes().iter().filter(|&&b| b >= 32 << 20) {
         let n = bytes / 4;
-        let x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 * 0.01).collect();
+        let x = input(n);
         let mut y = vec![0f32; n];
         for threads in [1usize, 2] {
             for hidden in [64usize, 384, 768, 1024, 4096] {
-                let gam: Vec<f32> = (0..hidden).map(|i| 1.0 + (i % 7) as f32 * 0.01).collect();
-                let bet: Vec<f32> = (0..hidden).map(|i| (i % 5) as f32 * 0.01).collect();
+                let (gam, bet) = scale_bias(hidden);
                 let m = n / hidden * hidden;
                 let kernel = |rms: bool, wide: bool| {
-                    NormKernel::compile(NormKey {
-                        rms,
-                        hidden,
-                        eps_bits: 1e-5f32.to_bits(),
-                        scale: true,
-                        bias: !rms,
-                        skip: false,
-                        sum_out: false,
-                        mean_out: false,
-                        inv_out: false,
-                    })
-                    .expect("kernel compiles")
-                    .with_wide(wide)
+                    NormKernel::compile(NormKey::affine(rms, hidden, 1e-5))
+                        .expect("kernel compiles")
+                        .with_wide(wide)
                 };
                 let kernels = [
                     kernel(false, true),

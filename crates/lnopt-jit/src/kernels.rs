@@ -54,6 +54,25 @@ pub struct NormKey {
     pub inv_out: bool,
 }
 
+impl NormKey {
+    /// The common case: LayerNormalization with scale and bias (`rms` false) or
+    /// RMSNormalization with scale (`rms` true) over rows of `hidden`, with epsilon `eps`; no
+    /// residual and no statistics outputs.
+    pub fn affine(rms: bool, hidden: usize, eps: f32) -> NormKey {
+        NormKey {
+            rms,
+            hidden,
+            eps_bits: eps.to_bits(),
+            scale: true,
+            bias: !rms,
+            skip: false,
+            sum_out: false,
+            mean_out: false,
+            inv_out: false,
+        }
+    }
+}
+
 /// Unary ops a chain kernel knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Un {

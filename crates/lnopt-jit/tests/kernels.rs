@@ -533,18 +533,8 @@ fn direct_norm_kernels_small_and_large_calls_match_f64() {
         let g = data(h, 8, 1.0, 0.5);
         let bias = data(h, 9, 0.0, 0.5);
         for rms in [false, true] {
-            let k = lnopt_jit::NormKernel::compile(lnopt_jit::NormKey {
-                rms,
-                hidden: h,
-                eps_bits: 1e-5f32.to_bits(),
-                scale: true,
-                bias: !rms,
-                skip: false,
-                sum_out: false,
-                mean_out: false,
-                inv_out: false,
-            })
-            .unwrap();
+            let k =
+                lnopt_jit::NormKernel::compile(lnopt_jit::NormKey::affine(rms, h, 1e-5)).unwrap();
             for threads in [1, 2] {
                 let mut y = vec![f32::NAN; rows * h];
                 k.run(&x, &g, &bias, &mut y, threads).unwrap();

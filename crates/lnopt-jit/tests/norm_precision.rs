@@ -9,17 +9,7 @@ use common::lcg;
 use lnopt_jit::{NormKernel, NormKey};
 
 fn key(rms: bool, hidden: usize) -> NormKey {
-    NormKey {
-        rms,
-        hidden,
-        eps_bits: 1e-5f32.to_bits(),
-        scale: true,
-        bias: !rms,
-        skip: false,
-        sum_out: false,
-        mean_out: false,
-        inv_out: false,
-    }
+    NormKey::affine(rms, hidden, 1e-5)
 }
 
 /// Runs the kernel on `rows` and returns the largest error against the reference, relative to
