@@ -72,6 +72,16 @@ mod avx512 {
     /// inside a line (see `pass`). Short rows are instruction-bound and keep the plain loop.
     const LONG_ROW_BLOCKS: usize = 64;
 
+    /// LayerNorm rows of up to this many floats (and whole 16-float blocks) take their
+    /// statistics four rows at a time (`mean_inv4`): such rows are instruction-bound, and
+    /// four rows share one reduction and one set of vector formulas. Measured with the probe,
+    /// 1 thread, 3 alternating rounds with x and y on and 16 bytes off a line, LN GB/s one
+    /// row -> four rows at a time: h64 at 32 MiB 45-48 -> 58-66 (copy 48-57), at 128 MiB
+    /// 40-46 -> 44-54 (copy 34-39); h16 18-21 -> 30-38. With hidden 256-768 batched too,
+    /// those fell at 128 MiB (52-56 -> 32-42 GB/s, also with each row's blocks read in row
+    /// order), so longer rows stay one at a time.
+    const BATCHED_ROW_MAX: usize = 64;
+
     /// Pass kinds (what one pass accumulates per element, as the generated kernel's bodies).
     /// LayerNorm statistics: `d = x - c; (s + d, fma(d, d, q))`.
     const SUM_AND_SQUARES: u8 = 0;
@@ -241,9 +251,8 @@ mod avx512 {
         row: *const f32,
         h: usize,
         shift: f32,
-        eps: f32,
+        (eps, inv_h): (f32, f32),
     ) -> (f32, f32) {
-        let inv_h = 1.0 / h.max(1) as f32;
         // SAFETY: `row` holds `h` floats (caller).
         let (mean, var) = unsafe {
             if RMS {
@@ -265,6 +274,91 @@ mod avx512 {
             }
         };
         (mean, 1.0 / (var + eps).sqrt())
+    }
+
+    /// [`mean_inv`] of the four consecutive LayerNorm rows of `h` floats at `x` (`h % 16 ==
+    /// 0`), as lanes 0..4 of (means, 1/sds). The four rows' blocks are accumulated in order
+    /// side by side, reduced by `reduce4`, and the scalar formulas run as 4-lane vector ops
+    /// (which round exactly like scalar ones): the same results. When a row's shifted
+    /// variance lost ~10 bits, the four rows go through [`mean_inv`] instead.
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn mean_inv4(x: *const f32, h: usize, (eps, inv_h): (f32, f32)) -> (__m128, __m128) {
+        // SAFETY (whole body): the four rows hold `h` floats each (caller).
+        unsafe {
+            let rows = [x, x.add(h), x.add(2 * h), x.add(3 * h)];
+            let shifts = _mm_setr_ps(*rows[0], *rows[1], *rows[2], *rows[3]);
+            let c = [
+                _mm512_set1_ps(*rows[0]),
+                _mm512_set1_ps(*rows[1]),
+                _mm512_set1_ps(*rows[2]),
+                _mm512_set1_ps(*rows[3]),
+            ];
+            let [mut s0, mut s1, mut s2, mut s3] = [_mm512_setzero_ps(); 4];
+            let [mut q0, mut q1, mut q2, mut q3] = [_mm512_setzero_ps(); 4];
+            let mut j = 0;
+            while j < h {
+                let d0 = _mm512_sub_ps(_mm512_loadu_ps(rows[0].add(j)), c[0]);
+                let d1 = _mm512_sub_ps(_mm512_loadu_ps(rows[1].add(j)), c[1]);
+                let d2 = _mm512_sub_ps(_mm512_loadu_ps(rows[2].add(j)), c[2]);
+                let d3 = _mm512_sub_ps(_mm512_loadu_ps(rows[3].add(j)), c[3]);
+                s0 = _mm512_add_ps(s0, d0);
+                s1 = _mm512_add_ps(s1, d1);
+                s2 = _mm512_add_ps(s2, d2);
+                s3 = _mm512_add_ps(s3, d3);
+                q0 = _mm512_fmadd_ps(d0, d0, q0);
+                q1 = _mm512_fmadd_ps(d1, d1, q1);
+                q2 = _mm512_fmadd_ps(d2, d2, q2);
+                q3 = _mm512_fmadd_ps(d3, d3, q3);
+                j += 16;
+            }
+            let inv_hv = _mm_set1_ps(inv_h);
+            let md = _mm_mul_ps(reduce4([s0, s1, s2, s3]), inv_hv);
+            let mean = _mm_add_ps(shifts, md);
+            let e2 = _mm_mul_ps(reduce4([q0, q1, q2, q3]), inv_hv);
+            let var = _mm_sub_ps(e2, _mm_mul_ps(md, md));
+            // (An SSE compare: the AVX-512 mask form needs AVX-512VL.)
+            let lost = _mm_cmplt_ps(var, _mm_mul_ps(e2, _mm_set1_ps(1.0 / 1024.0)));
+            if _mm_movemask_ps(lost) != 0 {
+                let one = |i: usize| {
+                    let shift = *rows[i];
+                    mean_inv::<false>(rows[i], h, shift, (eps, inv_h))
+                };
+                let (a, b, c, d) = (one(0), one(1), one(2), one(3));
+                return (
+                    _mm_setr_ps(a.0, b.0, c.0, d.0),
+                    _mm_setr_ps(a.1, b.1, c.1, d.1),
+                );
+            }
+            let inv = _mm_div_ps(
+                _mm_set1_ps(1.0),
+                _mm_sqrt_ps(_mm_add_ps(var, _mm_set1_ps(eps))),
+            );
+            (mean, inv)
+        }
+    }
+
+    /// `hsum(quarters(v[i]))` for four accumulators at once, as lanes 0..4: the same
+    /// additions of the same operands as four separate reductions.
+    #[target_feature(enable = "avx512f")]
+    fn reduce4(v: [__m512; 4]) -> __m128 {
+        // Per pair: [a0, a2, b0, b2] + [a1, a3, b1, b3].
+        let pairs = |a, b| {
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
+                _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
+            )
+        };
+        let (p01, p23) = (pairs(v[0], v[1]), pairs(v[2], v[3]));
+        // Quarter i: (v_i.0 + v_i.1) + (v_i.2 + v_i.3).
+        let sets = _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(p01, p23),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(p01, p23),
+        );
+        // In every quarter: lane 0 = (l0 + l1) + (l2 + l3).
+        let halves = _mm512_add_ps(sets, _mm512_movehdup_ps(sets));
+        let total = _mm512_add_ps(halves, _mm512_permute_ps::<0b10>(halves));
+        let lanes = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        _mm512_castps512_ps128(_mm512_permutexvar_ps(lanes, total))
     }
 
     /// The generated kernel's per-element output formula on 16 lanes; x, scale and bias are
@@ -654,29 +748,50 @@ mod avx512 {
         let k = &args.key;
         let h = k.hidden;
         let eps = f32::from_bits(k.eps_bits);
+        let inv_h = 1.0 / h.max(1) as f32;
         let x = args.x as *const f32;
         // SAFETY (whole body): rows a..b of x and y hold `h` floats each, mean/inv one per
         // row when enabled (caller).
         unsafe {
-            // The row's first element (LayerNorm's shift) is read one row ahead, so that its
-            // cache miss does not hold back the statistics (as in the generated kernel).
-            let mut first = if RMS || a >= b { 0.0 } else { *x.add(a * h) };
-            for r in a..b {
-                let xr = x.add(r * h);
-                let yr = (args.y as *mut f32).add(r * h);
-                let shift = first;
-                if !RMS && r + 1 < b {
-                    first = *xr.add(h);
-                }
-                let mi = mean_inv::<RMS>(xr, h, shift, eps);
-                let splat = (_mm512_set1_ps(mi.0), _mm512_set1_ps(mi.1));
-                out.row::<RMS, G, B>(xr, yr, h, splat, gb);
+            let y = args.y as *mut f32;
+            // Writes row r's output (and its statistics when asked for).
+            let mut emit = |r: usize, mean: f32, inv: f32| {
+                let splat = (_mm512_set1_ps(mean), _mm512_set1_ps(inv));
+                out.row::<RMS, G, B>(x.add(r * h), y.add(r * h), h, splat, gb);
                 if k.mean_out {
-                    *(args.mean as *mut f32).add(r) = mi.0;
+                    *(args.mean as *mut f32).add(r) = mean;
                 }
                 if k.inv_out {
-                    *(args.inv as *mut f32).add(r) = mi.1;
+                    *(args.inv as *mut f32).add(r) = inv;
                 }
+            };
+            let mut r = a;
+            // LayerNorm rows of 1-4 whole 16-float blocks take their statistics four rows at
+            // a time (`mean_inv4`).
+            if !RMS && h.is_multiple_of(16) && h <= BATCHED_ROW_MAX {
+                while r + 4 <= b {
+                    let (mean, inv) = mean_inv4(x.add(r * h), h, (eps, inv_h));
+                    let (mut m, mut v) = ([0f32; 4], [0f32; 4]);
+                    _mm_storeu_ps(m.as_mut_ptr(), mean);
+                    _mm_storeu_ps(v.as_mut_ptr(), inv);
+                    emit(r, m[0], v[0]);
+                    emit(r + 1, m[1], v[1]);
+                    emit(r + 2, m[2], v[2]);
+                    emit(r + 3, m[3], v[3]);
+                    r += 4;
+                }
+            }
+            // The row's first element (LayerNorm's shift) is read one row ahead, so that its
+            // cache miss does not hold back the statistics (as in the generated kernel).
+            let mut first = if RMS || r >= b { 0.0 } else { *x.add(r * h) };
+            while r < b {
+                let shift = first;
+                if !RMS && r + 1 < b {
+                    first = *x.add((r + 1) * h);
+                }
+                let (mean, inv) = mean_inv::<RMS>(x.add(r * h), h, shift, (eps, inv_h));
+                emit(r, mean, inv);
+                r += 1;
             }
             out.finish::<RMS, G, B>();
         }
