@@ -211,25 +211,34 @@ mod avx512 {
         _mm_add_ps(_mm_add_ps(q0, q1), _mm_add_ps(q2, q3))
     }
 
-    /// `hsum(quarters(a))` and `hsum(quarters(b))`, computed side by side in one register
-    /// (the same additions of the same operands; fewer instructions than two separate
-    /// reductions, which matters for short rows).
+    /// `[a.0 + a.1, a.2 + a.3, b.0 + b.1, b.2 + b.3]`, by 128-bit quarters.
     #[target_feature(enable = "avx512f")]
-    fn quarters_hsum2(a: __m512, b: __m512) -> [f32; 2] {
-        // [a0, a2, b0, b2] + [a1, a3, b1, b3] = [a0 + a1, a2 + a3, b0 + b1, b2 + b3].
-        let pairs = _mm512_add_ps(
+    fn quarter_pairs(a: __m512, b: __m512) -> __m512 {
+        _mm512_add_ps(
             _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
             _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
-        );
-        // Quarter 0: (a0 + a1) + (a2 + a3) (addition commutes exactly); quarter 2: the same
-        // of b.
-        let sets = _mm512_add_ps(pairs, _mm512_shuffle_f32x4::<0b10_11_00_01>(pairs, pairs));
-        // In every quarter: lane 0 = l0 + l1, lane 2 = l2 + l3, then lane 0 = their sum.
-        let halves = _mm512_add_ps(sets, _mm512_movehdup_ps(sets));
-        let total = _mm512_add_ps(halves, _mm512_permute_ps::<0b10>(halves));
+        )
+    }
+
+    /// In every quarter, lane 0 becomes `(l0 + l1) + (l2 + l3)` of that quarter (as `hsum`).
+    #[target_feature(enable = "avx512f")]
+    fn hsum_quarters(v: __m512) -> __m512 {
+        // Lane 0 = l0 + l1, lane 2 = l2 + l3, then lane 0 = their sum.
+        let halves = _mm512_add_ps(v, _mm512_movehdup_ps(v));
+        _mm512_add_ps(halves, _mm512_permute_ps::<0b10>(halves))
+    }
+
+    /// `hsum(quarters(a))` and `hsum(quarters(b))`, computed side by side in one register
+    /// (the same additions of the same operands, addition commuting exactly; fewer
+    /// instructions than two separate reductions, which matters for short rows).
+    #[target_feature(enable = "avx512f")]
+    fn quarters_hsum2(a: __m512, b: __m512) -> [f32; 2] {
+        let pairs = quarter_pairs(a, b);
+        // Quarter 0: (a.0 + a.1) + (a.2 + a.3); quarter 1: the same of b.
+        let total = hsum_quarters(quarter_pairs(pairs, pairs));
         [
             _mm512_cvtss_f32(total),
-            _mm_cvtss_f32(_mm512_extractf32x4_ps::<2>(total)),
+            _mm_cvtss_f32(_mm512_extractf32x4_ps::<1>(total)),
         ]
     }
 
@@ -341,24 +350,10 @@ mod avx512 {
     /// additions of the same operands as four separate reductions.
     #[target_feature(enable = "avx512f")]
     fn reduce4(v: [__m512; 4]) -> __m128 {
-        // Per pair: [a0, a2, b0, b2] + [a1, a3, b1, b3].
-        let pairs = |a, b| {
-            _mm512_add_ps(
-                _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
-                _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
-            )
-        };
-        let (p01, p23) = (pairs(v[0], v[1]), pairs(v[2], v[3]));
-        // Quarter i: (v_i.0 + v_i.1) + (v_i.2 + v_i.3).
-        let sets = _mm512_add_ps(
-            _mm512_shuffle_f32x4::<0b10_00_10_00>(p01, p23),
-            _mm512_shuffle_f32x4::<0b11_01_11_01>(p01, p23),
-        );
-        // In every quarter: lane 0 = (l0 + l1) + (l2 + l3).
-        let halves = _mm512_add_ps(sets, _mm512_movehdup_ps(sets));
-        let total = _mm512_add_ps(halves, _mm512_permute_ps::<0b10>(halves));
+        // Quarter i: (v[i].0 + v[i].1) + (v[i].2 + v[i].3).
+        let sets = quarter_pairs(quarter_pairs(v[0], v[1]), quarter_pairs(v[2], v[3]));
         let lanes = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-        _mm512_castps512_ps128(_mm512_permutexvar_ps(lanes, total))
+        _mm512_castps512_ps128(_mm512_permutexvar_ps(lanes, hsum_quarters(sets)))
     }
 
     /// The generated kernel's per-element output formula on 16 lanes; x, scale and bias are
