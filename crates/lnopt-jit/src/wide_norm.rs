@@ -356,8 +356,8 @@ mod avx512 {
         _mm512_castps512_ps128(_mm512_permutexvar_ps(lanes, hsum_quarters(sets)))
     }
 
-    /// The generated kernel's per-element output formula on 16 lanes; x, scale and bias are
-    /// loaded by `load` (plain, masked or expanding loads).
+    /// The generated kernel's per-element output formula on 16 lanes; `g` and `b` produce
+    /// the scale and bias vectors (called only when the key has them).
     #[inline(always)]
     fn formula<const RMS: bool, const G: bool, const B: bool>(
         x: __m512,
