@@ -16,6 +16,16 @@ pub enum TargetArg {
     Ort,
 }
 
+/// Where the output's external tensors go.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternalDataArg {
+    /// Copy them into OUT.data beside the output (file to file, never all in memory).
+    Copy,
+    /// Write only the graph and reference the input's data files in place (output in the
+    /// input's folder, weights unchanged).
+    Keep,
+}
+
 /// Report format.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportArg {
@@ -31,7 +41,7 @@ pub struct OptimizeArgs {
     /// The ONNX model to optimise (never modified).
     #[arg(value_name = "MODEL", required = true)]
     model: Option<PathBuf>,
-    /// Where to write the optimised model (written atomically; external data goes beside it).
+    /// Where to write the optimised model (written atomically; external data goes to OUT.data).
     #[arg(short, long, value_name = "OUT", required = true)]
     output: Option<PathBuf>,
     /// Allow OUT to be the same file as MODEL.
@@ -40,6 +50,9 @@ pub struct OptimizeArgs {
     /// Output flavour.
     #[arg(long, value_enum, default_value_t = TargetArg::Standard)]
     target: TargetArg,
+    /// Where external tensors go: `copy` into OUT.data, or `keep` the input's data files.
+    #[arg(long, value_enum, default_value_t = ExternalDataArg::Copy, value_name = "MODE")]
+    external_data: ExternalDataArg,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportArg::Text)]
     report: ReportArg,
@@ -70,6 +83,10 @@ pub fn optimize(a: &OptimizeArgs) -> Result<u8, Failure> {
         allow_opset_upgrade: !a.no_opset_upgrade,
         limits: a.limits.limits(),
         overwrite_input: a.force,
+        external_data: match a.external_data {
+            ExternalDataArg::Copy => lnopt::onnx::ExternalData::Copy,
+            ExternalDataArg::Keep => lnopt::onnx::ExternalData::Keep,
+        },
     };
     let outcome = lnopt::optimize_file(model, output, &options)?;
     if !a.quiet {

@@ -372,12 +372,13 @@ fn hostile_tensor_shapes_and_types_are_refused() {
     }
 }
 
-/// Element type codes lnopt does not know (99 here; float8 and int4 in real files) are carried
-/// byte for byte, not refused: import and export succeed and keep the code.
+/// Element type codes the ONNX standard defines but lnopt does not model (float8, int4, …)
+/// are carried byte for byte; a code the standard does not define (99) is refused, naming the
+/// tensor, with nothing written.
 #[test]
-fn unknown_dtype_is_carried_untouched() {
+fn unknown_dtype_codes_are_refused_and_unmodelled_ones_carried() {
     let dir = tempfile::tempdir().unwrap();
-    let t = pb::tensor("odd", 99, &[2], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let t = pb::tensor("odd", 17, &[8], &[1, 2, 3, 4, 5, 6, 7, 8]);
     let p = file(
         dir.path(),
         "odd.onnx",
@@ -389,8 +390,24 @@ fn unknown_dtype_is_carried_untouched() {
     let m = lnopt::onnx::load(&out, &lnopt::onnx::Limits::default()).unwrap();
     let v = m.graph.find_value("odd").unwrap();
     let t = m.graph.initializer(v).unwrap();
-    assert_eq!(t.dtype, DType::Other(99));
+    assert_eq!(t.dtype.onnx_code(), 17);
     assert_eq!(t.bytes().unwrap(), &[1, 2, 3, 4, 5, 6, 7, 8]);
+
+    let t = pb::tensor("bogus", 99, &[2], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let p = file(
+        dir.path(),
+        "bogus.onnx",
+        &pb::model(&pb::graph_with_initializer(&t, "bogus")),
+    );
+    let out = dir.path().join("bogus_out.onnx");
+    let o = lnopt(&[s(&p), "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("'bogus'") && stderr(&o).contains("99"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
 }
 
 #[test]
@@ -681,15 +698,15 @@ fn failure_while_writing_leaves_no_partial_file() {
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("w.bin"), [0u8; 16]).unwrap();
     let model = external_model(src.path(), "w.bin");
-    // The output folder has a directory where the external data file must go: the write of
+    // The output folder has a directory where the output's data file must go: the write of
     // the data fails after the model bytes were produced.
     let dst = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dst.path().join("w.bin")).unwrap();
+    std::fs::create_dir(dst.path().join("out.onnx.data")).unwrap();
     let out = dst.path().join("out.onnx");
     let o = lnopt(&[s(&model), "-o", s(&out)]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("w.bin"), "{err}");
+    assert!(err.contains("out.onnx.data"), "{err}");
     assert!(!out.exists());
     let left: Vec<_> = std::fs::read_dir(dst.path())
         .unwrap()
@@ -698,7 +715,7 @@ fn failure_while_writing_leaves_no_partial_file() {
         .collect();
     assert_eq!(
         left,
-        vec![std::ffi::OsString::from("w.bin")],
+        vec![std::ffi::OsString::from("out.onnx.data")],
         "partial files"
     );
     // Output below a path whose "folder" is a regular file.

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod attr;
+mod blob;
 mod dtype;
 pub mod dump;
 mod error;
@@ -19,6 +20,7 @@ mod tensor;
 mod types;
 
 pub use attr::{AttrValue, Attribute};
+pub use blob::{Blob, BlobOrigin, SharedBytes, SourceFile};
 pub use dtype::DType;
 pub use error::IrError;
 pub use graph::{Graph, Node, NodeId, Producer, Value, ValueId, ValueInfo};

@@ -1,14 +1,14 @@
 //! Constant tensors (initializers, Constant values, tensor attributes).
 
-use crate::{DType, Metadata, UnknownFields};
-use std::sync::Arc;
+use crate::{Blob, DType, Metadata, UnknownFields};
 
 /// Element data of a constant tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TensorData {
     /// Elements packed little-endian, `dtype.size_of()` bytes each (bool: one byte 0/1).
-    /// Shared: cloning a tensor never copies its bytes.
-    Bytes(Arc<[u8]>),
+    /// Shared: cloning a tensor never copies its bytes; external data stays in its mapped
+    /// file until read.
+    Bytes(Blob),
     /// Elements of a `string` tensor.
     Strings(Vec<Vec<u8>>),
 }
@@ -38,7 +38,7 @@ pub struct ExternalRef {
     pub extra: Vec<(String, String)>,
 }
 
-/// A constant tensor with its data loaded in memory.
+/// A constant tensor (its bytes in memory, or mapped from an external-data file).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
     /// The tensor's name (may be empty for attribute tensors).

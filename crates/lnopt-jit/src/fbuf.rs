@@ -4,7 +4,7 @@
 //! viewing them in place instead of converting them makes compiling a large model (BERT-base:
 //! 340 MB of weights) cost no copy and no extra memory.
 
-use std::sync::Arc;
+use lnopt_ir::Blob;
 
 /// f32 elements, either owned or borrowed from an IR tensor's shared bytes.
 #[derive(Clone)]
@@ -14,8 +14,8 @@ pub(crate) enum FBuf {
     /// `len` f32s at the start of `bytes`, which is 4-byte aligned and holds at least
     /// `4 * len` bytes (checked by [`FBuf::view_le_bytes`]).
     Shared {
-        /// The tensor's bytes.
-        bytes: Arc<[u8]>,
+        /// The tensor's bytes (in memory or mapped from external data).
+        bytes: Blob,
         /// Element count.
         len: usize,
     },
@@ -24,7 +24,7 @@ pub(crate) enum FBuf {
 impl FBuf {
     /// Views little-endian f32 bytes in place when this machine is little-endian and the
     /// bytes are aligned for f32 and hold a whole number of them; `None` otherwise.
-    pub(crate) fn view_le_bytes(bytes: &Arc<[u8]>) -> Option<FBuf> {
+    pub(crate) fn view_le_bytes(bytes: &Blob) -> Option<FBuf> {
         let aligned = (bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>());
         if cfg!(target_endian = "little") && aligned && bytes.len().is_multiple_of(4) {
             Some(FBuf::Shared {
@@ -42,7 +42,7 @@ impl FBuf {
             FBuf::Owned(v) => v,
             // SAFETY: `view_le_bytes` checked alignment and that `bytes` holds `4 * len`
             // bytes; any bit pattern is a valid f32; the bytes are immutable while shared
-            // (behind an `Arc<[u8]>`) and live as long as `self`.
+            // (a `Blob` never changes) and live as long as `self`.
             FBuf::Shared { bytes, len } => unsafe {
                 std::slice::from_raw_parts(bytes.as_ptr() as *const f32, *len)
             },
@@ -84,7 +84,7 @@ impl PartialEq for FBuf {
 #[cfg(test)]
 mod tests {
     use super::FBuf;
-    use std::sync::Arc;
+    use lnopt_ir::Blob;
 
     /// A shared view reads the same values as a decoded copy, and compares equal to it.
     #[test]
@@ -96,13 +96,13 @@ mod tests {
             3.0e38,
             f32::NAN.copysign(-1.0),
         ];
-        let bytes: Arc<[u8]> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let view = FBuf::view_le_bytes(&bytes).expect("Arc<[u8]> data is 8-aligned");
+        let bytes: Blob = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = FBuf::view_le_bytes(&bytes).expect("Vec<u8> data of 20 bytes is 4-aligned");
         assert!(matches!(view, FBuf::Shared { len: 5, .. }));
         for (a, b) in view.iter().zip(&vals) {
             assert_eq!(a.to_bits(), b.to_bits());
         }
-        let odd: Arc<[u8]> = vec![0u8; 6].into();
+        let odd: Blob = vec![0u8; 6].into();
         assert!(FBuf::view_le_bytes(&odd).is_none());
     }
 }

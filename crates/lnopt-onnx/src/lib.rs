@@ -10,8 +10,11 @@
 //! tensor, `quantization_annotation` of a graph) or serialized bytes (training info, sparse
 //! tensors, non-tensor types).
 //!
-//! External data: [`load`] reads it relative to the model's folder; [`save`] writes it again,
-//! one file per `location`, each tensor at an offset aligned to [`EXTERNAL_ALIGN`] bytes.
+//! External data: [`load`] maps it read-only relative to the model's folder (a tensor's bytes
+//! are read from disk only when looked at); [`save`] copies every external tensor into one
+//! file named after the output, `OUT.data`, file to file, each at an offset aligned to
+//! [`EXTERNAL_ALIGN`] bytes; [`save_with`] and [`ExternalData::Keep`] reference the input's
+//! data files in place instead.
 
 #![warn(missing_docs)]
 
@@ -23,7 +26,7 @@ mod limits;
 mod unknown;
 
 pub use error::OnnxError;
-pub use export::external::ALIGN as EXTERNAL_ALIGN;
+pub use export::external::{data_file_name, ExternalData, ALIGN as EXTERNAL_ALIGN};
 pub use limits::Limits;
 
 use export::external::ExternalWriter;
@@ -64,11 +67,18 @@ pub fn encode(model: &Model) -> Result<Vec<u8>, OnnxError> {
 }
 
 /// Writes a model atomically (temp file in the same folder, then rename). External tensors
-/// are written beside it, one file per location (also atomically), with offsets recomputed:
-/// tensors in export order, each aligned to [`EXTERNAL_ALIGN`]. On error no new file is left.
+/// go to `path` + `.data` ([`data_file_name`], also atomic), in export order, each aligned to
+/// [`EXTERNAL_ALIGN`]; no other file is written. On error no new file is left.
 pub fn save(model: &Model, path: &Path) -> Result<(), OnnxError> {
+    save_with(model, path, ExternalData::Copy)
+}
+
+/// [`save`] with a choice of where external tensors go: [`ExternalData::Keep`] writes only
+/// the model, referencing the input's data files in place, and refuses (naming the tensor) if
+/// a tensor changed or the output's folder does not see the same files.
+pub fn save_with(model: &Model, path: &Path, external: ExternalData) -> Result<(), OnnxError> {
     let dir = parent_dir(path);
-    let mut writer = ExternalWriter::new(&dir, path);
+    let mut writer = ExternalWriter::new(&dir, path, external);
     let mp = Exporter {
         external: Some(&mut writer),
     }

@@ -15,10 +15,16 @@ pub enum Error {
     /// The reference interpreter failed.
     #[error(transparent)]
     Interp(#[from] lnopt_interp::InterpError),
+    /// The model cannot be reasoned about (missing opset import, broken type constraints).
+    #[error("invalid model: {0}")]
+    Invalid(#[from] crate::InvalidModel),
     /// The output's folder does not exist.
     #[error("cannot write the output: folder '{0}' does not exist")]
     OutputFolder(String),
     /// The output path names the input file.
     #[error("output '{0}' is the input model; choose another path (or pass --force)")]
     OutputIsInput(String),
+    /// The output's data file (`OUT.data`) would replace the input model.
+    #[error("the output's data file '{0}' is the input model; choose another output path")]
+    DataFileIsInput(String),
 }

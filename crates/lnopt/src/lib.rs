@@ -26,6 +26,7 @@ mod cleanup;
 mod error;
 mod policy;
 pub mod reference;
+mod validate;
 
 pub use error::Error;
 pub use lnopt_fuse as fuse;
@@ -34,7 +35,9 @@ pub use lnopt_interp as interp;
 pub use lnopt_ir as ir;
 pub use lnopt_onnx as onnx;
 pub use lnopt_opset as opset;
+pub use lnopt_schema as schema;
 pub use policy::{optimize_model, Options, Outcome, Target};
+pub use validate::{validate, InvalidModel};
 
 use std::path::Path;
 
@@ -47,11 +50,19 @@ pub fn optimize_bytes(bytes: &[u8], options: &Options) -> Result<(Vec<u8>, Outco
 }
 
 /// Loads `input`, optimises, and writes `output` atomically (a temp file renamed into place;
-/// nothing is left behind on error). Refuses `output` that is the same file as `input`
-/// unless `options.overwrite_input` is set.
+/// nothing is left behind on error). External tensors go to `output` + `.data`, or stay in
+/// the input's data files with [`onnx::ExternalData::Keep`]; no other file is written.
+/// Refuses `output` that is the same file as `input` unless `options.overwrite_input` is set,
+/// and an output whose data file would be the input model.
 pub fn optimize_file(input: &Path, output: &Path, options: &Options) -> Result<Outcome, Error> {
     if !options.overwrite_input && same_file(input, output) {
         return Err(Error::OutputIsInput(output.display().to_string()));
+    }
+    if let Some(name) = lnopt_onnx::data_file_name(output) {
+        let data = output.with_file_name(name);
+        if same_file(input, &data) {
+            return Err(Error::DataFileIsInput(data.display().to_string()));
+        }
     }
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -60,7 +71,7 @@ pub fn optimize_file(input: &Path, output: &Path, options: &Options) -> Result<O
     }
     let mut model = lnopt_onnx::load(input, &options.limits)?;
     let outcome = optimize_model(&mut model, options)?;
-    lnopt_onnx::save(&model, output)?;
+    lnopt_onnx::save_with(&model, output, options.external_data)?;
     Ok(outcome)
 }
 

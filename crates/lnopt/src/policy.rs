@@ -37,6 +37,9 @@ pub struct Options {
     pub limits: lnopt_onnx::Limits,
     /// Allow `optimize_file` to write over its input.
     pub overwrite_input: bool,
+    /// Where `optimize_file` puts the output's external tensors: copied into `OUT.data`
+    /// (default), or referenced in the input's data files in place.
+    pub external_data: lnopt_onnx::ExternalData,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             allow_opset_upgrade: true,
             limits: lnopt_onnx::Limits::default(),
             overwrite_input: false,
+            external_data: lnopt_onnx::ExternalData::Copy,
         }
     }
 }
@@ -103,9 +107,10 @@ impl Outcome {
     }
 }
 
-/// Fuses the main graph of `model` under the opset policy of `options`. On error the model
-/// is left unchanged.
+/// Fuses the main graph of `model` under the opset policy of `options`, after refusing a
+/// model [`crate::validate`] finds invalid. On error the model is left unchanged.
 pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, Error> {
+    crate::validate(model)?;
     let opset = model.opset_version("").unwrap_or(1);
     let mut outcome = Outcome {
         opset_before: opset,

@@ -1,51 +1,22 @@
 //! The opset policy of `optimize_model`: upgrade only when a fused node needs it and every op
 //! converts; otherwise leave the model (opset included) as it was and say why.
 
-use lnopt::ir::{
-    AttrValue, DType, Graph, Model, Node, Tensor, TensorType, ValueId, ValueInfo, ValueType,
-};
+mod common;
+
+use common::Builder;
+use lnopt::ir::Model;
 use lnopt::{optimize_model, Options};
 
 /// A canonical decomposed LayerNorm over `[2, 8]` at opset 13, optionally followed by an op
 /// of the default domain that lnopt-opset does not know (so no upgrade is possible).
 fn model(with_blocker: bool) -> Model {
-    let mut g = Graph::new("m");
-    let x = g.value_by_name_or_new("x");
-    g.value_mut(x).info = Some(ValueInfo {
-        ty: Some(ValueType::Tensor(TensorType::fixed(DType::F32, &[2, 8]))),
-        ..ValueInfo::default()
-    });
-    g.add_input(x);
-    let mut n = 0;
-    let mut op = |g: &mut Graph, op: &str, ins: &[ValueId], axes: bool| {
-        n += 1;
-        let out = g.new_value(&format!("v{n}"));
-        let mut node = Node::new(op, format!("{op}_{n}"));
-        if axes {
-            node.set_attr("axes", AttrValue::Ints(vec![-1]));
-        }
-        g.add_node(
-            node,
-            ins.iter().map(|&v| Some(v)).collect(),
-            vec![Some(out)],
-        )
-        .unwrap();
-        out
-    };
-    let two = g.add_initializer("two", Tensor::from_f32("two", vec![], &[2.0]));
-    let eps = g.add_initializer("eps", Tensor::from_f32("eps", vec![], &[1e-5]));
-    let m = op(&mut g, "ReduceMean", &[x], true);
-    let d = op(&mut g, "Sub", &[x, m], false);
-    let p = op(&mut g, "Pow", &[d, two], false);
-    let v = op(&mut g, "ReduceMean", &[p], true);
-    let ve = op(&mut g, "Add", &[v, eps], false);
-    let s = op(&mut g, "Sqrt", &[ve], false);
-    let mut y = op(&mut g, "Div", &[d, s], false);
+    let (mut b, x) = Builder::with_input(&[2, 8]);
+    let mut y = b.layer_norm(x);
     if with_blocker {
-        y = op(&mut g, "NotAnOnnxOp", &[y], false);
+        y = b.op("NotAnOnnxOp", &[y], false);
     }
-    g.add_output(y);
-    Model::new(g, 13)
+    b.g.add_output(y);
+    Model::new(b.g, 13)
 }
 
 #[test]

@@ -19,8 +19,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub(crate) use external::check_relative;
-
 /// IR versions read: 3 (the oldest with opset imports) to 14 (ONNX 1.23); newer fields are
 /// kept as unknown fields.
 const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=14;
@@ -31,6 +29,8 @@ pub(crate) struct Importer<'a> {
     /// Canonical model folder, when external data may be read.
     base_dir: Option<PathBuf>,
     nodes_seen: usize,
+    /// External-data files mapped so far.
+    mapped: external::MappedFiles,
 }
 
 impl<'a> Importer<'a> {
@@ -54,6 +54,7 @@ impl<'a> Importer<'a> {
             limits,
             base_dir,
             nodes_seen: 0,
+            mapped: Default::default(),
         })
     }
 

@@ -3,9 +3,8 @@
 
 use super::{metadata, to_bytes, Importer};
 use crate::{unknown, OnnxError};
-use lnopt_ir::{numel, DType, Storage, Tensor, TensorData, UnknownField};
+use lnopt_ir::{numel, Blob, DType, Storage, Tensor, TensorData, UnknownField};
 use onnx_protobuf::TensorProto;
-use std::sync::Arc;
 
 /// `data_location` code of external data.
 const EXTERNAL: i32 = 1;
@@ -18,6 +17,13 @@ impl Importer<'_> {
             tensor: tp.name.clone(),
             what,
         };
+        if !super::types::is_onnx_dtype(tp.data_type) {
+            return Err(err(format!(
+                "data_type {} is not an ONNX element type (known: 1 to {})",
+                tp.data_type,
+                super::types::LAST_ONNX_DTYPE
+            )));
+        }
         let dtype = DType::from_onnx(tp.data_type);
         if let Some(d) = tp.dims.iter().find(|d| **d < 0) {
             return Err(err(format!("negative dim {d} in dims {:?}", tp.dims)));
@@ -148,7 +154,10 @@ fn inline(
                 ));
             }
         }
-        return Ok((TensorData::Bytes(Arc::from(&tp.raw_data[..])), Storage::Raw));
+        return Ok((
+            TensorData::Bytes(Blob::from(&tp.raw_data[..])),
+            Storage::Raw,
+        ));
     }
     let Some((field, per)) = typed_field_of(dtype) else {
         if let Some((f, _)) = typed.first() {
@@ -157,7 +166,7 @@ fn inline(
         if n > 0 {
             return Err(format!("dims {:?} of {dtype} but no data", tp.dims));
         }
-        return Ok((TensorData::Bytes(Arc::from(&[][..])), Storage::Raw));
+        return Ok((TensorData::Bytes(Blob::from(Vec::new())), Storage::Raw));
     };
     if let Some((f, _)) = typed.iter().find(|(f, _)| *f != field) {
         return Err(format!(
@@ -176,7 +185,7 @@ fn inline(
         let data = if dtype == DType::String {
             TensorData::Strings(Vec::new())
         } else {
-            TensorData::Bytes(Arc::from(&[][..]))
+            TensorData::Bytes(Blob::from(Vec::new()))
         };
         return Ok((data, Storage::Raw));
     }
@@ -194,7 +203,7 @@ fn inline(
         DType::U64 => le(&tp.uint64_data, |v| v.to_le_bytes()),
         DType::Undefined | DType::Other(_) => Vec::new(),
     };
-    Ok((TensorData::Bytes(Arc::from(bytes)), Storage::Typed))
+    Ok((TensorData::Bytes(Blob::from(bytes)), Storage::Typed))
 }
 
 /// Packs values little-endian.
