@@ -1,0 +1,231 @@
+//! Convolutions over any number of spatial dims: `Conv` (groups, pads / auto_pad, strides,
+//! dilations, bias) and `ConvTranspose` (also output_padding and output_shape).
+//! Products accumulate in f64.
+
+use super::attrs::{ints_len, Window};
+use crate::arr::{checked_numel, Arr};
+use crate::call::Call;
+use crate::error::{bail, OpResult};
+
+/// Checks X and W ranks and the group split; returns (N, C, spatial dims of X, group).
+fn operands(c: &Call<'_>, x: &Arr, w: &Arr) -> OpResult<(usize, usize, Vec<usize>, usize)> {
+    if x.rank() < 3 || w.rank() != x.rank() {
+        bail!(
+            "X {:?} and W {:?} must both be N x C x D1 ...",
+            x.shape,
+            w.shape
+        );
+    }
+    if x.dtype != w.dtype {
+        bail!("X is {} but W is {}", x.dtype, w.dtype);
+    }
+    let group = c.int("group", 1)?;
+    if group < 1 || x.shape[1] % group as usize != 0 {
+        bail!(
+            "group {group} does not divide {} input channels",
+            x.shape[1]
+        );
+    }
+    if let Some(ks) = c.ints("kernel_shape")? {
+        let expect: Vec<i64> = w.shape[2..].iter().map(|&d| d as i64).collect();
+        if ks != expect {
+            bail!("kernel_shape {ks:?} differs from the weight's dims {expect:?}");
+        }
+    }
+    Ok((
+        x.shape[0],
+        x.shape[1],
+        x.shape[2..].to_vec(),
+        group as usize,
+    ))
+}
+
+/// The optional bias of `m` output channels.
+fn bias(c: &Call<'_>, m: usize) -> OpResult<Vec<f64>> {
+    match c.opt_input(2) {
+        Some(b) if b.shape == [m] => Ok(b.to_f64()),
+        Some(b) => bail!("B has shape {:?}, expected [{m}]", b.shape),
+        None => Ok(vec![0.0; m]),
+    }
+}
+
+/// `Conv`.
+pub(crate) fn conv(c: &Call<'_>) -> OpResult<Arr> {
+    let (x, w) = (c.input(0)?, c.input(1)?);
+    let (n, ci, spatial, g) = operands(c, x, w)?;
+    let (co, cig) = (w.shape[0], w.shape[1]);
+    if co % g != 0 || cig * g != ci {
+        bail!(
+            "W {:?} does not fit {ci} input channels in {g} groups",
+            w.shape
+        );
+    }
+    let win = Window::from_attrs(c, &spatial, &w.shape[2..], true, false)?;
+    let plane: usize = spatial.iter().product();
+    let (taps, out_plane) = (win.taps(), win.out_len());
+    let mut shape = vec![n, co];
+    shape.extend(&win.output);
+    let total = checked_numel(&shape)?;
+    let b = bias(c, co)?;
+    let (xv, wv) = (x.to_f64(), w.to_f64());
+    // For every (output position, tap) the input offset inside a plane, if inside.
+    let mut coord = vec![0i64; spatial.len()];
+    let mut at: Vec<Option<usize>> = Vec::with_capacity(out_plane * taps);
+    for o in 0..out_plane {
+        for k in 0..taps {
+            win.coords(o, k, &mut coord);
+            at.push(win.inside(&coord));
+        }
+    }
+    let cog = co / g;
+    let mut y = vec![0.0; total];
+    for bn in 0..n {
+        for oc in 0..co {
+            let gi = oc / cog;
+            for o in 0..out_plane {
+                let mut s = b[oc];
+                for icg in 0..cig {
+                    let xb = (bn * ci + gi * cig + icg) * plane;
+                    let wb = (oc * cig + icg) * taps;
+                    for k in 0..taps {
+                        if let Some(i) = at[o * taps + k] {
+                            s += xv[xb + i] * wv[wb + k];
+                        }
+                    }
+                }
+                y[(bn * co + oc) * out_plane + o] = s;
+            }
+        }
+    }
+    Ok(Arr::from_f64(x.dtype, shape, y))
+}
+
+/// `ConvTranspose`: every input element scatters `x * w` to output position
+/// `i * stride + k * dilation - pad_begin`.
+pub(crate) fn conv_transpose(c: &Call<'_>) -> OpResult<Arr> {
+    let (x, w) = (c.input(0)?, c.input(1)?);
+    let (n, ci, spatial, g) = operands(c, x, w)?;
+    let sp = spatial.len();
+    if w.shape[0] != ci {
+        bail!("W {:?} must have {ci} input channels first", w.shape);
+    }
+    let mg = w.shape[1];
+    let co = mg * g;
+    let cig = ci / g;
+    let kernel = w.shape[2..].to_vec();
+    let strides = ints_len(c, "strides", sp, 1, 1)?;
+    let dil = ints_len(c, "dilations", sp, 1, 1)?;
+    let adj = ints_len(c, "output_padding", sp, 0, 0)?;
+    for i in 0..sp {
+        if adj[i] >= strides[i].max(dil[i]) {
+            bail!("output_padding {adj:?} must be smaller than the stride or dilation");
+        }
+    }
+    let auto = c.string("auto_pad", "NOTSET")?;
+    // Output length before padding is removed.
+    let full: Vec<usize> = (0..sp)
+        .map(|i| {
+            strides[i] * (spatial[i].max(1) - 1) + adj[i] + (kernel[i].max(1) - 1) * dil[i] + 1
+        })
+        .collect();
+    let mut pad_begin = vec![0i64; sp];
+    let mut out = vec![0usize; sp];
+    let out_shape_attr = c.ints("output_shape")?;
+    let target: Option<Vec<usize>> = match &out_shape_attr {
+        Some(os) => {
+            if os.len() < sp {
+                bail!("output_shape {os:?} must name {sp} spatial dims");
+            }
+            Some(crate::index::to_dims(&os[os.len() - sp..], "output_shape")?)
+        }
+        None if auto == "SAME_UPPER" || auto == "SAME_LOWER" => {
+            Some(spatial.iter().zip(&strides).map(|(&d, &s)| d * s).collect())
+        }
+        None => None,
+    };
+    match target {
+        Some(t) => {
+            for i in 0..sp {
+                let total = full[i] as i64 - t[i] as i64;
+                pad_begin[i] = if total <= 0 {
+                    // The output extends past the last input contribution: zeros at the end.
+                    0
+                } else if auto == "SAME_UPPER" {
+                    total / 2
+                } else if auto == "SAME_LOWER" {
+                    total - total / 2
+                } else if total % 2 == 0 {
+                    total / 2
+                } else {
+                    bail!("output_shape {t:?} needs an odd total padding on dim {i}; the spec and ONNX Runtime split it differently");
+                };
+                out[i] = t[i];
+            }
+        }
+        None => {
+            let pads = match auto.as_str() {
+                "NOTSET" | "" => ints_len(c, "pads", 2 * sp, 0, 0)?,
+                "VALID" => vec![0; 2 * sp],
+                a => bail!("unknown auto_pad '{a}'"),
+            };
+            for i in 0..sp {
+                let removed = pads[i] + pads[sp + i];
+                if removed >= full[i] {
+                    bail!("pads {pads:?} remove the whole output on dim {i}");
+                }
+                pad_begin[i] = pads[i] as i64;
+                out[i] = full[i] - removed;
+            }
+        }
+    }
+    let mut shape = vec![n, co];
+    shape.extend(&out);
+    let total = checked_numel(&shape)?;
+    let b = bias(c, co)?;
+    let (xv, wv) = (x.to_f64(), w.to_f64());
+    let plane: usize = spatial.iter().product();
+    let taps: usize = kernel.iter().product();
+    let out_plane: usize = out.iter().product();
+    // For every (input position, tap): the output offset inside a plane, if inside.
+    let mut at: Vec<Option<usize>> = Vec::with_capacity(plane * taps);
+    for p in 0..plane {
+        for k in 0..taps {
+            let (mut pp, mut kk, mut idx, mut mul, mut ok) = (p, k, 0usize, 1usize, true);
+            for d in (0..sp).rev() {
+                let (id, kd) = (pp % spatial[d], kk % kernel[d]);
+                pp /= spatial[d];
+                kk /= kernel[d];
+                let o = (id * strides[d] + kd * dil[d]) as i64 - pad_begin[d];
+                if o < 0 || o >= out[d] as i64 {
+                    ok = false;
+                    break;
+                }
+                idx += o as usize * mul;
+                mul *= out[d];
+            }
+            at.push(ok.then_some(idx));
+        }
+    }
+    let mut y = vec![0.0; total];
+    for bn in 0..n {
+        for oc in 0..co {
+            let (gi, m) = (oc / mg, oc % mg);
+            let yb = (bn * co + oc) * out_plane;
+            y[yb..yb + out_plane].iter_mut().for_each(|v| *v = b[oc]);
+            for icg in 0..cig {
+                let ic = gi * cig + icg;
+                let xb = (bn * ci + ic) * plane;
+                let wb = (ic * mg + m) * taps;
+                for p in 0..plane {
+                    let xval = xv[xb + p];
+                    for k in 0..taps {
+                        if let Some(o) = at[p * taps + k] {
+                            y[yb + o] += xval * wv[wb + k];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Arr::from_f64(x.dtype, shape, y))
+}
