@@ -138,3 +138,30 @@ pub(crate) fn hardmax(c: &Call<'_>) -> OpResult<Arr> {
     }
     Ok(Arr::floats(x.dtype, x.shape.clone(), y))
 }
+
+/// `SwiGLU`: `a * sigmoid(alpha * a) * b` for A and B of one shape and dtype (the sigmoid
+/// is a tensor of A's dtype before the products, as in the reference).
+pub(crate) fn swiglu(c: &Call<'_>) -> OpResult<Arr> {
+    let (a, b) = (c.input(0)?, c.input(1)?);
+    if a.shape != b.shape || a.dtype != b.dtype {
+        bail!(
+            "A {:?} ({}) and B {:?} ({}) must have one shape and dtype",
+            a.shape,
+            a.dtype,
+            b.shape,
+            b.dtype
+        );
+    }
+    let (av, bv) = (a.float_values("A")?, b.float_values("B")?);
+    let alpha = c.float("alpha", 1.0)? as f64;
+    let t = a.dtype;
+    let y = av
+        .iter()
+        .zip(bv)
+        .map(|(&x, &g)| {
+            let s = crate::arr::round_float(t, 1.0 / (1.0 + (-alpha * x).exp()));
+            crate::arr::round_float(t, x * s) * g
+        })
+        .collect();
+    Ok(Arr::floats(t, a.shape.clone(), y))
+}

@@ -229,3 +229,62 @@ pub(crate) fn conv_transpose(c: &Call<'_>) -> OpResult<Arr> {
     }
     Ok(Arr::from_f64(x.dtype, shape, y))
 }
+
+/// `CausalConvWithState`: depthwise causal 1-D convolution of `[B, C, L]` with weight
+/// `[C, 1, k]`, the optional bias and the optional carried state `[B, C, k-1]` on the left;
+/// optional SiLU (`activation` silu / swish). Outputs `[Y, present_state]` (the last k-1
+/// positions of the padded input).
+pub(crate) fn causal_conv_with_state(c: &Call<'_>) -> OpResult<Vec<Arr>> {
+    let (x, w) = (c.input(0)?, c.input(1)?);
+    let xv = x.float_values("input")?;
+    if x.rank() != 3
+        || w.rank() != 3
+        || w.shape[0] != x.shape[1]
+        || w.shape[1] != 1
+        || w.shape[2] == 0
+    {
+        bail!(
+            "input {:?} must be [B, C, L] and weight {:?} [C, 1, k]",
+            x.shape,
+            w.shape
+        );
+    }
+    let (b, ch, l, k) = (x.shape[0], x.shape[1], x.shape[2], w.shape[2]);
+    let wv = w.to_f64();
+    let bias = bias(c, ch)?;
+    let past = match c.opt_input(3) {
+        Some(p) if p.shape == [b, ch, k - 1] => p.to_f64(),
+        Some(p) => bail!("past_state {:?} must be [{b}, {ch}, {}]", p.shape, k - 1),
+        None => vec![0.0; b * ch * (k - 1)],
+    };
+    let silu = match c.string("activation", "none")?.as_str() {
+        "none" => false,
+        "silu" | "swish" => true,
+        a => bail!("unknown activation '{a}'"),
+    };
+    let t = x.dtype;
+    let pl = l + k - 1;
+    let mut y = vec![0.0; b * ch * l];
+    let mut state = vec![0.0; b * ch * (k - 1)];
+    for bi in 0..b {
+        for ci in 0..ch {
+            let row = bi * ch + ci;
+            let padded: Vec<f64> = past[row * (k - 1)..(row + 1) * (k - 1)]
+                .iter()
+                .chain(&xv[row * l..(row + 1) * l])
+                .copied()
+                .collect();
+            for o in 0..l {
+                let s: f64 = bias[ci] + (0..k).map(|j| padded[o + j] * wv[ci * k + j]).sum::<f64>();
+                let s = crate::arr::round_float(t, s);
+                y[row * l + o] = if silu { s / (1.0 + (-s).exp()) } else { s };
+            }
+            state[row * (k - 1)..(row + 1) * (k - 1)].copy_from_slice(&padded[pl - (k - 1)..]);
+        }
+    }
+    let mut outs = vec![Arr::floats(t, vec![b, ch, l], y)];
+    if c.n_outputs > 1 {
+        outs.push(Arr::floats(t, vec![b, ch, k - 1], state));
+    }
+    Ok(outs)
+}

@@ -10,12 +10,14 @@ pub(crate) mod col2im;
 pub(crate) mod conv;
 pub(crate) mod cumulative;
 pub(crate) mod einsum;
+pub(crate) mod linear_attention;
 pub(crate) mod loss;
 pub(crate) mod matrix;
 pub(crate) mod pool;
 pub(crate) mod rearrange;
 pub(crate) mod resize;
 pub(crate) mod rnn;
+pub(crate) mod roi;
 pub(crate) mod rotary;
 pub(crate) mod sample;
 pub(crate) mod signal;
@@ -69,6 +71,10 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
         "GRU" => rnn::recurrent(c, rnn::Cell::Gru),
         "LSTM" => rnn::recurrent(c, rnn::Cell::Lstm),
         "Det" => one(matrix::det(c)),
+        "RoiAlign" => one(roi::roi_align(c)),
+        "SwiGLU" => one(activation::swiglu(c)),
+        "CausalConvWithState" => conv::causal_conv_with_state(c),
+        "LinearAttention" => linear_attention::linear_attention(c),
         "GridSample" => one(sample::grid_sample(c)),
         "AffineGrid" => one(sample::affine_grid(c)),
         "DFT" => one(signal::dft(c)),
