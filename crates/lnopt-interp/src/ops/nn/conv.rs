@@ -40,9 +40,9 @@ fn operands(c: &Call<'_>, x: &Arr, w: &Arr) -> OpResult<(usize, usize, Vec<usize
     ))
 }
 
-/// The optional bias of `m` output channels.
-fn bias(c: &Call<'_>, m: usize) -> OpResult<Vec<f64>> {
-    match c.opt_input(2) {
+/// The optional bias (input `slot`) of `m` output channels.
+fn bias(c: &Call<'_>, slot: usize, m: usize) -> OpResult<Vec<f64>> {
+    match c.opt_input(slot) {
         Some(b) if b.shape == [m] => Ok(b.to_f64()),
         Some(b) => bail!("B has shape {:?}, expected [{m}]", b.shape),
         None => Ok(vec![0.0; m]),
@@ -66,7 +66,7 @@ pub(crate) fn conv(c: &Call<'_>) -> OpResult<Arr> {
     let mut shape = vec![n, co];
     shape.extend(&win.output);
     let total = checked_numel(&shape)?;
-    let b = bias(c, co)?;
+    let b = bias(c, 2, co)?;
     let (xv, wv) = (x.to_f64(), w.to_f64());
     // For every (output position, tap) the input offset inside a plane, if inside.
     let mut coord = vec![0i64; spatial.len()];
@@ -181,7 +181,7 @@ pub(crate) fn conv_transpose(c: &Call<'_>) -> OpResult<Arr> {
     let mut shape = vec![n, co];
     shape.extend(&out);
     let total = checked_numel(&shape)?;
-    let b = bias(c, co)?;
+    let b = bias(c, 2, co)?;
     let (xv, wv) = (x.to_f64(), w.to_f64());
     let plane: usize = spatial.iter().product();
     let taps: usize = kernel.iter().product();
@@ -251,7 +251,7 @@ pub(crate) fn causal_conv_with_state(c: &Call<'_>) -> OpResult<Vec<Arr>> {
     }
     let (b, ch, l, k) = (x.shape[0], x.shape[1], x.shape[2], w.shape[2]);
     let wv = w.to_f64();
-    let bias = bias(c, ch)?;
+    let bias = bias(c, 2, ch)?;
     let past = match c.opt_input(3) {
         Some(p) if p.shape == [b, ch, k - 1] => p.to_f64(),
         Some(p) => bail!("past_state {:?} must be [{b}, {ch}, {}]", p.shape, k - 1),
@@ -287,4 +287,108 @@ pub(crate) fn causal_conv_with_state(c: &Call<'_>) -> OpResult<Vec<Arr>> {
         outs.push(Arr::floats(t, vec![b, ch, k - 1], state));
     }
     Ok(outs)
+}
+
+/// Bilinear sample of the `h x w` plane `p` at `(y, x)`, zero outside.
+fn bilinear_zero(p: &[f64], h: usize, w: usize, y: f64, x: f64) -> f64 {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (ly, lx) = (y - y0, x - x0);
+    let at = |yy: f64, xx: f64| -> f64 {
+        if yy < 0.0 || xx < 0.0 || yy >= h as f64 || xx >= w as f64 {
+            0.0
+        } else {
+            p[yy as usize * w + xx as usize]
+        }
+    };
+    (1.0 - ly) * ((1.0 - lx) * at(y0, x0) + lx * at(y0, x0 + 1.0))
+        + ly * ((1.0 - lx) * at(y0 + 1.0, x0) + lx * at(y0 + 1.0, x0 + 1.0))
+}
+
+/// `DeformConv` (2-D): each kernel tap samples X bilinearly (zeros outside) at its regular
+/// position plus the learned `offset`, optionally scaled by `mask`; `group`,
+/// `offset_group`, pads, strides, dilations and bias as in Conv.
+pub(crate) fn deform_conv(c: &Call<'_>) -> OpResult<Arr> {
+    let (x, w, off) = (c.input(0)?, c.input(1)?, c.input(2)?);
+    if x.rank() != 4 {
+        bail!(
+            "only 2-D DeformConv is supported, X has shape {:?}",
+            x.shape
+        );
+    }
+    let (n, ci, spatial, g) = operands(c, x, w)?;
+    let (co, cig) = (w.shape[0], w.shape[1]);
+    if co % g != 0 || cig * g != ci {
+        bail!(
+            "W {:?} does not fit {ci} input channels in {g} groups",
+            w.shape
+        );
+    }
+    let og = c.int("offset_group", 1)?;
+    if og < 1 || ci % og as usize != 0 {
+        bail!("offset_group {og} does not divide {ci} input channels");
+    }
+    let og = og as usize;
+    let win = Window::from_attrs(c, &spatial, &w.shape[2..], true, false)?;
+    let (ih, iw) = (spatial[0], spatial[1]);
+    let (kh, kw) = (w.shape[2], w.shape[3]);
+    let (oh, ow) = (win.output[0], win.output[1]);
+    if off.shape != [n, og * kh * kw * 2, oh, ow] {
+        bail!(
+            "offset {:?} must be [{n}, {}, {oh}, {ow}]",
+            off.shape,
+            og * kh * kw * 2
+        );
+    }
+    let mask = match c.opt_input(4) {
+        Some(m) if m.shape == [n, og * kh * kw, oh, ow] => Some(m.to_f64()),
+        Some(m) => bail!(
+            "mask {:?} must be [{n}, {}, {oh}, {ow}]",
+            m.shape,
+            og * kh * kw
+        ),
+        None => None,
+    };
+    let b = bias(c, 3, co)?;
+    let (xv, wv, ov) = (x.to_f64(), w.to_f64(), off.to_f64());
+    let (cog, cpo) = (co / g, ci / og);
+    let mut y = vec![0.0; checked_numel(&[n, co, oh, ow])?];
+    for bn in 0..n {
+        for oc in 0..co {
+            let gi = oc / cog;
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut s = b[oc];
+                    for icg in 0..cig {
+                        let ic = gi * cig + icg;
+                        let o = ic / cpo;
+                        let plane = &xv[(bn * ci + ic) * ih * iw..(bn * ci + ic + 1) * ih * iw];
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let tap = ky * kw + kx;
+                                let oat = |comp: usize| {
+                                    ov[(((bn * og + o) * kh * kw + tap) * 2 + comp) * oh * ow
+                                        + i * ow
+                                        + j]
+                                };
+                                let yy = (i * win.strides[0] + ky * win.dilations[0]) as f64
+                                    - win.pad_begin[0] as f64
+                                    + oat(0);
+                                let xx = (j * win.strides[1] + kx * win.dilations[1]) as f64
+                                    - win.pad_begin[1] as f64
+                                    + oat(1);
+                                let m = mask.as_ref().map_or(1.0, |m| {
+                                    m[((bn * og + o) * kh * kw + tap) * oh * ow + i * ow + j]
+                                });
+                                s += bilinear_zero(plane, ih, iw, yy, xx)
+                                    * wv[((oc * cig + icg) * kh + ky) * kw + kx]
+                                    * m;
+                            }
+                        }
+                    }
+                    y[((bn * co + oc) * oh + i) * ow + j] = s;
+                }
+            }
+        }
+    }
+    Ok(Arr::from_f64(x.dtype, vec![n, co, oh, ow], y))
 }

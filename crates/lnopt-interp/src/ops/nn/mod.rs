@@ -9,6 +9,7 @@ pub(crate) mod channel_norm;
 pub(crate) mod col2im;
 pub(crate) mod conv;
 pub(crate) mod cumulative;
+pub(crate) mod detection;
 pub(crate) mod einsum;
 pub(crate) mod linear_attention;
 pub(crate) mod loss;
@@ -62,6 +63,7 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
         "Conv" => one(conv::conv(c)),
         "ConvTranspose" => one(conv::conv_transpose(c)),
         "Col2Im" => one(col2im::col2im(c)),
+        "DeformConv" => one(conv::deform_conv(c)),
         "Attention" => attention::attention(c),
         "RotaryEmbedding" => one(rotary::rotary_embedding(c)),
         "Einsum" => one(einsum::einsum(c)),
@@ -72,6 +74,7 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
         "LSTM" => rnn::recurrent(c, rnn::Cell::Lstm),
         "Det" => one(matrix::det(c)),
         "RoiAlign" => one(roi::roi_align(c)),
+        "NonMaxSuppression" => one(detection::non_max_suppression(c)),
         "SwiGLU" => one(activation::swiglu(c)),
         "CausalConvWithState" => conv::causal_conv_with_state(c),
         "LinearAttention" => linear_attention::linear_attention(c),
