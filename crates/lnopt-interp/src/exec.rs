@@ -251,6 +251,9 @@ impl<'m> Exec<'m> {
             (true, "Loop") => self.run_loop(&call, frame, scope),
             (true, op) => ops::dispatch(op, &call),
             (false, op) if domain == "com.microsoft" => ops::dispatch_ms(op, &call),
+            (false, op) if domain == "ai.onnx.preview.training" => {
+                ops::nn::dispatch_training(op, &call).unwrap_or(Err(OpError::Unsupported))
+            }
             _ => Err(OpError::Unsupported),
         };
         result

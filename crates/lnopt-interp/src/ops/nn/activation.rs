@@ -165,3 +165,25 @@ pub(crate) fn swiglu(c: &Call<'_>) -> OpResult<Arr> {
         .collect();
     Ok(Arr::floats(t, a.shape.clone(), y))
 }
+
+/// `IsNaN`, or `IsInf` with `detect_negative` / `detect_positive`: a bool tensor.
+pub(crate) fn float_class(c: &Call<'_>, inf: bool) -> OpResult<Arr> {
+    let x = c.input(0)?;
+    let v = x.float_values("X")?;
+    let (neg, pos) = (
+        c.int("detect_negative", 1)? != 0,
+        c.int("detect_positive", 1)? != 0,
+    );
+    let y = v
+        .iter()
+        .map(|&e| {
+            let hit = if inf {
+                (e == f64::INFINITY && pos) || (e == f64::NEG_INFINITY && neg)
+            } else {
+                e.is_nan()
+            };
+            hit as i64
+        })
+        .collect();
+    Ok(Arr::ints(lnopt_ir::DType::Bool, x.shape.clone(), y))
+}

@@ -41,7 +41,7 @@ fn heads(a: &Arr, heads: Option<i64>, what: &str) -> OpResult<Heads> {
         }),
         3 => {
             let h = match heads {
-                Some(h) if h > 0 && a.shape[2] % h as usize == 0 => h as usize,
+                Some(h) if h > 0 && a.shape[2].is_multiple_of(h as usize) => h as usize,
                 Some(h) => bail!(
                     "{what} hidden size {} is not divisible by {h} heads",
                     a.shape[2]
@@ -128,7 +128,7 @@ pub(crate) fn attention(c: &Call<'_>) -> OpResult<Vec<Arr>> {
     let k = with_past(past_k, k, "past_key")?;
     let v = with_past(past_v, v, "past_value")?;
     let (b, hq, sq, sk) = (q.b, q.h, q.s, k.s);
-    if hq % k.h != 0 {
+    if !hq.is_multiple_of(k.h) {
         bail!(
             "{hq} query heads are not a multiple of {} key/value heads",
             k.h

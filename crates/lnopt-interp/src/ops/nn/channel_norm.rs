@@ -127,7 +127,7 @@ pub(crate) fn group_norm(c: &Call<'_>) -> OpResult<Arr> {
     let xv = x.float_values("X")?;
     let (n, ch, s) = ncs(x)?;
     let g = c.opt_int("num_groups")?.ok_or("num_groups is required")?;
-    if g < 1 || ch % g as usize != 0 {
+    if g < 1 || !ch.is_multiple_of(g as usize) {
         bail!("num_groups {g} does not divide {ch} channels");
     }
     let g = g as usize;

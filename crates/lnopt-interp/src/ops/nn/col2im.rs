@@ -14,14 +14,14 @@ pub(crate) fn col2im(c: &Call<'_>) -> OpResult<Arr> {
     let image = to_dims(c.input(1)?.int_values("image_shape")?, "image_shape")?;
     let block = to_dims(c.input(2)?.int_values("block_shape")?, "block_shape")?;
     let sp = image.len();
-    if block.len() != sp || x.rank() != 3 || block.iter().any(|&b| b == 0) {
+    if block.len() != sp || x.rank() != 3 || block.contains(&0) {
         bail!("input must be [N, C*prod(block), L] with block and image of equal rank");
     }
     let dil = ints_len(c, "dilations", sp, 1, 1)?;
     let pads = ints_len(c, "pads", 2 * sp, 0, 0)?;
     let strides = ints_len(c, "strides", sp, 1, 1)?;
     let taps: usize = block.iter().product();
-    if x.shape[1] % taps != 0 {
+    if !x.shape[1].is_multiple_of(taps) {
         bail!(
             "dim 1 ({}) is not a multiple of prod(block_shape) = {taps}",
             x.shape[1]

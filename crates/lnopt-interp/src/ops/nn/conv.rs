@@ -20,7 +20,7 @@ fn operands(c: &Call<'_>, x: &Arr, w: &Arr) -> OpResult<(usize, usize, Vec<usize
         bail!("X is {} but W is {}", x.dtype, w.dtype);
     }
     let group = c.int("group", 1)?;
-    if group < 1 || x.shape[1] % group as usize != 0 {
+    if group < 1 || !x.shape[1].is_multiple_of(group as usize) {
         bail!(
             "group {group} does not divide {} input channels",
             x.shape[1]
@@ -54,7 +54,7 @@ pub(crate) fn conv(c: &Call<'_>) -> OpResult<Arr> {
     let (x, w) = (c.input(0)?, c.input(1)?);
     let (n, ci, spatial, g) = operands(c, x, w)?;
     let (co, cig) = (w.shape[0], w.shape[1]);
-    if co % g != 0 || cig * g != ci {
+    if !co.is_multiple_of(g) || cig * g != ci {
         bail!(
             "W {:?} does not fit {ci} input channels in {g} groups",
             w.shape
@@ -208,10 +208,10 @@ pub(crate) fn conv_transpose(c: &Call<'_>) -> OpResult<Arr> {
     }
     let mut y = vec![0.0; total];
     for bn in 0..n {
-        for oc in 0..co {
+        for (oc, &bias_oc) in b.iter().enumerate() {
             let (gi, m) = (oc / mg, oc % mg);
             let yb = (bn * co + oc) * out_plane;
-            y[yb..yb + out_plane].iter_mut().for_each(|v| *v = b[oc]);
+            y[yb..yb + out_plane].iter_mut().for_each(|v| *v = bias_oc);
             for icg in 0..cig {
                 let ic = gi * cig + icg;
                 let xb = (bn * ci + ic) * plane;
@@ -317,14 +317,14 @@ pub(crate) fn deform_conv(c: &Call<'_>) -> OpResult<Arr> {
     }
     let (n, ci, spatial, g) = operands(c, x, w)?;
     let (co, cig) = (w.shape[0], w.shape[1]);
-    if co % g != 0 || cig * g != ci {
+    if !co.is_multiple_of(g) || cig * g != ci {
         bail!(
             "W {:?} does not fit {ci} input channels in {g} groups",
             w.shape
         );
     }
     let og = c.int("offset_group", 1)?;
-    if og < 1 || ci % og as usize != 0 {
+    if og < 1 || !ci.is_multiple_of(og as usize) {
         bail!("offset_group {og} does not divide {ci} input channels");
     }
     let og = og as usize;

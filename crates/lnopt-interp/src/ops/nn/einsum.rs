@@ -149,7 +149,7 @@ pub(crate) fn einsum(c: &Call<'_>) -> OpResult<Arr> {
                 .map(|&l| {
                     ls.iter()
                         .enumerate()
-                        .filter(|(i, k)| **k == l && a.shape[*i] != 1 || **k == l && sz(l) == 1)
+                        .filter(|(i, k)| **k == l && (a.shape[*i] != 1 || sz(l) == 1))
                         .map(|(i, _)| st[i])
                         .sum()
                 })

@@ -10,7 +10,7 @@ use lnopt_ir::DType;
 
 /// A `[B, T, H*D]` input as `[B][H][T][D]`.
 fn heads(a: &Arr, h: usize, what: &str) -> OpResult<(usize, Vec<f64>)> {
-    if a.rank() != 3 || a.shape[2] % h != 0 {
+    if a.rank() != 3 || !a.shape[2].is_multiple_of(h) {
         bail!("{what} {:?} must be [B, T, H*D] with {h} heads", a.shape);
     }
     let (b, t, d) = (a.shape[0], a.shape[1], a.shape[2] / h);

@@ -14,6 +14,7 @@ pub(crate) mod einsum;
 pub(crate) mod linear_attention;
 pub(crate) mod loss;
 pub(crate) mod matrix;
+pub(crate) mod optimizer;
 pub(crate) mod pool;
 pub(crate) mod rearrange;
 pub(crate) mod resize;
@@ -38,6 +39,8 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
         | "Mish" | "Shrink" | "Swish" | "Acos" | "Asin" | "Atan" | "Acosh" | "Asinh" | "Atanh"
         | "Sinh" | "Cosh" => one(activation::unary(op, c)),
         "PRelu" => one(activation::prelu(c)),
+        "IsNaN" => one(activation::float_class(c, false)),
+        "IsInf" => one(activation::float_class(c, true)),
         "Hardmax" => one(activation::hardmax(c)),
         "MaxPool" => pool::max_pool(c),
         "AveragePool" => one(pool::avg_lp_pool(c, false)),
@@ -86,4 +89,12 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
         "MelWeightMatrix" => one(signal::mel_weight_matrix(c)),
         _ => return None,
     })
+}
+
+/// Runs an op of the `ai.onnx.preview.training` domain (the optimizers); `None` for others.
+pub(crate) fn dispatch_training(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
+    match op {
+        "Adagrad" | "Adam" | "Momentum" => Some(optimizer::optimizer(c, op)),
+        _ => None,
+    }
 }

@@ -53,7 +53,7 @@ pub(crate) fn depth_to_space(c: &Call<'_>) -> OpResult<Arr> {
     }
     let b = block(c)?;
     let (n, ch, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-    if ch % (b * b) != 0 {
+    if !ch.is_multiple_of(b * b) {
         bail!("channels {ch} are not divisible by blocksize^2 = {}", b * b);
     }
     let co = ch / (b * b);
@@ -91,7 +91,7 @@ pub(crate) fn space_to_depth(c: &Call<'_>) -> OpResult<Arr> {
     }
     let b = block(c)?;
     let (n, ch, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-    if h % b != 0 || w % b != 0 {
+    if !h.is_multiple_of(b) || !w.is_multiple_of(b) {
         bail!("spatial dims {h}x{w} are not divisible by blocksize {b}");
     }
     let crd = match c.string("mode", "DCR")?.as_str() {

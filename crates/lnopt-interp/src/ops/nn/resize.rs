@@ -293,7 +293,7 @@ pub(crate) fn resize(c: &Call<'_>) -> OpResult<Arr> {
                 bail!("scales has {} entries for {na} axes", sc.len());
             }
             for (k, &a) in axes.iter().enumerate() {
-                if !(sc[k] > 0.0) {
+                if sc[k].is_nan() || sc[k] <= 0.0 {
                     bail!("scales must be positive, got {sc:?}");
                 }
                 plan.push((a, sc[k], (sc[k] * x.shape[a] as f64) as usize));

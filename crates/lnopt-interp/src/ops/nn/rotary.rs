@@ -14,7 +14,7 @@ pub(crate) fn rotary_embedding(c: &Call<'_>) -> OpResult<Arr> {
         4 => (x.shape[0], x.shape[2], x.shape[1], x.shape[3], true),
         3 => {
             let h = c.int("num_heads", 0)?;
-            if h < 1 || x.shape[2] % h as usize != 0 {
+            if h < 1 || !x.shape[2].is_multiple_of(h as usize) {
                 bail!(
                     "3-D input needs num_heads dividing its hidden size {}",
                     x.shape[2]
@@ -35,7 +35,7 @@ pub(crate) fn rotary_embedding(c: &Call<'_>) -> OpResult<Arr> {
         r if r > 0 && r as usize <= d && r % 2 == 0 => r as usize,
         r => bail!("rotary_embedding_dim {r} must be even and at most the head size {d}"),
     };
-    if d % 2 != 0 && rd == d {
+    if !d.is_multiple_of(2) && rd == d {
         bail!("head size {d} must be even");
     }
     let half = rd / 2;

@@ -124,11 +124,10 @@ pub(crate) fn dft(c: &Call<'_>) -> OpResult<Arr> {
                 // Hermitian completion of the first len/2 + 1 bins (irfft).
                 let half = len / 2 + 1;
                 let mut full = vec![(0.0, 0.0); len];
-                for k in 0..half.min(sig.len()) {
-                    full[k] = sig[k];
-                }
+                let m = half.min(sig.len());
+                full[..m].copy_from_slice(&sig[..m]);
                 full[0].1 = 0.0;
-                if len % 2 == 0 {
+                if len.is_multiple_of(2) {
                     full[len / 2].1 = 0.0;
                 }
                 for k in 1..len.div_ceil(2) {
