@@ -208,3 +208,8 @@ fn batch_norm_training_outputs_are_refused_before_opset_14() {
         "training_mode",
     );
 }
+
+#[test]
+fn scan_reverses_an_input_sliced_on_axis_1_and_stacks_on_axis_1() {
+    check_case("scan_reverse_input_axis1_output_axis1");
+}

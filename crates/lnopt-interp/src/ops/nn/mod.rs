@@ -5,6 +5,7 @@
 pub(crate) mod activation;
 pub(crate) mod attention;
 pub(crate) mod attrs;
+pub(crate) mod axis;
 pub(crate) mod channel_norm;
 pub(crate) mod col2im;
 pub(crate) mod conv;

@@ -20,7 +20,7 @@ pub(crate) fn optimizer(c: &Call<'_>, op: &str) -> OpResult<Vec<Arr>> {
     let t = c.input(1)?.scalar_i64("T")?;
     let states = if op == "Adam" { 2 } else { 1 };
     let ins = c.inputs.len();
-    if ins < 2 + 2 + states || (ins - 2) % (2 + states) != 0 {
+    if ins < 2 + 2 + states || !(ins - 2).is_multiple_of(2 + states) {
         bail!("{ins} inputs do not form groups of X, G and {states} state tensor(s)");
     }
     let n = (ins - 2) / (2 + states);

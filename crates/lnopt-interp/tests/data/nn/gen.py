@@ -272,6 +272,37 @@ def main():
         25,
         ort=False,
     )
+    # Scan: a reversed scan input sliced along axis 1, the scan output stacked along axis 1.
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["s", "x"], ["s2"]),
+            helper.make_node("Mul", ["s2", "x"], ["o"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("s", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("s2", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("o", TensorProto.FLOAT, [2]),
+        ],
+    )
+    write_case(
+        "scan_reverse_input_axis1_output_axis1",
+        "Scan",
+        [("init", f32(2)), ("xs", f32(2, 3))],
+        2,
+        dict(
+            body=body,
+            num_scan_inputs=1,
+            scan_input_axes=[1],
+            scan_input_directions=[1],
+            scan_output_axes=[1],
+        ),
+        16,
+        ref=False,  # the reference implements forward directions only
+    )
 
 
 if __name__ == "__main__":
