@@ -252,6 +252,30 @@ impl<'m> Exec<'m> {
             (true, "Scan") => self.run_scan(&call, frame, scope),
             (true, op) => ops::dispatch(op, &call),
             (false, op) if domain == "com.microsoft" => ops::dispatch_ms(op, &call),
+            (false, "FlexAttention") if domain == "ai.onnx.preview" => {
+                let mut run_mod = |g: &Graph, a: Arr| -> Result<Arr, OpError> {
+                    let names: Vec<String> = g
+                        .inputs()
+                        .iter()
+                        .map(|&v| g.value(v).name.clone())
+                        .collect();
+                    if names.len() != 1 {
+                        return Err(
+                            format!("a mod graph must have 1 input, has {}", names.len()).into(),
+                        );
+                    }
+                    let bound = HashMap::from([(names[0].clone(), Rc::new(a))]);
+                    let outs =
+                        self.run_graph(g, Self::sub_frame(frame), Some(scope), bound, false)?;
+                    match outs.as_slice() {
+                        [one] => Ok((**one).clone()),
+                        _ => Err(
+                            format!("a mod graph must have 1 output, has {}", outs.len()).into(),
+                        ),
+                    }
+                };
+                ops::nn::flex_attention::flex_attention(&call, &mut run_mod)
+            }
             (false, op) if domain == "ai.onnx.preview.training" => {
                 ops::nn::dispatch_training(op, &call).unwrap_or(Err(OpError::Unsupported))
             }

@@ -12,6 +12,7 @@ pub(crate) mod conv;
 pub(crate) mod cumulative;
 pub(crate) mod detection;
 pub(crate) mod einsum;
+pub(crate) mod flex_attention;
 pub(crate) mod linear_attention;
 pub(crate) mod loss;
 pub(crate) mod matrix;
