@@ -46,3 +46,25 @@ pub(crate) fn det(c: &Call<'_>) -> OpResult<Arr> {
     }
     Ok(Arr::floats(x.dtype, x.shape[..r - 2].to_vec(), out))
 }
+
+/// `EyeLike`: ones on the diagonal `j - i == k` of a 2-D tensor shaped like the input, in
+/// `dtype` (default the input's).
+pub(crate) fn eye_like(c: &Call<'_>) -> OpResult<Arr> {
+    let x = c.input(0)?;
+    if x.rank() != 2 {
+        bail!("input must be 2-D, got {:?}", x.shape);
+    }
+    let dt = match c.opt_int("dtype")? {
+        Some(code) => lnopt_ir::DType::from_onnx(code as i32),
+        None => x.dtype,
+    };
+    if !crate::arr::supported_dtype(dt) {
+        bail!("dtype {dt} is not supported");
+    }
+    let k = c.int("k", 0)?;
+    let (r, cols) = (x.shape[0], x.shape[1]);
+    let v = (0..r * cols)
+        .map(|f| ((f % cols) as i64 - (f / cols) as i64 == k) as i64)
+        .collect();
+    Ok(Arr::from_i64(dt, vec![r, cols], v))
+}

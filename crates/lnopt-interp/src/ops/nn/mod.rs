@@ -63,6 +63,8 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
         "Trilu" => one(rearrange::trilu(c)),
         "DepthToSpace" => one(rearrange::depth_to_space(c)),
         "SpaceToDepth" => one(rearrange::space_to_depth(c)),
+        "CenterCropPad" => one(rearrange::center_crop_pad(c)),
+        "EyeLike" => one(matrix::eye_like(c)),
         "NegativeLogLikelihoodLoss" => one(loss::nll_loss(c)),
         "SoftmaxCrossEntropyLoss" => loss::softmax_cross_entropy(c),
         "Conv" => one(conv::conv(c)),

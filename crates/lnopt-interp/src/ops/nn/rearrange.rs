@@ -128,3 +128,54 @@ fn block(c: &Call<'_>) -> OpResult<usize> {
         None => bail!("blocksize is required"),
     }
 }
+
+/// `CenterCropPad`: each named axis (all by default) is centre-cropped or zero-padded to the
+/// target length; the odd element of a crop or pad goes to the end.
+pub(crate) fn center_crop_pad(c: &Call<'_>) -> OpResult<Arr> {
+    let x = c.input(0)?;
+    let target = crate::index::to_dims(c.input(1)?.int_values("shape")?, "shape")?;
+    let axes = match c.ints("axes")? {
+        Some(a) => crate::index::norm_axes(&a, x.rank())?,
+        None => (0..x.rank()).collect(),
+    };
+    if axes.len() != target.len() {
+        bail!(
+            "shape names {} lengths for {} axes",
+            target.len(),
+            axes.len()
+        );
+    }
+    let mut shape = x.shape.clone();
+    // Per axis: offset added to an input index to get the output index (may be negative).
+    let mut shift = vec![0i64; x.rank()];
+    for (&a, &t) in axes.iter().zip(&target) {
+        let d = x.shape[a];
+        shift[a] = if t < d {
+            -(((d - t) / 2) as i64)
+        } else {
+            ((t - d) / 2) as i64
+        };
+        shape[a] = t;
+    }
+    let n = crate::arr::checked_numel(&shape)?;
+    let ost = crate::index::strides(&shape);
+    let ist = crate::index::strides(&x.shape);
+    let xv = x.to_f64();
+    let mut y = vec![0.0; n];
+    for (o, slot) in y.iter_mut().enumerate() {
+        let mut src = 0usize;
+        let mut inside = true;
+        for d in 0..shape.len() {
+            let i = (o / ost[d] % shape[d]) as i64 - shift[d];
+            if i < 0 || i >= x.shape[d] as i64 {
+                inside = false;
+                break;
+            }
+            src += i as usize * ist[d];
+        }
+        if inside {
+            *slot = xv[src];
+        }
+    }
+    Ok(Arr::from_f64(x.dtype, shape, y))
+}
