@@ -249,8 +249,36 @@ impl<'m> Exec<'m> {
         let result = match (is_onnx, node.op_type.as_str()) {
             (true, "If") => self.run_if(&call, frame, scope),
             (true, "Loop") => self.run_loop(&call, frame, scope),
+            (true, "Scan") => self.run_scan(&call, frame, scope),
             (true, op) => ops::dispatch(op, &call),
             (false, op) if domain == "com.microsoft" => ops::dispatch_ms(op, &call),
+            (false, "FlexAttention") if domain == "ai.onnx.preview" => {
+                let mut run_mod = |g: &Graph, a: Arr| -> Result<Arr, OpError> {
+                    let names: Vec<String> = g
+                        .inputs()
+                        .iter()
+                        .map(|&v| g.value(v).name.clone())
+                        .collect();
+                    if names.len() != 1 {
+                        return Err(
+                            format!("a mod graph must have 1 input, has {}", names.len()).into(),
+                        );
+                    }
+                    let bound = HashMap::from([(names[0].clone(), Rc::new(a))]);
+                    let outs =
+                        self.run_graph(g, Self::sub_frame(frame), Some(scope), bound, false)?;
+                    match outs.as_slice() {
+                        [one] => Ok((**one).clone()),
+                        _ => Err(
+                            format!("a mod graph must have 1 output, has {}", outs.len()).into(),
+                        ),
+                    }
+                };
+                ops::nn::flex_attention::flex_attention(&call, &mut run_mod)
+            }
+            (false, op) if domain == "ai.onnx.preview.training" => {
+                ops::nn::dispatch_training(op, &call).unwrap_or(Err(OpError::Unsupported))
+            }
             _ => Err(OpError::Unsupported),
         };
         result
@@ -415,6 +443,185 @@ impl<'m> Exec<'m> {
         for k in 0..n_scan {
             let list = scans.get(k).cloned().unwrap_or_default();
             result.push(ops::shape_ops::stack(&list)?);
+        }
+        Ok(result)
+    }
+
+    /// `Scan`: from opset 9, N state inputs then M scan inputs sliced along
+    /// `scan_input_axes` (reversed per `scan_input_directions`); the body's K extra outputs
+    /// are stacked along `scan_output_axes` (`scan_output_directions`). Opset 8 adds a
+    /// leading batch axis and `sequence_lens` (all sequences must be full length).
+    fn run_scan(
+        &mut self,
+        call: &Call<'_>,
+        frame: Frame<'_>,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<Arr>, OpError> {
+        let Some(AttrValue::Graph(body)) = call.node.attr("body") else {
+            return Err("attribute 'body' (a graph) is missing".into());
+        };
+        let m = call.int("num_scan_inputs", -1)?;
+        let v8 = call.opset < 9;
+        let inputs: Vec<Rc<Arr>> = call
+            .inputs
+            .iter()
+            .skip(v8 as usize)
+            .flatten()
+            .cloned()
+            .collect();
+        if m < 1 || m as usize > inputs.len() {
+            return Err(format!("num_scan_inputs {m} does not fit {} inputs", inputs.len()).into());
+        }
+        let m = m as usize;
+        let n = inputs.len() - m;
+        let k_out = call
+            .n_outputs
+            .checked_sub(n)
+            .ok_or("fewer outputs than states")?;
+        let list = |name: &str, len: usize| -> Result<Vec<i64>, OpError> {
+            match call.ints(name)? {
+                Some(v) if v.len() == len => Ok(v),
+                Some(v) => Err(format!("{name} {v:?} must have {len} entries").into()),
+                None => Ok(vec![0; len]),
+            }
+        };
+        if !v8 {
+            let in_axes = list("scan_input_axes", m)?;
+            let in_dirs = list("scan_input_directions", m)?;
+            let out_axes = list("scan_output_axes", k_out)?;
+            let out_dirs = list("scan_output_directions", k_out)?;
+            return self.scan_core(
+                body,
+                frame,
+                scope,
+                &inputs,
+                n,
+                (&in_axes, &in_dirs),
+                (&out_axes, &out_dirs),
+            );
+        }
+        if let Some(lens) = call.opt_input(0) {
+            let full = inputs[n].shape.get(1).copied().unwrap_or(0) as i64;
+            if lens.int_values("sequence_lens")?.iter().any(|&l| l != full) {
+                return Err(
+                    "Scan-8 with sequences shorter than the scan axis is not supported".into(),
+                );
+            }
+        }
+        let dirs = list("directions", m)?;
+        let batch = inputs
+            .first()
+            .and_then(|a| a.shape.first().copied())
+            .unwrap_or(0);
+        if inputs.iter().any(|a| a.shape.first() != Some(&batch)) {
+            return Err("Scan-8 inputs must share the batch dim 0".into());
+        }
+        let mut per_batch: Vec<Vec<Arr>> = Vec::with_capacity(batch);
+        for b in 0..batch {
+            let sliced: Vec<Rc<Arr>> = inputs
+                .iter()
+                .map(|a| Rc::new(ops::nn::axis::slice_at(a, 0, b)))
+                .collect();
+            let zeros_in = vec![0; m];
+            let zeros_out = vec![0; k_out];
+            per_batch.push(self.scan_core(
+                body,
+                frame,
+                scope,
+                &sliced,
+                n,
+                (&zeros_in, &dirs),
+                (&zeros_out, &zeros_out),
+            )?);
+        }
+        (0..n + k_out)
+            .map(|o| {
+                let parts: Vec<Arr> = per_batch.iter().map(|r| r[o].clone()).collect();
+                ops::nn::axis::stack_at(&parts, 0)
+            })
+            .collect()
+    }
+
+    /// The opset-9 Scan loop over `inputs` (`n` states, then the scan inputs).
+    #[allow(clippy::too_many_arguments)]
+    fn scan_core(
+        &mut self,
+        body: &Graph,
+        frame: Frame<'_>,
+        scope: &Scope<'_>,
+        inputs: &[Rc<Arr>],
+        n: usize,
+        (in_axes, in_dirs): (&[i64], &[i64]),
+        (out_axes, out_dirs): (&[i64], &[i64]),
+    ) -> Result<Vec<Arr>, OpError> {
+        let scans = &inputs[n..];
+        let axes: Vec<usize> = scans
+            .iter()
+            .zip(in_axes)
+            .map(|(a, &ax)| crate::index::norm_axis(ax, a.rank()))
+            .collect::<Result<_, _>>()?;
+        let len = match scans.first() {
+            Some(a) => a.shape[axes[0]],
+            None => 0,
+        };
+        if scans.iter().zip(&axes).any(|(a, &ax)| a.shape[ax] != len) {
+            return Err("scan inputs differ in sequence length".into());
+        }
+        let body_inputs: Vec<String> = body
+            .inputs()
+            .iter()
+            .map(|&v| body.value(v).name.clone())
+            .collect();
+        if body_inputs.len() != inputs.len() {
+            return Err(format!(
+                "body has {} inputs, expected {}",
+                body_inputs.len(),
+                inputs.len()
+            )
+            .into());
+        }
+        let mut state: Vec<Rc<Arr>> = inputs[..n].to_vec();
+        let mut outs_per_step: Vec<Vec<Arr>> = Vec::with_capacity(len);
+        for step in 0..len {
+            let mut bound = HashMap::new();
+            for (k, s) in state.iter().enumerate() {
+                bound.insert(body_inputs[k].clone(), s.clone());
+            }
+            for (j, a) in scans.iter().enumerate() {
+                let i = if in_dirs[j] != 0 {
+                    len - 1 - step
+                } else {
+                    step
+                };
+                bound.insert(
+                    body_inputs[n + j].clone(),
+                    Rc::new(ops::nn::axis::slice_at(a, axes[j], i)),
+                );
+            }
+            let outs = self.run_graph(body, Self::sub_frame(frame), Some(scope), bound, false)?;
+            if outs.len() != n + out_axes.len() {
+                return Err(format!(
+                    "body has {} outputs, expected {}",
+                    outs.len(),
+                    n + out_axes.len()
+                )
+                .into());
+            }
+            state = outs[..n].to_vec();
+            outs_per_step.push(outs[n..].iter().map(|a| (**a).clone()).collect());
+        }
+        let mut result: Vec<Arr> = state.into_iter().map(|a| (*a).clone()).collect();
+        for k in 0..out_axes.len() {
+            let mut parts: Vec<Arr> = outs_per_step.iter().map(|o| o[k].clone()).collect();
+            if out_dirs[k] != 0 {
+                parts.reverse();
+            }
+            let rank = parts.first().map_or(0, |p| p.rank()) + 1;
+            let ax = crate::index::norm_axis(out_axes[k], rank)?;
+            if parts.is_empty() {
+                return Err("a scan over zero steps has no output shape".into());
+            }
+            result.push(ops::nn::axis::stack_at(&parts, ax)?);
         }
         Ok(result)
     }

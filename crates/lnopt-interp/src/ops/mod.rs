@@ -3,6 +3,7 @@
 pub(crate) mod create;
 pub(crate) mod elementwise;
 pub(crate) mod linalg;
+pub(crate) mod nn;
 pub(crate) mod norm;
 pub(crate) mod reduce;
 pub(crate) mod shape_ops;
@@ -31,6 +32,9 @@ fn needs_opset(c: &Call<'_>, min: i64) -> OpResult<()> {
 
 /// Runs an `ai.onnx` op (If and Loop are handled by the executor).
 pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> OpResult<Vec<Arr>> {
+    if let Some(r) = nn::dispatch(op, c) {
+        return r;
+    }
     let gelu_tanh = |x: f64| {
         0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
     };
@@ -134,7 +138,6 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> OpResult<Vec<Arr>> {
         // Linear algebra.
         "MatMul" => one(linalg::matmul(c)),
         "Gemm" => one(linalg::gemm(c)),
-        "Conv" => one(linalg::conv(c)),
         // Normalisations.
         // Standard from opset 17; below that ORT registers its own LayerNormalization with the
         // same semantics in the default domain (what `--target ort` emits). Whether a model

@@ -1,4 +1,5 @@
-//! Reductions (ReduceMean/Sum/Max/Min/Prod/SumSquare) and Softmax / LogSoftmax.
+//! Reductions (ReduceMean/Sum/Max/Min/Prod/SumSquare/L1/L2/LogSum/LogSumExp) and Softmax /
+//! LogSoftmax.
 
 use crate::arr::{Arr, Buf};
 use crate::call::Call;
@@ -34,8 +35,32 @@ fn reduce_axes(c: &Call<'_>, op: &str, rank: usize) -> OpResult<Option<Vec<usize
     Ok(Some(norm_axes(&axes, rank)?))
 }
 
+/// The smallest (`max` false) or largest value of an integer or bool dtype: what ReduceMax /
+/// ReduceMin give over an empty set.
+fn int_extreme(dt: lnopt_ir::DType, max: bool) -> i64 {
+    use lnopt_ir::DType as D;
+    let (lo, hi) = match dt {
+        D::Bool => (0, 1),
+        D::I8 => (i8::MIN as i64, i8::MAX as i64),
+        D::U8 => (0, u8::MAX as i64),
+        D::I16 => (i16::MIN as i64, i16::MAX as i64),
+        D::U16 => (0, u16::MAX as i64),
+        D::I32 => (i32::MIN as i64, i32::MAX as i64),
+        D::U32 => (0, u32::MAX as i64),
+        D::U64 => (0, -1),
+        _ => (i64::MIN, i64::MAX),
+    };
+    if max {
+        hi
+    } else {
+        lo
+    }
+}
+
 /// A reduce op (`ReduceMean`, `ReduceSum`, `ReduceMax`, `ReduceMin`, `ReduceProd`,
-/// `ReduceSumSquare`) with `keepdims` (default 1) and `noop_with_empty_axes`.
+/// `ReduceSumSquare`, `ReduceL1`, `ReduceL2`, `ReduceLogSum`, `ReduceLogSumExp`) with
+/// `keepdims` (default 1) and `noop_with_empty_axes`. Over an empty set, Max / Min give the
+/// dtype's lowest / highest value, LogSum / LogSumExp give -inf.
 pub(crate) fn reduce(c: &Call<'_>, op: &str) -> OpResult<Arr> {
     let x = c.input(0)?;
     let Some(axes) = reduce_axes(c, op, x.rank())? else {
@@ -62,8 +87,11 @@ pub(crate) fn reduce(c: &Call<'_>, op: &str) -> OpResult<Arr> {
             .map(|(_, &d)| d)
             .collect()
     };
-    if count == 0 && matches!(op, "ReduceMax" | "ReduceMin") {
-        bail!("{op} over an empty axis");
+    if x.dtype == lnopt_ir::DType::U64 && matches!(op, "ReduceMax" | "ReduceMin") {
+        bail!("{op} on uint64 is not supported");
+    }
+    if !x.is_float() && matches!(op, "ReduceL2" | "ReduceLogSum" | "ReduceLogSumExp") {
+        bail!("{op} on {} is not supported", x.dtype);
     }
     match &x.buf {
         Buf::F(v) => {
@@ -73,25 +101,46 @@ pub(crate) fn reduce(c: &Call<'_>, op: &str) -> OpResult<Arr> {
                 "ReduceProd" => 1.0,
                 _ => 0.0,
             };
+            // LogSumExp subtracts each group's maximum first, so large inputs do not overflow.
+            let mut shift = vec![0.0; n_out];
+            if op == "ReduceLogSumExp" {
+                shift = vec![f64::NEG_INFINITY; n_out];
+                for (&d, &e) in dest.iter().zip(v) {
+                    shift[d] = nan_max(shift[d], e);
+                }
+                shift
+                    .iter_mut()
+                    .filter(|s| s.is_infinite())
+                    .for_each(|s| *s = 0.0);
+            }
             let mut acc = vec![init; n_out];
             for (&d, &e) in dest.iter().zip(v) {
                 acc[d] = match op {
                     "ReduceMax" => nan_max(acc[d], e),
                     "ReduceMin" => nan_min(acc[d], e),
                     "ReduceProd" => acc[d] * e,
-                    "ReduceSumSquare" => acc[d] + e * e,
+                    "ReduceSumSquare" | "ReduceL2" => acc[d] + e * e,
+                    "ReduceL1" => acc[d] + e.abs(),
+                    "ReduceLogSumExp" => acc[d] + (e - shift[d]).exp(),
                     _ => acc[d] + e,
                 };
             }
-            if op == "ReduceMean" {
-                acc.iter_mut().for_each(|a| *a /= count as f64);
+            match op {
+                "ReduceMean" => acc.iter_mut().for_each(|a| *a /= count as f64),
+                "ReduceL2" => acc.iter_mut().for_each(|a| *a = a.sqrt()),
+                "ReduceLogSum" => acc.iter_mut().for_each(|a| *a = a.ln()),
+                "ReduceLogSumExp" => acc
+                    .iter_mut()
+                    .zip(&shift)
+                    .for_each(|(a, s)| *a = a.ln() + s),
+                _ => {}
             }
             Ok(Arr::floats(x.dtype, out_shape, acc))
         }
         Buf::I(v) => {
             let init = match op {
-                "ReduceMax" => i64::MIN,
-                "ReduceMin" => i64::MAX,
+                "ReduceMax" => int_extreme(x.dtype, false),
+                "ReduceMin" => int_extreme(x.dtype, true),
                 "ReduceProd" => 1,
                 _ => 0,
             };
@@ -102,6 +151,7 @@ pub(crate) fn reduce(c: &Call<'_>, op: &str) -> OpResult<Arr> {
                     "ReduceMin" => acc[d].min(e),
                     "ReduceProd" => acc[d].wrapping_mul(e),
                     "ReduceSumSquare" => acc[d].wrapping_add(e.wrapping_mul(e)),
+                    "ReduceL1" => acc[d].wrapping_add(e.wrapping_abs()),
                     _ => acc[d].wrapping_add(e),
                 };
             }

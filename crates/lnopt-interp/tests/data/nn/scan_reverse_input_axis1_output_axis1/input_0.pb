@@ -1,0 +1,1 @@
+BinitJeœΩoJzø
