@@ -37,7 +37,7 @@ fn scaled(n: i64, scale: f64) -> Option<i64> {
     }
     let wide = (n as f64 * scale).floor();
     let narrow = ((n as f32) * (scale as f32)).floor() as f64;
-    (wide == narrow && wide >= 0.0 && wide < 9.0e15).then_some(wide as i64)
+    (wide == narrow && (0.0..9.0e15).contains(&wide)).then_some(wide as i64)
 }
 
 /// Output dim for input dim `d` scaled by `scale`.
@@ -53,7 +53,7 @@ fn scale_dim(d: &Dim, scale: f64) -> Dim {
 fn given(ctx: &Ctx, slot: usize) -> bool {
     ctx.has(slot)
         && !matches!(ctx.shape(slot), Some([Dim::Fixed(0)]))
-        && !ctx.konst(slot).is_some_and(|t| t.numel() == Some(0))
+        && ctx.konst(slot).is_none_or(|t| t.numel() != Some(0))
 }
 
 fn resize(ctx: &Ctx) -> Result<Out, String> {

@@ -53,10 +53,7 @@ fn dft(ctx: &Ctx) -> Result<Out, String> {
     }
     let axis_raw = if ctx.opset >= 20 {
         if ctx.has(2) {
-            match scalar(ctx, 2) {
-                Some(a) => Some(a),
-                None => None,
-            }
+            scalar(ctx, 2)
         } else {
             Some(-2)
         }
