@@ -188,6 +188,17 @@ def misc():
          ["y", "rm", "rv"])
     case("dft_onesided", 20, [node("DFT", ["x", "", "ax"], ["y"], onesided=1)],
          [("x", F, [1, 10, 1])], ["y"], inits=[("ax", np.array(1, np.int64))])
+    body = helper.make_graph(
+        [node("Add", ["s_in", "x_t"], ["s_out"]), node("Identity", ["s_out"], ["y_t"])],
+        "body",
+        [helper.make_tensor_value_info("s_in", F, [2]),
+         helper.make_tensor_value_info("x_t", F, [2])],
+        [helper.make_tensor_value_info("s_out", F, [2]),
+         helper.make_tensor_value_info("y_t", F, [2])])
+    case("scan_sum_output_axis1", 16,
+         [node("Scan", ["s0", "x"], ["s", "ys"], body=body, num_scan_inputs=1,
+               scan_output_axes=[1])],
+         [("s0", F, [2]), ("x", F, [5, 2])], ["s", "ys"])
     case("softmax_cross_entropy_none", 13,
          [node("SoftmaxCrossEntropyLoss", ["s", "l"], ["y", "lp"], reduction="none")],
          [("s", F, [3, 5, 2]), ("l", I64, [3, 2])], ["y", "lp"])

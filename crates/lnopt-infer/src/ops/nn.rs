@@ -37,22 +37,7 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
                 ..Out::default()
             }
         }
-        "Scan" => {
-            // Outputs: the final states, then the scan outputs, in the body's order.
-            let body = body_dtypes(ctx, "body");
-            let types = (0..ctx.n_out())
-                .map(|k| {
-                    Some(TensorType {
-                        elem: body.get(k).copied().unwrap_or(DType::Undefined),
-                        shape: None,
-                    })
-                })
-                .collect();
-            Out {
-                types,
-                ..Out::default()
-            }
-        }
+        "Scan" => scan(ctx)?,
         _ => return Ok(None),
     }))
 }
@@ -276,6 +261,85 @@ fn einsum(ctx: &Ctx) -> Result<Out, String> {
         dims.extend(t.chars().map(dim_of).collect::<Result<Vec<_>, _>>()?);
     }
     Ok(Out::of(elem, Some(dims)))
+}
+
+/// Scan (opset 9+): the final states, then the scan outputs. A final state has the type
+/// its initial value and the body's declared output share (a scan of length 0 returns the
+/// initial value); else only the dtype. A scan output is the body's declared per-step type
+/// with the sequence length inserted at its `scan_output_axes` entry. Opset 8 (batched):
+/// dtypes only.
+fn scan(ctx: &Ctx) -> Result<Out, String> {
+    let body: Vec<Option<TensorType>> = match ctx.node.attr("body") {
+        Some(AttrValue::Graph(g)) => branch_types(g),
+        _ => Vec::new(),
+    };
+    let n_out = ctx.n_out();
+    let dtype_only = |k: usize| {
+        Some(TensorType {
+            elem: body
+                .get(k)
+                .cloned()
+                .flatten()
+                .map_or(DType::Undefined, |t| t.elem),
+            shape: None,
+        })
+    };
+    let n_scan_in = ctx.int_attr("num_scan_inputs", 0)?;
+    let n_in = ctx.node.inputs().len();
+    let n_states = usize::try_from(n_scan_in)
+        .ok()
+        .and_then(|k| n_in.checked_sub(k))
+        .ok_or_else(|| format!("num_scan_inputs {n_scan_in} exceeds the {n_in} inputs"))?;
+    if ctx.opset < 9 || n_states > n_out {
+        return Ok(Out {
+            types: (0..n_out).map(dtype_only).collect(),
+            ..Out::default()
+        });
+    }
+    let in_axes = ctx.ints_attr("scan_input_axes")?;
+    let seq = match ctx.shape(n_states) {
+        Some(x) => {
+            let a = in_axes
+                .as_ref()
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0);
+            normalize_axis(a, x.len()).map_or(Dim::Unknown, |a| x[a].clone())
+        }
+        None => Dim::Unknown,
+    };
+    let out_axes = ctx.ints_attr("scan_output_axes")?;
+    let types = (0..n_out)
+        .map(|k| {
+            let declared = body.get(k).cloned().flatten();
+            if k < n_states {
+                return match (declared, ctx.ty(k)) {
+                    (Some(b), Some(init)) if b == *init => Some(b),
+                    _ => dtype_only(k),
+                };
+            }
+            let Some(step) = declared else {
+                return dtype_only(k);
+            };
+            let shape = step.shape.and_then(|mut s| {
+                let j = k - n_states;
+                let a = out_axes
+                    .as_ref()
+                    .and_then(|v| v.get(j).copied())
+                    .unwrap_or(0);
+                let a = normalize_axis(a, s.len() + 1)?;
+                s.insert(a, seq.clone());
+                Some(s)
+            });
+            Some(TensorType {
+                elem: step.elem,
+                shape,
+            })
+        })
+        .collect();
+    Ok(Out {
+        types,
+        ..Out::default()
+    })
 }
 
 /// The declared dtypes of the outputs of subgraph attribute `name`.
