@@ -4,6 +4,11 @@
 //! (shape computations, eps, axes) over an [`lnopt_ir::Graph`]. Results live in a side table,
 //! [`GraphTypes`], indexed by [`ValueId`]; the graph itself is never changed, so inferred facts
 //! never leak into the exported model.
+//!
+//! Rules cover every ai.onnx op up to opset 28 (by family in `ops/`). A size that depends
+//! on data (NonZero's count, Unique's length, a runtime OneHot depth or Resize size) is a
+//! fresh symbolic dim: the rank stays known and nothing is proven equal to it but itself.
+//! A fact is only stated when certain; what a rule cannot prove is left unknown.
 
 #![warn(missing_docs)]
 

@@ -1,5 +1,5 @@
-//! Neural-network ops: MatMul, Gemm, Conv, the normalisations (ONNX and ORT contrib),
-//! Einsum, and control flow (If/Loop: declared branch types only).
+//! Neural-network ops: MatMul, Gemm, the LayerNorm/RMSNorm family (ONNX and ORT contrib),
+//! Einsum, and control flow (If/Loop/Scan from the subgraphs' declared types).
 
 use super::{Ctx, Out};
 use crate::dims::{broadcast_shapes, normalize_axis, unify_dim};
