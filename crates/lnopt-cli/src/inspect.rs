@@ -1,4 +1,5 @@
-//! `lnopt inspect MODEL`: op histogram, opsets, inputs/outputs, weights.
+//! `lnopt inspect MODEL`: op histogram, opsets, inputs/outputs, weights; with `--types`,
+//! every value's dtype and shape as lnopt-infer infers them.
 
 use crate::{Failure, LimitArgs};
 use clap::Args;
@@ -11,6 +12,10 @@ use std::path::PathBuf;
 pub struct InspectArgs {
     /// The ONNX model to describe.
     model: PathBuf,
+    /// Also print every value of the main graph with its inferred dtype and shape
+    /// (one `name<TAB>type` line each, in value order; `?` for an unknown type).
+    #[arg(long)]
+    types: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -106,5 +111,20 @@ pub fn inspect(a: &InspectArgs) -> Result<u8, Failure> {
     for (op, n) in rows {
         println!("  {n:6}  {op}");
     }
+    if a.types {
+        print_types(&model)?;
+    }
     Ok(0)
+}
+
+/// Prints the inferred type of every value of the main graph (`lnopt inspect --types`).
+fn print_types(model: &lnopt::ir::Model) -> Result<(), Failure> {
+    let types = lnopt::infer::infer_model(model).map_err(Failure::bad)?;
+    let g = &model.graph;
+    println!("types: {} values", g.value_count());
+    for v in g.value_ids() {
+        let ty = types.ty(v).map_or("?".to_string(), |t| t.to_string());
+        println!("  {}\t{ty}", g.value(v).name);
+    }
+    Ok(())
 }

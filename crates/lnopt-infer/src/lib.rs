@@ -4,6 +4,11 @@
 //! (shape computations, eps, axes) over an [`lnopt_ir::Graph`]. Results live in a side table,
 //! [`GraphTypes`], indexed by [`ValueId`]; the graph itself is never changed, so inferred facts
 //! never leak into the exported model.
+//!
+//! Rules cover every ai.onnx op up to opset 28 (by family in `ops/`). A size that depends
+//! on data (NonZero's count, Unique's length, a runtime OneHot depth or Resize size) is a
+//! fresh symbolic dim: the rank stays known and nothing is proven equal to it but itself.
+//! A fact is only stated when certain; what a rule cannot prove is left unknown.
 
 #![warn(missing_docs)]
 
@@ -70,6 +75,7 @@ pub fn infer_model(model: &Model) -> Result<GraphTypes, InferError> {
 /// rank or a fixed dim) is an error naming the node and the value.
 pub fn infer_graph(graph: &Graph, opset: i64) -> Result<GraphTypes, InferError> {
     let mut st = State::new(graph);
+    let prefix = fresh_prefix(graph);
     let order = graph.topo_order().map_err(|e| InferError {
         node: String::new(),
         op: String::new(),
@@ -82,11 +88,66 @@ pub fn infer_graph(graph: &Graph, opset: i64) -> Result<GraphTypes, InferError> 
             op: node.op_type.clone(),
             what,
         };
-        let ctx = st.ctx(node, opset);
+        let fresh_base = format!("{prefix}{}", id.index());
+        let ctx = st.ctx(node, opset, &fresh_base);
         let out = ops::infer_node(&ctx).map_err(err)?;
         st.record(graph, node, out).map_err(err)?;
     }
     Ok(st.out)
+}
+
+/// The start of the names of fresh symbolic dims (sizes that depend on data, such as
+/// NonZero's count): `#`, lengthened until no symbol declared anywhere in `graph` (its
+/// subgraphs included) starts with it, so a fresh dim never equals a declared one.
+/// A fresh dim is named `{prefix}{node index}.{output slot}.{axis}`: distinct per node
+/// output and axis, and the same each time the same graph is inferred.
+fn fresh_prefix(graph: &Graph) -> String {
+    fn collect(g: &Graph, out: &mut Vec<String>) {
+        for v in g.value_ids() {
+            if let Some(shape) = g
+                .value(v)
+                .declared_tensor_type()
+                .and_then(|t| t.shape.as_ref())
+            {
+                out.extend(shape.iter().filter_map(|d| match d {
+                    Dim::Symbol(s) => Some(s.clone()),
+                    _ => None,
+                }));
+            }
+        }
+        for n in g.node_ids() {
+            for sg in g.node(n).subgraphs() {
+                collect(sg, out);
+            }
+        }
+    }
+    let mut declared = Vec::new();
+    collect(graph, &mut declared);
+    let mut prefix = String::from("#");
+    while declared.iter().any(|s| s.starts_with(&prefix)) {
+        prefix.push('#');
+    }
+    prefix
+}
+
+/// True for a dim symbol made by inference for a data-dependent size (see [`fresh_prefix`]).
+fn is_fresh(sym: &str) -> bool {
+    sym.starts_with('#')
+}
+
+/// Where inference only made up a fresh symbol for a dim the file names, keeps the file's
+/// name (it may tie the value to others).
+fn keep_declared_symbols(declared: &TensorType, mut merged: TensorType) -> TensorType {
+    if let (Some(d), Some(m)) = (&declared.shape, &mut merged.shape) {
+        for (dd, md) in d.iter().zip(m.iter_mut()) {
+            if let (Dim::Symbol(name), Dim::Symbol(f)) = (dd, &*md) {
+                if is_fresh(f) {
+                    *md = Dim::Symbol(name.clone());
+                }
+            }
+        }
+    }
+    merged
 }
 
 /// Working tables of one inference run.
@@ -138,11 +199,12 @@ impl State {
         Some(fold::ints(t)?.into_iter().map(Dim::Fixed).collect())
     }
 
-    fn ctx<'a>(&'a self, node: &'a Node, opset: i64) -> ops::Ctx<'a> {
+    fn ctx<'a>(&'a self, node: &'a Node, opset: i64, fresh_base: &'a str) -> ops::Ctx<'a> {
         let ins = node.inputs();
         ops::Ctx {
             node,
             opset,
+            fresh_base,
             types: ins.iter().map(|v| v.and_then(|v| self.out.ty(v))).collect(),
             consts: ins
                 .iter()
@@ -162,10 +224,11 @@ impl State {
             let inferred = out.types.get(slot).cloned().flatten();
             let declared = graph.value(v).declared_tensor_type();
             let ty = match (declared, inferred) {
-                (Some(d), Some(i)) => Some(
+                (Some(d), Some(i)) => Some(keep_declared_symbols(
+                    d,
                     dims::merge_types(d, &i)
                         .map_err(|e| format!("output '{}': {e}", graph.value(v).name))?,
-                ),
+                )),
                 (d, i) => i.or_else(|| d.cloned()),
             };
             let konst = out.consts.get(slot).cloned().flatten().filter(|t| {

@@ -478,3 +478,93 @@ fn malformed_nodes_give_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn data_dependent_dims_are_fresh_symbols_distinct_per_output() {
+    let mut b = B::new();
+    let x = b.input("x", DType::F32, "batch,5");
+    let n1 = b.op("NonZero", &[x], vec![]);
+    let n2 = b.op("NonZero", &[x], vec![]);
+    let t = b.infer(13).unwrap();
+    let (s1, s2) = (show(&t, n1), show(&t, n2));
+    assert!(s1.starts_with("i64[2,#"), "{s1}");
+    // Two NonZero nodes may count differently: their dims are different symbols.
+    assert_ne!(s1, s2);
+    // Re-inferring the same graph names them the same way.
+    assert_eq!(show(&b.infer(13).unwrap(), n1), s1);
+}
+
+#[test]
+fn fresh_symbols_never_match_a_declared_one() {
+    // The file already uses a dim named like a fresh one: the prefix grows to avoid it.
+    let mut b = B::new();
+    let x = b.input("x", DType::F32, "#1.0.1,3");
+    let y = b.input("y", DType::F32, "#1.0.1,3");
+    let nz = b.op("NonZero", &[x], vec![]);
+    let s = b.op("Add", &[x, y], vec![]);
+    let t = b.infer(13).unwrap();
+    let shown = show(&t, nz);
+    assert!(shown.starts_with("i64[2,##"), "{shown}");
+    assert_eq!(show(&t, s), "f32[#1.0.1,3]");
+}
+
+#[test]
+fn declared_symbol_is_kept_over_a_fresh_one() {
+    let mut b = B::new();
+    let x = b.input("x", DType::F32, "4");
+    let nz = b.op("NonZero", &[x], vec![]);
+    b.declare_type(nz, tt(DType::I64, "1,count"));
+    let t = b.infer(13).unwrap();
+    assert_eq!(show(&t, nz), "i64[1,count]");
+}
+
+#[test]
+fn one_hot_depth_from_a_symbolic_shape_element() {
+    // depth = Shape(x)[1]: the OneHot axis is x's own symbolic dim.
+    let mut b = B::new();
+    let x = b.input("x", DType::F32, "batch,classes");
+    let ids = b.input("ids", DType::I64, "batch");
+    let sh = b.op("Shape", &[x], vec![]);
+    let one = b.ints("one", vec![], &[1]);
+    let depth = b.op("Gather", &[sh, one], vec![]);
+    let vals = b.floats("vals", vec![2], &[0.0, 1.0]);
+    let oh = b.op("OneHot", &[ids, depth, vals], vec![]);
+    let t = b.infer(11).unwrap();
+    assert_eq!(show(&t, oh), "f32[batch,classes]");
+}
+
+#[test]
+fn pool_with_symbolic_input_keeps_only_provable_sizes() {
+    let mut b = B::new();
+    let x = b.input("x", DType::F32, "n,8,h,w");
+    let same = b.op(
+        "MaxPool",
+        &[x],
+        vec![
+            ("kernel_shape", ints_attr(&[3, 3])),
+            ("pads", ints_attr(&[1, 1, 1, 1])),
+        ],
+    );
+    let strided = b.op(
+        "AveragePool",
+        &[x],
+        vec![
+            ("kernel_shape", ints_attr(&[2, 2])),
+            ("strides", ints_attr(&[2, 2])),
+        ],
+    );
+    let g = b.op("GlobalAveragePool", &[x], vec![]);
+    let t = b.infer(13).unwrap();
+    assert_eq!(show(&t, same), "f32[n,8,h,w]");
+    assert_eq!(show(&t, strided), "f32[n,8,?,?]");
+    assert_eq!(show(&t, g), "f32[n,8,1,1]");
+}
+
+#[test]
+fn pool_kernel_larger_than_padded_input_is_an_error() {
+    let mut b = B::new();
+    let x = b.input("x", DType::F32, "1,2,3,3");
+    b.op("MaxPool", &[x], vec![("kernel_shape", ints_attr(&[5, 5]))]);
+    let e = b.infer(13).unwrap_err();
+    assert_eq!(e.op, "MaxPool");
+}

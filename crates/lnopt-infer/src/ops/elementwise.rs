@@ -53,8 +53,11 @@ const SAME_TYPE_UNARY: &[&str] = &[
     "LpNormalization",
     "Hardmax",
     "InstanceNormalization",
-    "BatchNormalization",
+    "GroupNormalization",
     "LRN",
+    "Swish",
+    "CumProd",
+    "ReverseSequence",
     "MeanVarianceNormalization",
 ];
 
@@ -215,11 +218,28 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
     if op == "Dropout" {
         let shape = ctx.shape(0).map(|s| s.to_vec());
         let mut out = Out::of(ctx.dtype(0), shape.clone());
-        out.types.push(Some(TensorType {
-            elem: DType::Bool,
-            shape,
-        }));
+        // The mask is bool from opset 10; before, it has the input's dtype.
+        let mask = if ctx.opset >= 10 {
+            DType::Bool
+        } else {
+            ctx.dtype(0)
+        };
+        out.types.push(Some(TensorType { elem: mask, shape }));
         return Ok(Some(out));
+    }
+    if op == "BitCast" {
+        let to = ctx
+            .dtype_attr("to")?
+            .ok_or("BitCast without attribute 'to'")?;
+        if let (Some(a), Some(b)) = (ctx.dtype(0).size_of(), to.size_of()) {
+            if a != b {
+                return Err(format!(
+                    "BitCast from {} to {to}: sizes differ",
+                    ctx.dtype(0)
+                ));
+            }
+        }
+        return Ok(Some(Out::of(to, ctx.shape(0).map(|s| s.to_vec()))));
     }
     let arith = arith_op(op, ctx)?;
     let broadcast_only = matches!(

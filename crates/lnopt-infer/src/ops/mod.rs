@@ -1,11 +1,20 @@
 //! Per-op inference rules. [`infer_node`] dispatches on the op type; each family lives in
 //! its own module and reads its inputs through [`Ctx`], returning an [`Out`].
 
+mod attention;
 mod elementwise;
+mod generate;
+mod image;
+mod index;
 mod movement;
 mod nn;
+mod norm;
+mod pool;
+mod quant;
 pub(crate) mod reduce;
+mod rnn;
 mod shape;
+mod signal;
 
 use crate::fold;
 use lnopt_ir::{AttrValue, DType, Dim, Node, Tensor, TensorType};
@@ -17,6 +26,8 @@ pub(crate) struct Ctx<'a> {
     pub node: &'a Node,
     /// ai.onnx opset of the graph.
     pub opset: i64,
+    /// Start of this node's fresh dim names (see [`Ctx::fresh`]).
+    pub fresh_base: &'a str,
     /// Inferred type per input slot.
     pub types: Vec<Option<&'a TensorType>>,
     /// Known constant per input slot.
@@ -26,6 +37,58 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A fresh symbolic dim for axis `axis` of output `slot`: a size that depends on data
+    /// (NonZero's count, Unique's length, a Resize by runtime sizes). Distinct from every
+    /// other dim of the graph, so nothing is ever proven equal to it but itself.
+    pub fn fresh(&self, slot: usize, axis: usize) -> Dim {
+        Dim::Symbol(format!("{}.{slot}.{axis}", self.fresh_base))
+    }
+
+    /// A string attribute, lossily decoded, or `default`.
+    pub fn str_attr(&self, name: &str, default: &str) -> Result<String, String> {
+        match self.node.attr(name) {
+            None => Ok(default.to_string()),
+            Some(AttrValue::String(s)) => Ok(String::from_utf8_lossy(s).into_owned()),
+            Some(other) => Err(format!(
+                "attribute '{name}' must be STRING, found {}",
+                other.type_name()
+            )),
+        }
+    }
+
+    /// A FLOATS attribute.
+    pub fn floats_attr(&self, name: &str) -> Result<Option<Vec<f32>>, String> {
+        match self.node.attr(name) {
+            None => Ok(None),
+            Some(AttrValue::Floats(v)) => Ok(Some(v.clone())),
+            Some(other) => Err(format!(
+                "attribute '{name}' must be FLOATS, found {}",
+                other.type_name()
+            )),
+        }
+    }
+
+    /// A dtype given as an INT attribute (`to`, `dtype`, `output_dtype`), if present.
+    pub fn dtype_attr(&self, name: &str) -> Result<Option<DType>, String> {
+        match self.node.attr_int(name)? {
+            None => Ok(None),
+            Some(code) => {
+                let c = i32::try_from(code).map_err(|_| format!("bad dtype code {code}"))?;
+                Ok(Some(DType::from_onnx(c)))
+            }
+        }
+    }
+
+    /// Number of output slots of the node.
+    pub fn n_out(&self) -> usize {
+        self.node.outputs().len()
+    }
+
+    /// Rank of input `i` if known.
+    pub fn rank(&self, i: usize) -> Option<usize> {
+        self.shape(i).map(|s| s.len())
+    }
+
     /// True if input `i` is present.
     pub fn has(&self, i: usize) -> bool {
         self.node.input(i).is_some()
@@ -182,6 +245,9 @@ pub(crate) fn tensor_attr<'n>(node: &'n Node, name: &str) -> Result<Option<&'n T
     }
 }
 
+/// The rule of one op family: `Ok(None)` when the op is not in it.
+type Rule = fn(&Ctx, &str) -> Result<Option<Out>, String>;
+
 /// Infers the outputs of `ctx.node`.
 pub(crate) fn infer_node(ctx: &Ctx) -> Result<Out, String> {
     let op = ctx.node.op_type.as_str();
@@ -204,6 +270,23 @@ pub(crate) fn infer_node(ctx: &Ctx) -> Result<Out, String> {
     }
     if let Some(out) = nn::infer(ctx, op)? {
         return Ok(out);
+    }
+    let families: [Rule; 10] = [
+        pool::infer,
+        index::infer,
+        norm::infer,
+        rnn::infer,
+        quant::infer,
+        image::infer,
+        attention::infer,
+        signal::infer,
+        generate::infer,
+        reduce::infer_det,
+    ];
+    for rule in families {
+        if let Some(out) = rule(ctx, op)? {
+            return Ok(out);
+        }
     }
     Ok(Out::unknown())
 }

@@ -1,5 +1,5 @@
-//! Neural-network ops: MatMul, Gemm, Conv, the normalisations (ONNX and ORT contrib),
-//! Einsum, and control flow (If/Loop: declared branch types only).
+//! Neural-network ops: MatMul, Gemm, the LayerNorm/RMSNorm family (ONNX and ORT contrib),
+//! Einsum, and control flow (If/Loop/Scan from the subgraphs' declared types).
 
 use super::{Ctx, Out};
 use crate::dims::{broadcast_shapes, normalize_axis, unify_dim};
@@ -8,9 +8,8 @@ use lnopt_ir::{AttrValue, DType, Dim, Graph, TensorType};
 /// Rules for nn ops in the default domain; `Ok(None)` if `op` is not one of them.
 pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
     Ok(Some(match op {
-        "MatMul" => matmul(ctx)?,
+        "MatMul" => matmul_of(ctx, 0, 1)?,
         "Gemm" => gemm(ctx)?,
-        "Conv" => conv(ctx)?,
         "LayerNormalization" | "SimplifiedLayerNormalization" => layer_norm(ctx, 0)?,
         "RMSNormalization" => {
             check_norm_axis(ctx)?;
@@ -21,12 +20,16 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
         "Loop" => {
             let n = ctx.node.outputs().len();
             let n_carried = ctx.node.inputs().len().saturating_sub(2);
+            // Body outputs: the condition, the carried values, then the scan outputs.
+            let body = body_dtypes(ctx, "body");
             let types = (0..n)
                 .map(|k| {
-                    (k < n_carried).then(|| TensorType {
-                        elem: ctx.dtype(k + 2),
-                        shape: None,
-                    })
+                    let elem = if k < n_carried {
+                        ctx.dtype(k + 2)
+                    } else {
+                        body.get(k + 1).copied().unwrap_or(DType::Undefined)
+                    };
+                    Some(TensorType { elem, shape: None })
                 })
                 .collect();
             Out {
@@ -34,6 +37,7 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
                 ..Out::default()
             }
         }
+        "Scan" => scan(ctx)?,
         _ => return Ok(None),
     }))
 }
@@ -97,9 +101,10 @@ fn layer_norm(ctx: &Ctx, _first_stat: usize) -> Result<Out, String> {
     })
 }
 
-fn matmul(ctx: &Ctx) -> Result<Out, String> {
-    let elem = ctx.dtype(0);
-    let (Some(a), Some(b)) = (ctx.shape(0), ctx.shape(1)) else {
+/// MatMul of inputs `sa` and `sb` (numpy rules; the output dtype is that of `sa`).
+pub(crate) fn matmul_of(ctx: &Ctx, sa: usize, sb: usize) -> Result<Out, String> {
+    let elem = ctx.dtype(sa);
+    let (Some(a), Some(b)) = (ctx.shape(sa), ctx.shape(sb)) else {
         return Ok(Out::of(elem, None));
     };
     if a.is_empty() || b.is_empty() {
@@ -151,91 +156,60 @@ fn gemm(ctx: &Ctx) -> Result<Out, String> {
     Ok(Out::of(elem, Some(vec![m.clone(), n.clone()])))
 }
 
-fn conv(ctx: &Ctx) -> Result<Out, String> {
-    let elem = ctx.dtype(0);
-    let (Some(x), Some(w)) = (ctx.shape(0), ctx.shape(1)) else {
-        return Ok(Out::of(
-            elem,
-            ctx.shape(0).map(|s| vec![Dim::Unknown; s.len()]),
-        ));
-    };
-    if x.len() < 3 || w.len() != x.len() {
-        return Err(format!(
-            "Conv input rank {} and weight rank {} do not fit",
-            x.len(),
-            w.len()
-        ));
-    }
-    let sp = x.len() - 2;
-    let kernel: Vec<Dim> = match ctx.ints_attr("kernel_shape")? {
-        Some(k) => super::fixed(&k),
-        None => w[2..].to_vec(),
-    };
-    let list = |name: &str, default: i64, len: usize| -> Result<Vec<i64>, String> {
-        Ok(ctx.ints_attr(name)?.unwrap_or_else(|| vec![default; len]))
-    };
-    let strides = list("strides", 1, sp)?;
-    let dil = list("dilations", 1, sp)?;
-    let pads = list("pads", 0, 2 * sp)?;
-    if kernel.len() != sp || strides.len() != sp || dil.len() != sp || pads.len() != 2 * sp {
-        return Err("Conv attribute lengths do not match the spatial rank".into());
-    }
-    if strides.iter().chain(&dil).any(|&v| v <= 0) {
-        return Err("Conv strides and dilations must be positive".into());
-    }
-    let auto_pad = match ctx.node.attr("auto_pad") {
-        Some(AttrValue::String(s)) => String::from_utf8_lossy(s).into_owned(),
-        _ => "NOTSET".into(),
-    };
-    let mut dims = vec![x[0].clone(), w[0].clone()];
-    for i in 0..sp {
-        let (Some(n), Some(k)) = (x[i + 2].fixed(), kernel[i].fixed()) else {
-            dims.push(Dim::Unknown);
-            continue;
-        };
-        let s = strides[i];
-        let v = match auto_pad.as_str() {
-            "SAME_UPPER" | "SAME_LOWER" => (n + s - 1) / s,
-            "VALID" => (n - dil[i] * (k - 1) - 1) / s + 1,
-            _ => {
-                let eff = n + pads[i] + pads[i + sp] - dil[i] * (k - 1) - 1;
-                if eff < 0 {
-                    return Err(format!(
-                        "kernel larger than padded input on spatial axis {i}"
-                    ));
-                }
-                eff / s + 1
-            }
-        };
-        dims.push(Dim::Fixed(v));
-    }
-    Ok(Out::of(elem, Some(dims)))
-}
-
-/// Einsum with an explicit `->` output and letter labels only (no ellipsis).
+/// Einsum: explicit (`->`) or implicit output, letter labels and `...` (broadcast) dims.
 fn einsum(ctx: &Ctx) -> Result<Out, String> {
     let elem = ctx.dtype(0);
-    let eq = match ctx.node.attr("equation") {
-        Some(AttrValue::String(s)) => String::from_utf8_lossy(s).replace(' ', ""),
-        _ => return Err("Einsum without 'equation'".into()),
-    };
-    let Some((lhs, rhs)) = eq.split_once("->") else {
-        return Ok(Out::of(elem, None));
-    };
-    if eq.contains('.') {
-        return Ok(Out::of(elem, None));
+    let eq = ctx.str_attr("equation", "")?.replace(' ', "");
+    if eq.is_empty() {
+        return Err("Einsum without 'equation'".into());
     }
+    let (lhs, rhs) = match eq.split_once("->") {
+        Some((l, r)) => (l, Some(r)),
+        None => (eq.as_str(), None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
     let mut label: std::collections::HashMap<char, Dim> = Default::default();
-    for (i, term) in lhs.split(',').enumerate() {
-        let Some(shape) = ctx.shape(i) else { continue };
-        if term.chars().count() != shape.len() {
-            return Err(format!(
-                "term '{term}' does not match input {i} of rank {}",
-                shape.len()
-            ));
+    let mut count: std::collections::BTreeMap<char, usize> = Default::default();
+    let mut ellipsis: Option<Vec<Dim>> = Some(Vec::new());
+    let mut has_ellipsis = false;
+    for (i, term) in terms.iter().enumerate() {
+        let (head, tail) = match term.split_once("...") {
+            Some((h, t)) => {
+                has_ellipsis = true;
+                (h, Some(t))
+            }
+            None => (*term, None),
+        };
+        let letters: Vec<char> = head.chars().chain(tail.unwrap_or("").chars()).collect();
+        if let Some(c) = letters.iter().find(|c| !c.is_ascii_alphabetic()) {
+            return Err(format!("bad label '{c}' in '{eq}'"));
         }
-        for (c, d) in term.chars().zip(shape) {
-            let cur = label.entry(c).or_insert(Dim::Unknown);
+        for &c in &letters {
+            *count.entry(c).or_default() += 1;
+        }
+        let Some(shape) = ctx.shape(i) else {
+            if tail.is_some() {
+                ellipsis = None;
+            }
+            continue;
+        };
+        let n_ell = match tail {
+            Some(_) => shape
+                .len()
+                .checked_sub(letters.len())
+                .ok_or_else(|| format!("term '{term}' has more labels than input {i} has dims"))?,
+            None if letters.len() == shape.len() => 0,
+            None => {
+                return Err(format!(
+                    "term '{term}' does not match input {i} of rank {}",
+                    shape.len()
+                ))
+            }
+        };
+        let h = head.chars().count();
+        let labelled = shape[..h].iter().chain(&shape[h + n_ell..]);
+        for (c, d) in letters.iter().zip(labelled) {
+            let cur = label.entry(*c).or_insert(Dim::Unknown);
             // A label may broadcast against 1; keep the larger fact only when both agree.
             *cur = match (&*cur, d) {
                 (Dim::Fixed(1), x) | (x, Dim::Fixed(1)) => x.clone(),
@@ -243,12 +217,140 @@ fn einsum(ctx: &Ctx) -> Result<Out, String> {
                     .ok_or_else(|| format!("label '{c}' has sizes {cur} and {d}"))?,
             };
         }
+        if tail.is_some() {
+            ellipsis = match ellipsis {
+                Some(acc) => Some(
+                    broadcast_shapes(&acc, &shape[h..h + n_ell])
+                        .ok_or_else(|| format!("'...' dims of input {i} do not broadcast"))?,
+                ),
+                None => None,
+            };
+        }
     }
-    let dims = rhs
-        .chars()
-        .map(|c| label.get(&c).cloned().unwrap_or(Dim::Unknown))
-        .collect();
+    let rhs: String = match rhs {
+        Some(r) => r.to_string(),
+        None => {
+            let once: String = count
+                .iter()
+                .filter(|(_, &n)| n == 1)
+                .map(|(c, _)| *c)
+                .collect();
+            if has_ellipsis {
+                format!("...{once}")
+            } else {
+                once
+            }
+        }
+    };
+    let (head, tail) = match rhs.split_once("...") {
+        Some((h, t)) => (h, Some(t)),
+        None => (rhs.as_str(), None),
+    };
+    let dim_of = |c: char| -> Result<Dim, String> {
+        if !count.contains_key(&c) {
+            return Err(format!("output label '{c}' is not an input label"));
+        }
+        Ok(label.get(&c).cloned().unwrap_or(Dim::Unknown))
+    };
+    let mut dims = head.chars().map(dim_of).collect::<Result<Vec<_>, _>>()?;
+    if let Some(t) = tail {
+        let Some(e) = ellipsis else {
+            return Ok(Out::of(elem, None));
+        };
+        dims.extend(e);
+        dims.extend(t.chars().map(dim_of).collect::<Result<Vec<_>, _>>()?);
+    }
     Ok(Out::of(elem, Some(dims)))
+}
+
+/// Scan (opset 9+): the final states, then the scan outputs. A final state has the type
+/// its initial value and the body's declared output share (a scan of length 0 returns the
+/// initial value); else only the dtype. A scan output is the body's declared per-step type
+/// with the sequence length inserted at its `scan_output_axes` entry. Opset 8 (batched):
+/// dtypes only.
+fn scan(ctx: &Ctx) -> Result<Out, String> {
+    let body: Vec<Option<TensorType>> = match ctx.node.attr("body") {
+        Some(AttrValue::Graph(g)) => branch_types(g),
+        _ => Vec::new(),
+    };
+    let n_out = ctx.n_out();
+    let dtype_only = |k: usize| {
+        Some(TensorType {
+            elem: body
+                .get(k)
+                .cloned()
+                .flatten()
+                .map_or(DType::Undefined, |t| t.elem),
+            shape: None,
+        })
+    };
+    let n_scan_in = ctx.int_attr("num_scan_inputs", 0)?;
+    let n_in = ctx.node.inputs().len();
+    let n_states = usize::try_from(n_scan_in)
+        .ok()
+        .and_then(|k| n_in.checked_sub(k))
+        .ok_or_else(|| format!("num_scan_inputs {n_scan_in} exceeds the {n_in} inputs"))?;
+    if ctx.opset < 9 || n_states > n_out {
+        return Ok(Out {
+            types: (0..n_out).map(dtype_only).collect(),
+            ..Out::default()
+        });
+    }
+    let in_axes = ctx.ints_attr("scan_input_axes")?;
+    let seq = match ctx.shape(n_states) {
+        Some(x) => {
+            let a = in_axes
+                .as_ref()
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0);
+            normalize_axis(a, x.len()).map_or(Dim::Unknown, |a| x[a].clone())
+        }
+        None => Dim::Unknown,
+    };
+    let out_axes = ctx.ints_attr("scan_output_axes")?;
+    let types = (0..n_out)
+        .map(|k| {
+            let declared = body.get(k).cloned().flatten();
+            if k < n_states {
+                return match (declared, ctx.ty(k)) {
+                    (Some(b), Some(init)) if b == *init => Some(b),
+                    _ => dtype_only(k),
+                };
+            }
+            let Some(step) = declared else {
+                return dtype_only(k);
+            };
+            let shape = step.shape.and_then(|mut s| {
+                let j = k - n_states;
+                let a = out_axes
+                    .as_ref()
+                    .and_then(|v| v.get(j).copied())
+                    .unwrap_or(0);
+                let a = normalize_axis(a, s.len() + 1)?;
+                s.insert(a, seq.clone());
+                Some(s)
+            });
+            Some(TensorType {
+                elem: step.elem,
+                shape,
+            })
+        })
+        .collect();
+    Ok(Out {
+        types,
+        ..Out::default()
+    })
+}
+
+/// The declared dtypes of the outputs of subgraph attribute `name`.
+fn body_dtypes(ctx: &Ctx, name: &str) -> Vec<DType> {
+    match ctx.node.attr(name) {
+        Some(AttrValue::Graph(g)) => branch_types(g)
+            .into_iter()
+            .map(|t| t.map_or(DType::Undefined, |t| t.elem))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn branch_types(g: &Graph) -> Vec<Option<TensorType>> {

@@ -82,3 +82,23 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
     };
     Ok(Some(Out::of(elem, Some(dims))))
 }
+
+/// Det: the determinants of the trailing square matrices, `[*, M, M] -> [*]`.
+pub(crate) fn infer_det(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
+    if op != "Det" {
+        return Ok(None);
+    }
+    let elem = ctx.dtype(0);
+    let Some(x) = ctx.shape(0) else {
+        return Ok(Some(Out::of(elem, None)));
+    };
+    if x.len() < 2 {
+        return Err(format!("input must have rank >= 2, has {}", x.len()));
+    }
+    if let (Some(a), Some(b)) = (x[x.len() - 2].fixed(), x[x.len() - 1].fixed()) {
+        if a != b {
+            return Err(format!("matrices must be square, are {a} x {b}"));
+        }
+    }
+    Ok(Some(Out::of(elem, Some(x[..x.len() - 2].to_vec()))))
+}

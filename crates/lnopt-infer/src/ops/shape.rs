@@ -396,7 +396,16 @@ fn unsqueeze(ctx: &Ctx) -> Result<Out, String> {
     let axes = match ctx.ints_attr_or_input("axes", 1, 13)? {
         Given::Known(a) => a,
         Given::Absent => return Err("Unsqueeze without axes".into()),
-        Given::Unknown => return Ok(Out::of(elem, None)),
+        Given::Unknown => {
+            // Axes are unique, so the rank grows by their number even when they are unknown.
+            let shape = match (ctx.shape(0), ctx.shape(1)) {
+                (Some(x), Some([Dim::Fixed(k)])) if (0..=64).contains(k) => {
+                    Some(vec![Dim::Unknown; x.len() + *k as usize])
+                }
+                _ => None,
+            };
+            return Ok(Out::of(elem, shape));
+        }
     };
     let Some(shape) = ctx.shape(0) else {
         return Ok(Out::of(elem, None));
