@@ -3,6 +3,7 @@
 //! with [`Arr::floats`] / [`Arr::ints`], so each op behaves as if computed in its own dtype.
 
 use crate::error::{bail, OpResult};
+use lnopt_ir::narrow::Narrow;
 use lnopt_ir::{DType, Tensor};
 
 /// Largest number of elements any value may have (8 bytes each: 256 MiB).
@@ -47,14 +48,23 @@ pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
     Ok(n)
 }
 
-/// Rounds `x` to the precision of the float dtype `dt`.
+/// Rounds `x` to the precision of the float dtype `dt` (narrow floats: round to nearest even
+/// without saturation, as a plain conversion does).
 pub(crate) fn round_float(dt: DType, x: f64) -> f64 {
     match dt {
         DType::F32 => x as f32 as f64,
         DType::F16 => half::f16::from_f64(x).to_f64(),
         DType::BF16 => half::bf16::from_f64(x).to_f64(),
-        _ => x,
+        _ => match Narrow::of(dt) {
+            Some(k) if k.is_float() => k.decode(k.encode(x, false)),
+            _ => x,
+        },
     }
+}
+
+/// True for the dtypes held as floats: f16, bf16, f32, f64 and the narrow floats.
+pub(crate) fn is_float_dtype(dt: DType) -> bool {
+    dt.is_float() || Narrow::of(dt).is_some_and(|k| k.is_float())
 }
 
 /// Wraps `x` to the range of the integer dtype `dt` (two's complement), bool to 0/1.
@@ -67,19 +77,22 @@ pub(crate) fn wrap_int(dt: DType, x: i64) -> i64 {
         DType::I32 => x as i32 as i64,
         DType::U32 => x as u32 as i64,
         DType::Bool => (x != 0) as i64,
-        _ => x,
+        _ => match Narrow::of(dt) {
+            Some(k) if !k.is_float() => k.decode_int(k.encode_int(x)),
+            _ => x,
+        },
     }
 }
 
 /// True if the interpreter can compute on `dt`.
 pub(crate) fn supported_dtype(dt: DType) -> bool {
-    dt.is_float() || dt.is_int() || dt == DType::Bool
+    dt.is_float() || dt.is_int() || dt == DType::Bool || Narrow::of(dt).is_some()
 }
 
 impl Arr {
     /// A float array; rounds every element to `dtype`.
     pub fn floats(dtype: DType, shape: Vec<usize>, mut v: Vec<f64>) -> Arr {
-        if matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
+        if dtype != DType::F64 {
             for x in v.iter_mut() {
                 *x = round_float(dtype, *x);
             }
@@ -105,12 +118,26 @@ impl Arr {
         }
     }
 
-    /// An array of `dtype` from f64 values (truncated toward zero for integer dtypes).
+    /// An array of `dtype` from f64 values (truncated toward zero for integer dtypes; u64
+    /// values above i64::MAX keep their bits; 4- and 2-bit integers as
+    /// [`Narrow::encode_int_from_float`]).
     pub fn from_f64(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> Arr {
-        if dtype.is_float() {
+        if is_float_dtype(dtype) {
             Arr::floats(dtype, shape, v)
         } else if dtype == DType::Bool {
             Arr::ints(dtype, shape, v.iter().map(|&x| (x != 0.0) as i64).collect())
+        } else if let Some(k) = Narrow::of(dtype) {
+            let v = v
+                .iter()
+                .map(|&x| k.decode_int(k.encode_int_from_float(x)))
+                .collect();
+            Arr::ints(dtype, shape, v)
+        } else if dtype == DType::U64 {
+            let v = v
+                .iter()
+                .map(|&x| if x > 0.0 { x as u64 as i64 } else { 0 })
+                .collect();
+            Arr::ints(dtype, shape, v)
         } else {
             Arr::ints(dtype, shape, v.iter().map(|&x| x as i64).collect())
         }
@@ -118,7 +145,7 @@ impl Arr {
 
     /// An array of `dtype` from i64 values.
     pub fn from_i64(dtype: DType, shape: Vec<usize>, v: Vec<i64>) -> Arr {
-        if dtype.is_float() {
+        if is_float_dtype(dtype) {
             Arr::floats(dtype, shape, v.iter().map(|&x| x as f64).collect())
         } else {
             Arr::ints(dtype, shape, v)
@@ -148,10 +175,11 @@ impl Arr {
         matches!(self.buf, Buf::F(_))
     }
 
-    /// Elements as f64 (integers converted).
+    /// Elements as f64 (integers converted; u64 by their unsigned value).
     pub fn to_f64(&self) -> Vec<f64> {
         match &self.buf {
             Buf::F(v) => v.clone(),
+            Buf::I(v) if self.dtype == DType::U64 => v.iter().map(|&x| x as u64 as f64).collect(),
             Buf::I(v) => v.iter().map(|&x| x as f64).collect(),
         }
     }
@@ -235,14 +263,28 @@ impl Arr {
             }
         }
         let n = checked_numel(&shape)?;
-        let size = t.dtype.size_of().unwrap_or(0);
         match t.bytes() {
-            Some(b) if Some(b.len()) == n.checked_mul(size) => {}
+            Some(b) if Some(b.len()) == t.dtype.byte_len(n) => {}
             _ => bail!(
                 "tensor '{}' data does not hold {n} elements of {}",
                 t.name,
                 t.dtype
             ),
+        }
+        if let Some(k) = Narrow::of(t.dtype) {
+            let codes = match t.bytes().and_then(|b| k.unpack(b, n)) {
+                Some(c) => c,
+                None => bail!("tensor '{}': cannot unpack {} data", t.name, t.dtype),
+            };
+            return Ok(if k.is_float() {
+                Arr::floats(t.dtype, shape, codes.iter().map(|&c| k.decode(c)).collect())
+            } else {
+                Arr::ints(
+                    t.dtype,
+                    shape,
+                    codes.iter().map(|&c| k.decode_int(c)).collect(),
+                )
+            });
         }
         if t.dtype.is_float() {
             match t.to_f64_vec() {
@@ -260,6 +302,16 @@ impl Arr {
     /// Packs into a lnopt tensor called `name`.
     pub fn to_tensor(&self, name: &str) -> Tensor {
         let n = self.len();
+        let dims: Vec<i64> = self.shape.iter().map(|&d| d as i64).collect();
+        if let Some(k) = Narrow::of(self.dtype) {
+            // Every element is already a value of the type, so encoding is exact.
+            let codes: Vec<u8> = match &self.buf {
+                Buf::F(v) => v.iter().map(|&x| k.encode(x, false)).collect(),
+                Buf::I(v) => v.iter().map(|&x| k.encode_int(x)).collect(),
+            };
+            return Tensor::from_bytes(name, self.dtype, dims, k.pack(&codes))
+                .unwrap_or_else(|_| Tensor::from_f32(name, vec![0], &[]));
+        }
         let mut bytes = Vec::with_capacity(n * self.dtype.size_of().unwrap_or(8));
         match &self.buf {
             Buf::F(v) => {
@@ -283,7 +335,6 @@ impl Arr {
                 }
             }
         }
-        let dims = self.shape.iter().map(|&d| d as i64).collect();
         Tensor::from_bytes(name, self.dtype, dims, bytes).unwrap_or_else(|_| {
             // Unreachable: the byte count follows from the shape and dtype above.
             Tensor::from_f32(name, vec![0], &[])

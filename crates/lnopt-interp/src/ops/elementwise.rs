@@ -1,5 +1,5 @@
 //! Element-wise ops: unary math, binary arithmetic with broadcasting, comparisons, logic,
-//! Where, Clip, Cast and the variadic Sum/Min/Max/Mean.
+//! Where, Clip and the variadic Sum/Min/Max/Mean.
 
 use crate::arr::{Arr, Buf};
 use crate::call::Call;
@@ -346,31 +346,6 @@ pub(crate) fn clip(c: &Call<'_>) -> OpResult<Arr> {
                 .collect(),
         ),
     })
-}
-
-/// Converts `x` to `to`.
-pub(crate) fn cast_to(x: &Arr, to: DType) -> OpResult<Arr> {
-    if !crate::arr::supported_dtype(to) {
-        bail!("cannot cast to {to}");
-    }
-    Ok(match &x.buf {
-        Buf::F(v) => Arr::from_f64(to, x.shape.clone(), v.clone()),
-        Buf::I(v) => Arr::from_i64(to, x.shape.clone(), v.clone()),
-    })
-}
-
-/// `Cast` (target from the `to` attribute) and `CastLike` (target from input 1).
-pub(crate) fn cast(c: &Call<'_>, like: bool) -> OpResult<Arr> {
-    let x = c.input(0)?;
-    let to = if like {
-        c.input(1)?.dtype
-    } else {
-        match c.opt_int("to")? {
-            Some(code) => DType::from_onnx(code as i32),
-            None => bail!("attribute 'to' is missing"),
-        }
-    };
-    cast_to(x, to)
 }
 
 /// The error function, via libm.

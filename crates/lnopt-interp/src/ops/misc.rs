@@ -1,0 +1,40 @@
+//! Dispatch of the indexing, data-movement, bitwise, quantization and type ops that live in
+//! their own modules: `None` when the op is not one of them.
+
+use crate::arr::Arr;
+use crate::call::Call;
+use crate::error::OpResult;
+use crate::ops::{bitcast, bitwise, gather_nd, predicates, quant, scatter, select, sort};
+
+fn one(a: OpResult<Arr>) -> OpResult<Vec<Arr>> {
+    a.map(|a| vec![a])
+}
+
+/// Runs `op` if this family implements it.
+pub(crate) fn misc_dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>> {
+    Some(match op {
+        "IsNaN" => one(predicates::is_nan(c)),
+        "IsInf" => one(predicates::is_inf(c)),
+        "BitShift" => one(bitwise::bit_shift(c)),
+        "BitwiseAnd" | "BitwiseOr" | "BitwiseXor" => one(bitwise::bitwise(c, op)),
+        "BitwiseNot" => one(bitwise::bitwise_not(c)),
+        "BitCast" => one(bitcast::bit_cast(c)),
+        "GatherND" => one(gather_nd::gather_nd(c)),
+        "Scatter" => one(scatter::scatter_elements(c, false)),
+        "ScatterElements" => one(scatter::scatter_elements(c, true)),
+        "ScatterND" => one(scatter::scatter_nd(c)),
+        "OneHot" => one(select::one_hot(c)),
+        "Compress" => one(select::compress(c)),
+        "NonZero" => one(select::non_zero(c)),
+        "EyeLike" => one(select::eye_like(c)),
+        "ReverseSequence" => one(select::reverse_sequence(c)),
+        "TopK" => sort::top_k(c),
+        "Unique" => sort::unique(c),
+        "QuantizeLinear" => one(quant::quantize(c)),
+        "DequantizeLinear" => one(quant::dequantize(c)),
+        "DynamicQuantizeLinear" => quant::dynamic_quantize(c),
+        "MatMulInteger" => one(quant::matmul_integer(c)),
+        "QLinearMatMul" => one(quant::qlinear_matmul(c)),
+        _ => return None,
+    })
+}
