@@ -4,7 +4,7 @@
 
 use crate::error::{bail, OpResult};
 use lnopt_ir::narrow::Narrow;
-use lnopt_ir::{DType, Tensor};
+use lnopt_ir::{DType, Tensor, TensorData};
 
 /// Largest number of elements any value may have (8 bytes each: 256 MiB).
 pub(crate) const MAX_ELEMENTS: usize = 1 << 25;
@@ -20,6 +20,8 @@ pub(crate) enum Buf {
     F(Vec<f64>),
     /// Integer and bool elements, each already wrapped to its dtype (bool: 0 or 1).
     I(Vec<i64>),
+    /// Elements of a `string` tensor (bytes, UTF-8 by convention).
+    S(Vec<Vec<u8>>),
 }
 
 /// A dense row-major array.
@@ -86,7 +88,25 @@ pub(crate) fn wrap_int(dt: DType, x: i64) -> i64 {
 
 /// True if the interpreter can compute on `dt`.
 pub(crate) fn supported_dtype(dt: DType) -> bool {
-    dt.is_float() || dt.is_int() || dt == DType::Bool || Narrow::of(dt).is_some()
+    dt.is_float()
+        || dt.is_int()
+        || dt == DType::Bool
+        || dt == DType::String
+        || Narrow::of(dt).is_some()
+}
+
+/// A string tensor (built from a placeholder of the same element count, the one public way to
+/// make a tensor).
+fn string_tensor(name: &str, dims: Vec<i64>, v: Vec<Vec<u8>>) -> Tensor {
+    match Tensor::from_bytes(name, DType::U8, dims, vec![0; v.len()]) {
+        Ok(mut t) => {
+            t.dtype = DType::String;
+            t.data = TensorData::Strings(v);
+            t
+        }
+        // Unreachable: the dims come from an array of v.len() elements.
+        Err(_) => Tensor::from_f32(name, vec![0], &[]),
+    }
 }
 
 impl Arr {
@@ -152,6 +172,23 @@ impl Arr {
         }
     }
 
+    /// A string array.
+    pub fn strings(shape: Vec<usize>, v: Vec<Vec<u8>>) -> Arr {
+        Arr {
+            dtype: DType::String,
+            shape,
+            buf: Buf::S(v),
+        }
+    }
+
+    /// Elements of a string array; an error for other dtypes.
+    pub fn string_values(&self, what: &str) -> OpResult<&[Vec<u8>]> {
+        match &self.buf {
+            Buf::S(v) => Ok(v),
+            _ => bail!("{what} must be a string tensor, got {}", self.dtype),
+        }
+    }
+
     /// A 1-D i64 array.
     pub fn i64_vec(v: Vec<i64>) -> Arr {
         Arr::ints(DType::I64, vec![v.len()], v)
@@ -162,6 +199,7 @@ impl Arr {
         match &self.buf {
             Buf::F(v) => v.len(),
             Buf::I(v) => v.len(),
+            Buf::S(v) => v.len(),
         }
     }
 
@@ -181,6 +219,9 @@ impl Arr {
             Buf::F(v) => v.clone(),
             Buf::I(v) if self.dtype == DType::U64 => v.iter().map(|&x| x as u64 as f64).collect(),
             Buf::I(v) => v.iter().map(|&x| x as f64).collect(),
+            // Only ops that accept strings see them (ops::misc gates the rest), and none of
+            // them reads strings as numbers.
+            Buf::S(v) => vec![f64::NAN; v.len()],
         }
     }
 
@@ -188,7 +229,7 @@ impl Arr {
     pub fn int_values(&self, what: &str) -> OpResult<&[i64]> {
         match &self.buf {
             Buf::I(v) => Ok(v),
-            Buf::F(_) => bail!("{what} must be an integer tensor, got {}", self.dtype),
+            _ => bail!("{what} must be an integer tensor, got {}", self.dtype),
         }
     }
 
@@ -196,7 +237,7 @@ impl Arr {
     pub fn float_values(&self, what: &str) -> OpResult<&[f64]> {
         match &self.buf {
             Buf::F(v) => Ok(v),
-            Buf::I(_) => bail!("{what} must be a float tensor, got {}", self.dtype),
+            _ => bail!("{what} must be a float tensor, got {}", self.dtype),
         }
     }
 
@@ -208,6 +249,7 @@ impl Arr {
         Ok(match &self.buf {
             Buf::F(v) => v[0],
             Buf::I(v) => v[0] as f64,
+            Buf::S(_) => bail!("{what} must be numeric, got strings"),
         })
     }
 
@@ -242,6 +284,7 @@ impl Arr {
         let buf = match &self.buf {
             Buf::F(v) => Buf::F(idx.iter().map(|&i| v[i]).collect()),
             Buf::I(v) => Buf::I(idx.iter().map(|&i| v[i]).collect()),
+            Buf::S(v) => Buf::S(idx.iter().map(|&i| v[i].clone()).collect()),
         };
         Arr {
             dtype: self.dtype,
@@ -263,6 +306,12 @@ impl Arr {
             }
         }
         let n = checked_numel(&shape)?;
+        if let TensorData::Strings(v) = &t.data {
+            if t.dtype != DType::String || v.len() != n {
+                bail!("tensor '{}' does not hold {n} strings", t.name);
+            }
+            return Ok(Arr::strings(shape, v.clone()));
+        }
         match t.bytes() {
             Some(b) if Some(b.len()) == t.dtype.byte_len(n) => {}
             _ => bail!(
@@ -303,11 +352,15 @@ impl Arr {
     pub fn to_tensor(&self, name: &str) -> Tensor {
         let n = self.len();
         let dims: Vec<i64> = self.shape.iter().map(|&d| d as i64).collect();
+        if let Buf::S(v) = &self.buf {
+            return string_tensor(name, dims, v.clone());
+        }
         if let Some(k) = Narrow::of(self.dtype) {
             // Every element is already a value of the type, so encoding is exact.
             let codes: Vec<u8> = match &self.buf {
                 Buf::F(v) => v.iter().map(|&x| k.encode(x, false)).collect(),
                 Buf::I(v) => v.iter().map(|&x| k.encode_int(x)).collect(),
+                Buf::S(_) => Vec::new(),
             };
             return Tensor::from_bytes(name, self.dtype, dims, k.pack(&codes))
                 .unwrap_or_else(|_| Tensor::from_f32(name, vec![0], &[]));
@@ -334,6 +387,8 @@ impl Arr {
                     }
                 }
             }
+            // Returned above.
+            Buf::S(_) => {}
         }
         Tensor::from_bytes(name, self.dtype, dims, bytes).unwrap_or_else(|_| {
             // Unreachable: the byte count follows from the shape and dtype above.

@@ -46,6 +46,12 @@ pub(crate) fn cast_to(x: &Arr, to: DType, mode: CastMode) -> OpResult<Arr> {
         bail!("cannot cast to {to}");
     }
     let shape = x.shape.clone();
+    if let Buf::S(v) = &x.buf {
+        return from_strings(v, to, shape);
+    }
+    if to == DType::String {
+        return to_strings(x);
+    }
     if let Some(k) = Narrow::of(to).filter(|k| k.is_float()) {
         if x.dtype == DType::F64 && k == Narrow::F8E8M0 {
             // The E8M0 rule reads the bits of an f32.
@@ -91,5 +97,81 @@ pub(crate) fn cast_to(x: &Arr, to: DType, mode: CastMode) -> OpResult<Arr> {
             Arr::floats(to, shape, f)
         }
         Buf::I(v) => Arr::ints(to, shape, v.clone()),
+        Buf::S(_) => bail!("unreachable: strings are handled above"),
     })
+}
+
+/// Parses strings as numbers: decimal or scientific floats (and "INF", "+INF", "-INF", "NaN"
+/// in any case) to f32 / f64, integers to the integer types. Other targets, and strings that
+/// are not such literals (whose conversion the standard leaves undefined), are refused.
+fn from_strings(v: &[Vec<u8>], to: DType, shape: Vec<usize>) -> OpResult<Arr> {
+    let text = |b: &Vec<u8>| -> OpResult<String> {
+        match std::str::from_utf8(b) {
+            Ok(s) => Ok(s.trim().to_string()),
+            Err(_) => bail!("string {b:?} is not UTF-8"),
+        }
+    };
+    match to {
+        DType::String => Ok(Arr::strings(shape, v.to_vec())),
+        DType::F32 | DType::F64 => {
+            let mut out = Vec::with_capacity(v.len());
+            for b in v {
+                let s = text(b)?;
+                let lower = s.to_ascii_lowercase();
+                let x = match lower.as_str() {
+                    "inf" | "+inf" => f64::INFINITY,
+                    "-inf" => f64::NEG_INFINITY,
+                    "nan" => f64::NAN,
+                    // Parsing straight into the target type rounds once.
+                    _ if to == DType::F32 => match s.parse::<f32>() {
+                        Ok(x) if x.is_finite() || lower.contains("inf") => x as f64,
+                        _ => bail!("'{s}' is not a float literal of f32 range"),
+                    },
+                    _ => match s.parse::<f64>() {
+                        Ok(x) if x.is_finite() || lower.contains("inf") => x,
+                        _ => bail!("'{s}' is not a float literal"),
+                    },
+                };
+                out.push(x);
+            }
+            Ok(Arr::floats(to, shape, out))
+        }
+        _ if to.is_int() => {
+            let mut out = Vec::with_capacity(v.len());
+            for b in v {
+                let s = text(b)?;
+                let x = match (to, s.parse::<i64>(), s.parse::<u64>()) {
+                    (DType::U64, _, Ok(u)) => u as i64,
+                    (_, Ok(i), _) => i,
+                    _ => bail!("'{s}' is not an integer literal"),
+                };
+                if crate::arr::wrap_int(to, x) != x && to != DType::U64 {
+                    bail!("'{s}' is out of range for {to}");
+                }
+                out.push(x);
+            }
+            Ok(Arr::ints(to, shape, out))
+        }
+        _ => bail!("casting strings to {to} is not implemented"),
+    }
+}
+
+/// Integers to their decimal strings; other dtypes are refused (the standard does not fix
+/// how floats and bools print).
+fn to_strings(x: &Arr) -> OpResult<Arr> {
+    if !x.dtype.is_int() {
+        bail!("casting {} to string is not implemented", x.dtype);
+    }
+    let v = x.int_values("input")?;
+    let s = v
+        .iter()
+        .map(|&i| {
+            if x.dtype == DType::U64 {
+                (i as u64).to_string().into_bytes()
+            } else {
+                i.to_string().into_bytes()
+            }
+        })
+        .collect();
+    Ok(Arr::strings(x.shape.clone(), s))
 }

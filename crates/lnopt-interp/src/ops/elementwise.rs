@@ -33,6 +33,7 @@ pub(crate) fn unary_num(
             }
             Arr::ints(x.dtype, x.shape.clone(), v.iter().map(|&a| g(a)).collect())
         }
+        Buf::S(_) => bail!("input must be numeric, got strings"),
     })
 }
 
@@ -158,6 +159,12 @@ pub(crate) fn compare(
             .zip(&ib)
             .map(|(&i, &j)| g(x[i], y[j]) as i64)
             .collect(),
+        // Strings only reach Equal (ops::misc gates the rest).
+        (Buf::S(x), Buf::S(y)) => ia
+            .iter()
+            .zip(&ib)
+            .map(|(&i, &j)| (x[i] == y[j]) as i64)
+            .collect(),
         _ => bail!("operand kinds differ"),
     };
     Ok(Arr::ints(DType::Bool, out, v))
@@ -220,6 +227,12 @@ pub(crate) fn where_op(c: &Call<'_>) -> OpResult<Arr> {
             out,
             pick.iter()
                 .map(|&(t, i)| if t { a[i] } else { b[i] })
+                .collect(),
+        ),
+        (Buf::S(a), Buf::S(b)) => Arr::strings(
+            out,
+            pick.iter()
+                .map(|&(t, i)| if t { a[i].clone() } else { b[i].clone() })
                 .collect(),
         ),
         _ => bail!("operand kinds differ"),
@@ -345,6 +358,7 @@ pub(crate) fn clip(c: &Call<'_>) -> OpResult<Arr> {
                 })
                 .collect(),
         ),
+        Buf::S(_) => bail!("input must be numeric, got strings"),
     })
 }
 

@@ -16,6 +16,8 @@ pub(crate) mod scatter;
 pub(crate) mod select;
 pub(crate) mod shape_ops;
 pub(crate) mod sort;
+pub(crate) mod strings;
+pub(crate) mod unsigned;
 
 use crate::arr::Arr;
 use crate::call::Call;

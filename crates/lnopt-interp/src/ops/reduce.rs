@@ -113,6 +113,7 @@ pub(crate) fn reduce(c: &Call<'_>, op: &str) -> OpResult<Arr> {
             }
             Ok(Arr::ints(x.dtype, out_shape, acc))
         }
+        Buf::S(_) => bail!("input must be numeric, got strings"),
     }
 }
 

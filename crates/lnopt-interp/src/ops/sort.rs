@@ -23,6 +23,8 @@ fn cmp_elems(a: &Arr, i: usize, j: usize) -> Ordering {
         }
         Buf::I(v) if a.dtype == DType::U64 => (v[i] as u64).cmp(&(v[j] as u64)),
         Buf::I(v) => v[i].cmp(&v[j]),
+        // Byte order of UTF-8 is code point order, numpy's order of strings.
+        Buf::S(v) => v[i].cmp(&v[j]),
     }
 }
 
