@@ -5,7 +5,8 @@ use crate::arr::{Arr, Buf};
 use crate::call::Call;
 use crate::error::{OpError, OpResult};
 use crate::ops::{
-    bitcast, bitwise, gather_nd, predicates, quant, scatter, select, sort, strings, unsigned,
+    bitcast, bitwise, gather_nd, layout, predicates, quant, scatter, select, sort, strings,
+    unsigned,
 };
 
 /// The ops whose kernels handle string elements (every other op refuses string inputs, so no
@@ -70,6 +71,10 @@ pub(crate) fn misc_dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>
         "Scatter" => one(scatter::scatter_elements(c, false)),
         "ScatterElements" => one(scatter::scatter_elements(c, true)),
         "ScatterND" => one(scatter::scatter_nd(c)),
+        "TensorScatter" => one(scatter::tensor_scatter(c)),
+        "DepthToSpace" => one(layout::depth_to_space(c)),
+        "SpaceToDepth" => one(layout::space_to_depth(c)),
+        "CenterCropPad" => one(layout::center_crop_pad(c)),
         "OneHot" => one(select::one_hot(c)),
         "Compress" => one(select::compress(c)),
         "NonZero" => one(select::non_zero(c)),

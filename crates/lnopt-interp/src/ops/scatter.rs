@@ -163,3 +163,78 @@ pub(crate) fn scatter_nd(c: &Call<'_>) -> OpResult<Arr> {
     }
     apply(data, upd, &dest, red)
 }
+
+/// `TensorScatter(past_cache, update, write_indices)`: for every batch entry `b` (axis 0),
+/// writes the `update` steps along `axis` (default -2, not 0) into the cache from position
+/// `write_indices[b]` (default 0); `mode` linear (the steps must fit) or circular (positions
+/// wrap around the cache length).
+pub(crate) fn tensor_scatter(c: &Call<'_>) -> OpResult<Arr> {
+    let (cache, upd) = (c.input(0)?, c.input(1)?);
+    let r = cache.rank();
+    let axis = norm_axis(c.int("axis", -2)?, r)?;
+    if axis == 0 {
+        bail!("axis must not be the batch axis 0");
+    }
+    let circular = match c.string("mode", "linear")?.as_str() {
+        "linear" => false,
+        "circular" => true,
+        other => bail!("unknown mode '{other}'"),
+    };
+    if upd.rank() != r
+        || (0..r).any(|d| {
+            if d == axis {
+                upd.shape[d] > cache.shape[d]
+            } else {
+                upd.shape[d] != cache.shape[d]
+            }
+        })
+    {
+        bail!(
+            "update {:?} does not fit cache {:?} along axis {axis}",
+            upd.shape,
+            cache.shape
+        );
+    }
+    let batch = cache.shape[0];
+    let starts = match c.opt_input(2) {
+        Some(w) => w.int_values("write_indices")?.to_vec(),
+        None => vec![0; batch],
+    };
+    if starts.len() != batch {
+        bail!(
+            "write_indices has {} entries for batch {batch}",
+            starts.len()
+        );
+    }
+    let max_len = cache.shape[axis];
+    // Cache position of step `s` of batch entry `b`.
+    let position = |b: usize, s: usize| -> OpResult<usize> {
+        let start = starts[b];
+        let t = start.checked_add(s as i64).ok_or("write index overflows")?;
+        let t = if circular && max_len > 0 {
+            t.rem_euclid(max_len as i64)
+        } else {
+            t
+        };
+        if start < 0 || t >= max_len as i64 {
+            bail!("write index {start} + {s} is outside the cache length {max_len}");
+        }
+        Ok(t as usize)
+    };
+    let (cst, ust) = (strides(&cache.shape), strides(&upd.shape));
+    let mut dest = Vec::with_capacity(upd.len());
+    for p in 0..upd.len() {
+        let mut pos = 0;
+        for d in 0..r {
+            let coord = (p / ust[d]) % upd.shape[d];
+            let coord = if d == axis {
+                position(p / ust[0], coord)?
+            } else {
+                coord
+            };
+            pos += coord * cst[d];
+        }
+        dest.push(pos);
+    }
+    apply(cache, upd, &dest, Reduction::None)
+}
