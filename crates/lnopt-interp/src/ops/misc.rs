@@ -5,8 +5,8 @@ use crate::arr::{Arr, Buf};
 use crate::call::Call;
 use crate::error::{OpError, OpResult};
 use crate::ops::{
-    bitcast, bitwise, gather_nd, layout, predicates, quant, scatter, select, sort, strings,
-    unsigned,
+    bitcast, bitwise, detection, gather_nd, layout, predicates, quant, scatter, select, sort,
+    strings, unsigned,
 };
 
 /// The ops whose kernels handle string elements (every other op refuses string inputs, so no
@@ -75,6 +75,7 @@ pub(crate) fn misc_dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>
         "DepthToSpace" => one(layout::depth_to_space(c)),
         "SpaceToDepth" => one(layout::space_to_depth(c)),
         "CenterCropPad" => one(layout::center_crop_pad(c)),
+        "NonMaxSuppression" => one(detection::non_max_suppression(c)),
         "OneHot" => one(select::one_hot(c)),
         "Compress" => one(select::compress(c)),
         "NonZero" => one(select::non_zero(c)),

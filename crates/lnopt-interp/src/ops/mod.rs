@@ -4,6 +4,7 @@ pub(crate) mod bitcast;
 pub(crate) mod bitwise;
 pub(crate) mod cast;
 pub(crate) mod create;
+pub(crate) mod detection;
 pub(crate) mod elementwise;
 pub(crate) mod gather_nd;
 pub(crate) mod layout;
