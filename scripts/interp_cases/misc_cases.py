@@ -137,6 +137,17 @@ def main():
          to=TP.FLOAT)
     case("add_strings_refused", "Add", [np.array(["a"], object), np.array(["b"], object)],
          refused=True)
+    big = 2**53
+    case("argmax_i64_above_2p53", "ArgMax",
+         [np.array([[big, big + 1, big + 1], [big + 3, big + 2, big + 3]], np.int64)], axis=1,
+         select_last_index=0)
+    case("argmin_i64_above_2p53_last", "ArgMin",
+         [np.array([[big + 1, big, big], [big + 3, big + 2, big + 3]], np.int64)], axis=1,
+         select_last_index=1)
+    case("argmax_nan_refused", "ArgMax", [np.array([1, np.nan], np.float32)], refused=True)
+    case("clip_i64_above_2p53", "Clip",
+         [np.array([big + 1, big + 5, -3], np.int64), np.array(big + 2, np.int64),
+          np.array(big + 4, np.int64)])
     print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
 
 

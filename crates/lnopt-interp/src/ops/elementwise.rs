@@ -342,22 +342,24 @@ pub(crate) fn clip(c: &Call<'_>) -> OpResult<Arr> {
                 .map(|&a| if a.is_nan() { a } else { a.max(lo).min(hi) })
                 .collect(),
         ),
-        Buf::I(v) => Arr::ints(
-            x.dtype,
-            x.shape.clone(),
-            v.iter()
-                .map(|&a| {
-                    let mut r = a;
-                    if (r as f64) < lo {
-                        r = lo as i64;
-                    }
-                    if (r as f64) > hi {
-                        r = hi as i64;
-                    }
-                    r
-                })
-                .collect(),
-        ),
+        Buf::I(v) => {
+            if c.opset < 11 {
+                bail!("Clip before opset 11 is defined on floats only");
+            }
+            // Integer bounds come from inputs of x's dtype: compare them exactly.
+            let bound = |slot: usize, default: i64| -> OpResult<i64> {
+                match c.opt_input(slot) {
+                    Some(a) => a.scalar_i64("bound"),
+                    None => Ok(default),
+                }
+            };
+            let (lo, hi) = (bound(1, i64::MIN)?, bound(2, i64::MAX)?);
+            Arr::ints(
+                x.dtype,
+                x.shape.clone(),
+                v.iter().map(|&a| a.max(lo).min(hi)).collect(),
+            )
+        }
         Buf::S(_) => bail!("input must be numeric, got strings"),
     })
 }

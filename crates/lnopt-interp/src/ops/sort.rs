@@ -10,7 +10,7 @@ use lnopt_ir::DType;
 use std::cmp::Ordering;
 
 /// Compares elements `i` and `j` of `a`.
-fn cmp_elems(a: &Arr, i: usize, j: usize) -> Ordering {
+pub(crate) fn cmp_elems(a: &Arr, i: usize, j: usize) -> Ordering {
     match &a.buf {
         Buf::F(v) => {
             let (x, y) = (v[i], v[j]);
