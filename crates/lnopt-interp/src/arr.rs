@@ -3,7 +3,8 @@
 //! with [`Arr::floats`] / [`Arr::ints`], so each op behaves as if computed in its own dtype.
 
 use crate::error::{bail, OpResult};
-use lnopt_ir::{DType, Tensor};
+use lnopt_ir::narrow::Narrow;
+use lnopt_ir::{DType, Tensor, TensorData};
 
 /// Largest number of elements any value may have (8 bytes each: 256 MiB).
 pub(crate) const MAX_ELEMENTS: usize = 1 << 25;
@@ -19,6 +20,8 @@ pub(crate) enum Buf {
     F(Vec<f64>),
     /// Integer and bool elements, each already wrapped to its dtype (bool: 0 or 1).
     I(Vec<i64>),
+    /// Elements of a `string` tensor (bytes, UTF-8 by convention).
+    S(Vec<Vec<u8>>),
 }
 
 /// A dense row-major array.
@@ -47,14 +50,23 @@ pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
     Ok(n)
 }
 
-/// Rounds `x` to the precision of the float dtype `dt`.
+/// Rounds `x` to the precision of the float dtype `dt` (narrow floats: round to nearest even
+/// without saturation, as a plain conversion does).
 pub(crate) fn round_float(dt: DType, x: f64) -> f64 {
     match dt {
         DType::F32 => x as f32 as f64,
         DType::F16 => half::f16::from_f64(x).to_f64(),
         DType::BF16 => half::bf16::from_f64(x).to_f64(),
-        _ => x,
+        _ => match Narrow::of(dt) {
+            Some(k) if k.is_float() => k.decode(k.encode(x, false)),
+            _ => x,
+        },
     }
+}
+
+/// True for the dtypes held as floats: f16, bf16, f32, f64 and the narrow floats.
+pub(crate) fn is_float_dtype(dt: DType) -> bool {
+    dt.is_float() || Narrow::of(dt).is_some_and(|k| k.is_float())
 }
 
 /// Wraps `x` to the range of the integer dtype `dt` (two's complement), bool to 0/1.
@@ -67,19 +79,40 @@ pub(crate) fn wrap_int(dt: DType, x: i64) -> i64 {
         DType::I32 => x as i32 as i64,
         DType::U32 => x as u32 as i64,
         DType::Bool => (x != 0) as i64,
-        _ => x,
+        _ => match Narrow::of(dt) {
+            Some(k) if !k.is_float() => k.decode_int(k.encode_int(x)),
+            _ => x,
+        },
     }
 }
 
 /// True if the interpreter can compute on `dt`.
 pub(crate) fn supported_dtype(dt: DType) -> bool {
-    dt.is_float() || dt.is_int() || dt == DType::Bool
+    dt.is_float()
+        || dt.is_int()
+        || dt == DType::Bool
+        || dt == DType::String
+        || Narrow::of(dt).is_some()
+}
+
+/// A string tensor (built from a placeholder of the same element count, the one public way to
+/// make a tensor).
+fn string_tensor(name: &str, dims: Vec<i64>, v: Vec<Vec<u8>>) -> Tensor {
+    match Tensor::from_bytes(name, DType::U8, dims, vec![0; v.len()]) {
+        Ok(mut t) => {
+            t.dtype = DType::String;
+            t.data = TensorData::Strings(v);
+            t
+        }
+        // Unreachable: the dims come from an array of v.len() elements.
+        Err(_) => Tensor::from_f32(name, vec![0], &[]),
+    }
 }
 
 impl Arr {
     /// A float array; rounds every element to `dtype`.
     pub fn floats(dtype: DType, shape: Vec<usize>, mut v: Vec<f64>) -> Arr {
-        if matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
+        if dtype != DType::F64 {
             for x in v.iter_mut() {
                 *x = round_float(dtype, *x);
             }
@@ -105,12 +138,26 @@ impl Arr {
         }
     }
 
-    /// An array of `dtype` from f64 values (truncated toward zero for integer dtypes).
+    /// An array of `dtype` from f64 values (truncated toward zero for integer dtypes; u64
+    /// values above i64::MAX keep their bits; 4- and 2-bit integers as
+    /// [`Narrow::encode_int_from_float`]).
     pub fn from_f64(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> Arr {
-        if dtype.is_float() {
+        if is_float_dtype(dtype) {
             Arr::floats(dtype, shape, v)
         } else if dtype == DType::Bool {
             Arr::ints(dtype, shape, v.iter().map(|&x| (x != 0.0) as i64).collect())
+        } else if let Some(k) = Narrow::of(dtype) {
+            let v = v
+                .iter()
+                .map(|&x| k.decode_int(k.encode_int_from_float(x)))
+                .collect();
+            Arr::ints(dtype, shape, v)
+        } else if dtype == DType::U64 {
+            let v = v
+                .iter()
+                .map(|&x| if x > 0.0 { x as u64 as i64 } else { 0 })
+                .collect();
+            Arr::ints(dtype, shape, v)
         } else {
             Arr::ints(dtype, shape, v.iter().map(|&x| x as i64).collect())
         }
@@ -118,10 +165,27 @@ impl Arr {
 
     /// An array of `dtype` from i64 values.
     pub fn from_i64(dtype: DType, shape: Vec<usize>, v: Vec<i64>) -> Arr {
-        if dtype.is_float() {
+        if is_float_dtype(dtype) {
             Arr::floats(dtype, shape, v.iter().map(|&x| x as f64).collect())
         } else {
             Arr::ints(dtype, shape, v)
+        }
+    }
+
+    /// A string array.
+    pub fn strings(shape: Vec<usize>, v: Vec<Vec<u8>>) -> Arr {
+        Arr {
+            dtype: DType::String,
+            shape,
+            buf: Buf::S(v),
+        }
+    }
+
+    /// Elements of a string array; an error for other dtypes.
+    pub fn string_values(&self, what: &str) -> OpResult<&[Vec<u8>]> {
+        match &self.buf {
+            Buf::S(v) => Ok(v),
+            _ => bail!("{what} must be a string tensor, got {}", self.dtype),
         }
     }
 
@@ -135,6 +199,7 @@ impl Arr {
         match &self.buf {
             Buf::F(v) => v.len(),
             Buf::I(v) => v.len(),
+            Buf::S(v) => v.len(),
         }
     }
 
@@ -148,11 +213,15 @@ impl Arr {
         matches!(self.buf, Buf::F(_))
     }
 
-    /// Elements as f64 (integers converted).
+    /// Elements as f64 (integers converted; u64 by their unsigned value).
     pub fn to_f64(&self) -> Vec<f64> {
         match &self.buf {
             Buf::F(v) => v.clone(),
+            Buf::I(v) if self.dtype == DType::U64 => v.iter().map(|&x| x as u64 as f64).collect(),
             Buf::I(v) => v.iter().map(|&x| x as f64).collect(),
+            // Only ops that accept strings see them (ops::misc gates the rest), and none of
+            // them reads strings as numbers.
+            Buf::S(v) => vec![f64::NAN; v.len()],
         }
     }
 
@@ -160,7 +229,7 @@ impl Arr {
     pub fn int_values(&self, what: &str) -> OpResult<&[i64]> {
         match &self.buf {
             Buf::I(v) => Ok(v),
-            Buf::F(_) => bail!("{what} must be an integer tensor, got {}", self.dtype),
+            _ => bail!("{what} must be an integer tensor, got {}", self.dtype),
         }
     }
 
@@ -168,7 +237,7 @@ impl Arr {
     pub fn float_values(&self, what: &str) -> OpResult<&[f64]> {
         match &self.buf {
             Buf::F(v) => Ok(v),
-            Buf::I(_) => bail!("{what} must be a float tensor, got {}", self.dtype),
+            _ => bail!("{what} must be a float tensor, got {}", self.dtype),
         }
     }
 
@@ -180,6 +249,7 @@ impl Arr {
         Ok(match &self.buf {
             Buf::F(v) => v[0],
             Buf::I(v) => v[0] as f64,
+            Buf::S(_) => bail!("{what} must be numeric, got strings"),
         })
     }
 
@@ -214,6 +284,7 @@ impl Arr {
         let buf = match &self.buf {
             Buf::F(v) => Buf::F(idx.iter().map(|&i| v[i]).collect()),
             Buf::I(v) => Buf::I(idx.iter().map(|&i| v[i]).collect()),
+            Buf::S(v) => Buf::S(idx.iter().map(|&i| v[i].clone()).collect()),
         };
         Arr {
             dtype: self.dtype,
@@ -235,14 +306,34 @@ impl Arr {
             }
         }
         let n = checked_numel(&shape)?;
-        let size = t.dtype.size_of().unwrap_or(0);
+        if let TensorData::Strings(v) = &t.data {
+            if t.dtype != DType::String || v.len() != n {
+                bail!("tensor '{}' does not hold {n} strings", t.name);
+            }
+            return Ok(Arr::strings(shape, v.clone()));
+        }
         match t.bytes() {
-            Some(b) if Some(b.len()) == n.checked_mul(size) => {}
+            Some(b) if Some(b.len()) == t.dtype.byte_len(n) => {}
             _ => bail!(
                 "tensor '{}' data does not hold {n} elements of {}",
                 t.name,
                 t.dtype
             ),
+        }
+        if let Some(k) = Narrow::of(t.dtype) {
+            let codes = match t.bytes().and_then(|b| k.unpack(b, n)) {
+                Some(c) => c,
+                None => bail!("tensor '{}': cannot unpack {} data", t.name, t.dtype),
+            };
+            return Ok(if k.is_float() {
+                Arr::floats(t.dtype, shape, codes.iter().map(|&c| k.decode(c)).collect())
+            } else {
+                Arr::ints(
+                    t.dtype,
+                    shape,
+                    codes.iter().map(|&c| k.decode_int(c)).collect(),
+                )
+            });
         }
         if t.dtype.is_float() {
             match t.to_f64_vec() {
@@ -260,6 +351,20 @@ impl Arr {
     /// Packs into a lnopt tensor called `name`.
     pub fn to_tensor(&self, name: &str) -> Tensor {
         let n = self.len();
+        let dims: Vec<i64> = self.shape.iter().map(|&d| d as i64).collect();
+        if let Buf::S(v) = &self.buf {
+            return string_tensor(name, dims, v.clone());
+        }
+        if let Some(k) = Narrow::of(self.dtype) {
+            // Every element is already a value of the type, so encoding is exact.
+            let codes: Vec<u8> = match &self.buf {
+                Buf::F(v) => v.iter().map(|&x| k.encode(x, false)).collect(),
+                Buf::I(v) => v.iter().map(|&x| k.encode_int(x)).collect(),
+                Buf::S(_) => Vec::new(),
+            };
+            return Tensor::from_bytes(name, self.dtype, dims, k.pack(&codes))
+                .unwrap_or_else(|_| Tensor::from_f32(name, vec![0], &[]));
+        }
         let mut bytes = Vec::with_capacity(n * self.dtype.size_of().unwrap_or(8));
         match &self.buf {
             Buf::F(v) => {
@@ -282,8 +387,9 @@ impl Arr {
                     }
                 }
             }
+            // Returned above.
+            Buf::S(_) => {}
         }
-        let dims = self.shape.iter().map(|&d| d as i64).collect();
         Tensor::from_bytes(name, self.dtype, dims, bytes).unwrap_or_else(|_| {
             // Unreachable: the byte count follows from the shape and dtype above.
             Tensor::from_f32(name, vec![0], &[])

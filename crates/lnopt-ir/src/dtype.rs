@@ -1,5 +1,6 @@
 //! Element types of tensors, numbered as ONNX's `TensorProto.DataType`.
 
+use crate::narrow::Narrow;
 use std::fmt;
 
 /// Element type of a tensor. Codes follow ONNX's `TensorProto.DataType`; codes lnopt does not
@@ -103,6 +104,16 @@ impl DType {
             DType::Complex128 => 16,
             DType::Undefined | DType::String | DType::Other(_) => return None,
         })
+    }
+
+    /// Bytes that `n` elements take in little-endian packed form: `n * size_of()`, or the
+    /// packed size of a [`Narrow`] type (float8, int4, …). `None` for strings, unknown codes
+    /// and overflow.
+    pub fn byte_len(self, n: usize) -> Option<usize> {
+        match Narrow::of(self) {
+            Some(k) => Some(k.byte_len(n)),
+            None => n.checked_mul(self.size_of()?),
+        }
     }
 
     /// True for f16, bf16, f32 and f64.

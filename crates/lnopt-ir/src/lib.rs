@@ -16,6 +16,7 @@ pub mod dump;
 mod error;
 mod graph;
 mod model;
+pub mod narrow;
 mod tensor;
 mod types;
 

@@ -88,11 +88,11 @@ impl Tensor {
             name: name.clone(),
             what: format!("invalid dims {dims:?}"),
         })?;
-        let size = dtype.size_of().ok_or_else(|| TensorError {
+        let want = dtype.byte_len(n).ok_or_else(|| TensorError {
             name: name.clone(),
             what: format!("dtype {dtype} has no fixed element size"),
         })?;
-        if n.checked_mul(size) != Some(bytes.len()) {
+        if want != bytes.len() {
             return Err(TensorError {
                 name,
                 what: format!(
@@ -100,7 +100,7 @@ impl Tensor {
                     bytes.len(),
                     dims,
                     dtype,
-                    n.saturating_mul(size)
+                    want
                 ),
             });
         }

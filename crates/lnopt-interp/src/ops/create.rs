@@ -46,6 +46,7 @@ pub(crate) fn constant_of_shape(c: &Call<'_>) -> OpResult<Arr> {
     Ok(match &fill.buf {
         Buf::F(v) => Arr::floats(fill.dtype, shape, vec![v[0]; n]),
         Buf::I(v) => Arr::ints(fill.dtype, shape, vec![v[0]; n]),
+        Buf::S(_) => bail!("'value' must be numeric, got a string"),
     })
 }
 

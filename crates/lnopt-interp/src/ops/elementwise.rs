@@ -1,5 +1,5 @@
 //! Element-wise ops: unary math, binary arithmetic with broadcasting, comparisons, logic,
-//! Where, Clip, Cast and the variadic Sum/Min/Max/Mean.
+//! Where, Clip and the variadic Sum/Min/Max/Mean.
 
 use crate::arr::{Arr, Buf};
 use crate::call::Call;
@@ -33,6 +33,7 @@ pub(crate) fn unary_num(
             }
             Arr::ints(x.dtype, x.shape.clone(), v.iter().map(|&a| g(a)).collect())
         }
+        Buf::S(_) => bail!("input must be numeric, got strings"),
     })
 }
 
@@ -158,6 +159,12 @@ pub(crate) fn compare(
             .zip(&ib)
             .map(|(&i, &j)| g(x[i], y[j]) as i64)
             .collect(),
+        // Strings only reach Equal (ops::misc gates the rest).
+        (Buf::S(x), Buf::S(y)) => ia
+            .iter()
+            .zip(&ib)
+            .map(|(&i, &j)| (x[i] == y[j]) as i64)
+            .collect(),
         _ => bail!("operand kinds differ"),
     };
     Ok(Arr::ints(DType::Bool, out, v))
@@ -220,6 +227,12 @@ pub(crate) fn where_op(c: &Call<'_>) -> OpResult<Arr> {
             out,
             pick.iter()
                 .map(|&(t, i)| if t { a[i] } else { b[i] })
+                .collect(),
+        ),
+        (Buf::S(a), Buf::S(b)) => Arr::strings(
+            out,
+            pick.iter()
+                .map(|&(t, i)| if t { a[i].clone() } else { b[i].clone() })
                 .collect(),
         ),
         _ => bail!("operand kinds differ"),
@@ -329,48 +342,26 @@ pub(crate) fn clip(c: &Call<'_>) -> OpResult<Arr> {
                 .map(|&a| if a.is_nan() { a } else { a.max(lo).min(hi) })
                 .collect(),
         ),
-        Buf::I(v) => Arr::ints(
-            x.dtype,
-            x.shape.clone(),
-            v.iter()
-                .map(|&a| {
-                    let mut r = a;
-                    if (r as f64) < lo {
-                        r = lo as i64;
-                    }
-                    if (r as f64) > hi {
-                        r = hi as i64;
-                    }
-                    r
-                })
-                .collect(),
-        ),
-    })
-}
-
-/// Converts `x` to `to`.
-pub(crate) fn cast_to(x: &Arr, to: DType) -> OpResult<Arr> {
-    if !crate::arr::supported_dtype(to) {
-        bail!("cannot cast to {to}");
-    }
-    Ok(match &x.buf {
-        Buf::F(v) => Arr::from_f64(to, x.shape.clone(), v.clone()),
-        Buf::I(v) => Arr::from_i64(to, x.shape.clone(), v.clone()),
-    })
-}
-
-/// `Cast` (target from the `to` attribute) and `CastLike` (target from input 1).
-pub(crate) fn cast(c: &Call<'_>, like: bool) -> OpResult<Arr> {
-    let x = c.input(0)?;
-    let to = if like {
-        c.input(1)?.dtype
-    } else {
-        match c.opt_int("to")? {
-            Some(code) => DType::from_onnx(code as i32),
-            None => bail!("attribute 'to' is missing"),
+        Buf::I(v) => {
+            if c.opset < 11 {
+                bail!("Clip before opset 11 is defined on floats only");
+            }
+            // Integer bounds come from inputs of x's dtype: compare them exactly.
+            let bound = |slot: usize, default: i64| -> OpResult<i64> {
+                match c.opt_input(slot) {
+                    Some(a) => a.scalar_i64("bound"),
+                    None => Ok(default),
+                }
+            };
+            let (lo, hi) = (bound(1, i64::MIN)?, bound(2, i64::MAX)?);
+            Arr::ints(
+                x.dtype,
+                x.shape.clone(),
+                v.iter().map(|&a| a.max(lo).min(hi)).collect(),
+            )
         }
-    };
-    cast_to(x, to)
+        Buf::S(_) => bail!("input must be numeric, got strings"),
+    })
 }
 
 /// The error function, via libm.

@@ -1,12 +1,23 @@
 //! Op kernels and the dispatch from op type to kernel.
 
+pub(crate) mod bitcast;
+pub(crate) mod bitwise;
+pub(crate) mod cast;
 pub(crate) mod create;
 pub(crate) mod elementwise;
+pub(crate) mod gather_nd;
 pub(crate) mod linalg;
+pub(crate) mod misc;
 pub(crate) mod nn;
 pub(crate) mod norm;
+pub(crate) mod quant;
 pub(crate) mod reduce;
+pub(crate) mod scatter;
+pub(crate) mod select;
 pub(crate) mod shape_ops;
+pub(crate) mod sort;
+pub(crate) mod strings;
+pub(crate) mod unsigned;
 
 use crate::arr::Arr;
 use crate::call::Call;
@@ -33,6 +44,10 @@ fn needs_opset(c: &Call<'_>, min: i64) -> OpResult<()> {
 /// Runs an `ai.onnx` op (If and Loop are handled by the executor).
 pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> OpResult<Vec<Arr>> {
     if let Some(r) = nn::dispatch(op, c) {
+        return r;
+    }
+    // Indexing, data-movement, bitwise, quantization and type ops (ops/misc.rs).
+    if let Some(r) = misc::misc_dispatch(op, c) {
         return r;
     }
     let gelu_tanh = |x: f64| {
@@ -104,8 +119,8 @@ pub(crate) fn dispatch(op: &str, c: &Call<'_>) -> OpResult<Vec<Arr>> {
         "Where" => one(ew::where_op(c)),
         "Sum" | "Min" | "Max" | "Mean" => one(ew::variadic(c, op)),
         "Clip" => one(ew::clip(c)),
-        "Cast" => one(ew::cast(c, false)),
-        "CastLike" => one(ew::cast(c, true)),
+        "Cast" => one(cast::cast(c, false)),
+        "CastLike" => one(cast::cast(c, true)),
         // Creation and pass-through.
         "Constant" => one(create::constant(c)),
         "ConstantOfShape" => one(create::constant_of_shape(c)),

@@ -6,6 +6,7 @@ use crate::call::Call;
 use crate::error::{bail, OpResult};
 use crate::index::{broadcast_index, norm_axes, norm_axis};
 use crate::ops::elementwise::{nan_max, nan_min};
+use crate::ops::sort::cmp_elems;
 
 /// The reduce ops whose axes moved from attribute to input: ReduceSum at 13, others at 18.
 fn axes_from_input(op: &str, opset: i64) -> bool {
@@ -163,6 +164,7 @@ pub(crate) fn reduce(c: &Call<'_>, op: &str) -> OpResult<Arr> {
             }
             Ok(Arr::ints(x.dtype, out_shape, acc))
         }
+        Buf::S(_) => bail!("input must be numeric, got strings"),
     }
 }
 
@@ -211,7 +213,11 @@ pub(crate) fn softmax(c: &Call<'_>, log: bool) -> OpResult<Arr> {
 /// `ArgMax` / `ArgMin` along `axis` with `keepdims` and `select_last_index`.
 pub(crate) fn arg_reduce(c: &Call<'_>, max: bool) -> OpResult<Arr> {
     let x = c.input(0)?;
-    let v = x.to_f64();
+    if x.float_values("input")
+        .is_ok_and(|v| v.iter().any(|f| f.is_nan()))
+    {
+        bail!("the position of the extreme of values with NaN is not defined");
+    }
     let a = norm_axis(c.int("axis", 0)?, x.rank())?;
     let keep = c.int("keepdims", 1)? != 0;
     let last = c.int("select_last_index", 0)? != 0;
@@ -226,9 +232,10 @@ pub(crate) fn arg_reduce(c: &Call<'_>, max: bool) -> OpResult<Arr> {
         for i in 0..inner {
             let mut best = 0usize;
             for k in 1..n {
-                let (cur, b) = (v[(o * n + k) * inner + i], v[(o * n + best) * inner + i]);
-                let better = if max { cur > b } else { cur < b };
-                if better || (last && cur == b) {
+                // Compared in the element type (i64 above 2^53 stays exact).
+                let ord = cmp_elems(x, (o * n + k) * inner + i, (o * n + best) * inner + i);
+                let better = if max { ord.is_gt() } else { ord.is_lt() };
+                if better || (last && ord.is_eq()) {
                     best = k;
                 }
             }

@@ -174,19 +174,21 @@ pub(crate) fn concat_arrays(parts: &[&Arr], axis: usize) -> OpResult<Arr> {
     let outer: usize = shape[..axis].iter().product();
     let mut out_f = Vec::new();
     let mut out_i = Vec::new();
+    let mut out_s = Vec::new();
     for o in 0..outer {
         for p in parts {
             let chunk: usize = p.shape[axis..].iter().product();
             match &p.buf {
                 Buf::F(v) => out_f.extend_from_slice(&v[o * chunk..(o + 1) * chunk]),
                 Buf::I(v) => out_i.extend_from_slice(&v[o * chunk..(o + 1) * chunk]),
+                Buf::S(v) => out_s.extend_from_slice(&v[o * chunk..(o + 1) * chunk]),
             }
         }
     }
-    let buf = if first.is_float() {
-        Buf::F(out_f)
-    } else {
-        Buf::I(out_i)
+    let buf = match first.buf {
+        Buf::F(_) => Buf::F(out_f),
+        Buf::I(_) => Buf::I(out_i),
+        Buf::S(_) => Buf::S(out_s),
     };
     let a = Arr {
         dtype: first.dtype,
@@ -616,5 +618,6 @@ pub(crate) fn pad(c: &Call<'_>) -> OpResult<Arr> {
                 .map(|s| s.map_or(value as i64, |i| v[i]))
                 .collect(),
         ),
+        Buf::S(_) => bail!("padding strings is not implemented"),
     })
 }

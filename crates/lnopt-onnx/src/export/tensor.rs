@@ -33,8 +33,8 @@ impl Exporter<'_> {
                 tp.string_data = s.clone();
             }
             TensorData::Bytes(b) => {
-                if let (Some(size), Some(n)) = (t.dtype.size_of(), t.numel()) {
-                    if n.checked_mul(size) != Some(b.len()) {
+                if let Some(want) = t.numel().and_then(|n| t.dtype.byte_len(n)) {
+                    if want != b.len() {
                         return Err(err(format!(
                             "{} bytes of data for dims {:?} of {}",
                             b.len(),

@@ -3,6 +3,7 @@
 
 use super::{metadata, to_bytes, Importer};
 use crate::{unknown, OnnxError};
+use lnopt_ir::narrow::Narrow;
 use lnopt_ir::{numel, Blob, DType, Storage, Tensor, TensorData, UnknownField};
 use onnx_protobuf::TensorProto;
 
@@ -31,11 +32,12 @@ impl Importer<'_> {
         let n = numel(&tp.dims)
             .ok_or_else(|| err(format!("dims {:?} have too many elements", tp.dims)))?;
         let max = self.limits.max_tensor_bytes;
-        let expect_bytes = match dtype.size_of() {
-            Some(s) => Some(
-                (n as u64)
-                    .checked_mul(s as u64)
-                    .ok_or_else(|| err(format!("dims {:?} of {dtype} overflow", tp.dims)))?,
+        let expect_bytes = match dtype.size_of().or(Narrow::of(dtype).map(|_| 1)) {
+            Some(_) => Some(
+                dtype
+                    .byte_len(n)
+                    .ok_or_else(|| err(format!("dims {:?} of {dtype} overflow", tp.dims)))?
+                    as u64,
             ),
             None => None,
         };
@@ -126,6 +128,7 @@ fn typed_field_of(dtype: DType) -> Option<(&'static str, usize)> {
         DType::Complex128 => ("double_data", 2),
         DType::U32 | DType::U64 => ("uint64_data", 1),
         DType::String => ("string_data", 1),
+        DType::Other(_) if Narrow::of(dtype).is_some() => ("int32_data", 1),
         DType::Undefined | DType::Other(_) => return None,
     })
 }
@@ -174,7 +177,11 @@ fn inline(
         ));
     }
     let have = typed.first().map_or(0, |(_, k)| *k);
-    let want = n.saturating_mul(per);
+    // Narrow types hold one packed byte per `int32_data` value.
+    let want = match Narrow::of(dtype) {
+        Some(k) => k.byte_len(n),
+        None => n.saturating_mul(per),
+    };
     if have != want {
         return Err(format!(
             "{field} has {have} values but dims {:?} of {dtype} need {want}",
@@ -201,6 +208,9 @@ fn inline(
         DType::I8 | DType::U8 | DType::Bool => tp.int32_data.iter().map(|v| *v as u8).collect(),
         DType::U32 => le(&tp.uint64_data, |v| (*v as u32).to_le_bytes()),
         DType::U64 => le(&tp.uint64_data, |v| v.to_le_bytes()),
+        DType::Other(_) if Narrow::of(dtype).is_some() => {
+            tp.int32_data.iter().map(|v| *v as u8).collect()
+        }
         DType::Undefined | DType::Other(_) => Vec::new(),
     };
     Ok((TensorData::Bytes(Blob::from(bytes)), Storage::Typed))

@@ -286,7 +286,7 @@ fn attn_bias(
                 .map(|&x| if x != 0 { 0.0 } else { f64::NEG_INFINITY })
                 .collect(),
             Buf::F(v) => v.clone(),
-            Buf::I(_) => bail!("attn_mask must be bool or float, got {}", m.dtype),
+            Buf::I(_) | Buf::S(_) => bail!("attn_mask must be bool or float, got {}", m.dtype),
         };
         let idx = broadcast_index(&padded_shape, &full)
             .map_err(|_| format!("attn_mask {:?} does not broadcast to {full:?}", m.shape))?;

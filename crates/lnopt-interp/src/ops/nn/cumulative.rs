@@ -61,5 +61,6 @@ pub(crate) fn cumulative(c: &Call<'_>, prod: bool) -> OpResult<Arr> {
             }
             Arr::ints(x.dtype, x.shape.clone(), y)
         }
+        Buf::S(_) => crate::error::bail!("string tensors cannot be accumulated"),
     })
 }

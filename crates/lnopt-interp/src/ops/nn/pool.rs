@@ -92,6 +92,7 @@ pub(crate) fn max_pool(c: &Call<'_>) -> OpResult<Vec<Arr>> {
             out_shape.clone(),
             y.iter().map(|&v| v as i64).collect(),
         ),
+        Buf::S(_) => crate::error::bail!("string tensors cannot be pooled"),
     }];
     if c.n_outputs > 1 {
         outs.push(Arr::ints(DType::I64, out_shape, idx));

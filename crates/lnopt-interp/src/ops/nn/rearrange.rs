@@ -41,6 +41,7 @@ pub(crate) fn trilu(c: &Call<'_>) -> OpResult<Arr> {
                 *e = 0
             }
         }),
+        crate::arr::Buf::S(_) => crate::error::bail!("string tensors are not supported here"),
     }
     Ok(y)
 }

@@ -375,6 +375,7 @@ pub(crate) fn resize(c: &Call<'_>) -> OpResult<Arr> {
     Ok(match &x.buf {
         Buf::F(_) => Arr::floats(x.dtype, shape, v),
         Buf::I(_) => Arr::ints(x.dtype, shape, v.iter().map(|&f| f as i64).collect()),
+        Buf::S(_) => crate::error::bail!("string tensors cannot be resized"),
     })
 }
 

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Writes crates/lnopt-interp/tests/data/misc/: one-node models for the indexing, bitwise,
+quantization, string and u64 cases the ONNX node tests do not cover, each with its inputs and
+the outputs of an independent implementation (onnx's reference evaluator; ONNX Runtime for
+Unique with sorted=0 and an axis, where the reference takes slices along axis 0; not for NaN,
+which ORT's Unique mis-groups), or a file REFUSED when lnopt must
+refuse the case. Run: python3 scripts/interp_cases/misc_cases.py
+"""
+import os
+import shutil
+
+import numpy as np
+import onnx
+from onnx import TensorProto as TP
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+OUT = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates", "lnopt-interp", "tests",
+    "data", "misc",
+)
+NP2TP = {
+    np.dtype(np.float32): TP.FLOAT, np.dtype(np.float64): TP.DOUBLE,
+    np.dtype(np.int64): TP.INT64, np.dtype(np.int32): TP.INT32, np.dtype(np.int8): TP.INT8,
+    np.dtype(np.uint8): TP.UINT8, np.dtype(np.uint64): TP.UINT64, np.dtype(np.bool_): TP.BOOL,
+    np.dtype(object): TP.STRING,
+}
+
+
+def tensor(name, a):
+    if a.dtype == object:
+        return helper.make_tensor(name, TP.STRING, a.shape, [s.encode() for s in a.ravel()])
+    return numpy_helper.from_array(a, name)
+
+
+def case(name, op, inputs, n_out=1, opset=21, oracle="reference", refused=False,
+         out_types=None, **attrs):
+    """inputs: list of numpy arrays (None = omitted optional input)."""
+    in_names = [f"x{i}" if a is not None else "" for i, a in enumerate(inputs)]
+    outs = [f"y{k}" for k in range(n_out)]
+    node = helper.make_node(op, in_names, outs, **attrs)
+    g_in = [
+        helper.make_tensor_value_info(n, NP2TP[a.dtype], a.shape)
+        for n, a in zip(in_names, inputs) if a is not None
+    ]
+    out_types = out_types or [TP.UNDEFINED] * n_out
+    g_out = [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)]
+    graph = helper.make_graph([node], name, g_in, g_out)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    d = os.path.join(OUT, name)
+    os.makedirs(d)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    present = [a for a in inputs if a is not None]
+    for i, a in enumerate(present):
+        with open(os.path.join(d, f"input_{i}.pb"), "wb") as f:
+            f.write(tensor(f"x{i}", a).SerializeToString())
+    if refused:
+        open(os.path.join(d, "REFUSED"), "w").close()
+        return
+    feeds = {n: a for n, a in zip([n for n in in_names if n], present)}
+    if oracle == "ort":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        got = sess.run(None, feeds)
+    else:
+        got = ReferenceEvaluator(model).run(None, feeds)
+    for k, a in enumerate(got):
+        a = np.asarray(a)
+        if a.dtype.kind == "U":
+            a = a.astype(object)
+        with open(os.path.join(d, f"output_{k}.pb"), "wb") as f:
+            f.write(tensor(f"y{k}", a).SerializeToString())
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    u = np.uint64
+    hi = np.array([2**63 + 5, 2**64 - 1, 7], u)
+    case("bitshift_right_u64_high", "BitShift", [hi, np.array([1, 63, 1], u)], direction="RIGHT")
+    case("bitshift_left_u8_wide", "BitShift",
+         [np.array([255, 1, 3], np.uint8), np.array([1, 7, 8], np.uint8)], direction="LEFT")
+    case("bitwise_not_u64_high", "BitwiseNot", [hi])
+    case("less_u64_high", "Less", [np.array([2**63, 1, 2**64 - 1], u), np.array([1, 2**63, 2**63], u)])
+    case("max_u64_high", "Max", [np.array([2**63, 1], u), np.array([1, 2**63 + 1], u)])
+    case("topk_u64_high", "TopK", [np.array([1, 2**63 + 1, 2**63, 5], u), np.array([2], np.int64)], n_out=2)
+    case("cast_u64_high_to_f64", "Cast", [np.array([2**64 - 1, 2**63, 3], u)], to=TP.DOUBLE)
+    case("div_u64_high_refused", "Div", [np.array([2**63 + 4], u), np.array([2], u)], refused=True)
+    case("topk_largest_ties_nan", "TopK",
+         [np.array([1, np.nan, 3, 3, 1], np.float32), np.array([3], np.int64)], n_out=2)
+    case("topk_smallest_ties", "TopK",
+         [np.array([[2, 1, 1, 2], [0, 0, 0, 0]], np.float32), np.array([3], np.int64)], n_out=2,
+         largest=0)
+    case("gathernd_batch2_negative", "GatherND",
+         [np.arange(12, dtype=np.float32).reshape(2, 2, 3), np.array([[[-1], [0]], [[2], [-3]]], np.int64)],
+         batch_dims=2)
+    case("scatternd_add_duplicates", "ScatterND",
+         [np.arange(4, dtype=np.float32), np.array([[1], [1], [-1]], np.int64),
+          np.array([10, 20, 30], np.float32)], reduction="add")
+    case("scatternd_none_duplicates_refused", "ScatterND",
+         [np.arange(4, dtype=np.float32), np.array([[1], [1]], np.int64),
+          np.array([10, 20], np.float32)], refused=True)
+    case("scatterelements_min_axis1_negative", "ScatterElements",
+         [np.arange(6, dtype=np.int64).reshape(2, 3), np.array([[-1, 0], [1, 1]], np.int64),
+          np.array([[-5, 9], [-7, 2]], np.int64)], axis=1, reduction="min")
+    case("unique_unsorted_axis1", "Unique",
+         [np.array([[3, 1, 3, 2], [0, 5, 0, 5]], np.int64)], n_out=4, sorted=0, axis=1,
+         oracle="ort", opset=11, out_types=[TP.INT64] * 4)
+    case("unique_sorted_flat_nan", "Unique",
+         [np.array([2, np.nan, 1, np.nan, 2], np.float32)], n_out=4, opset=11)
+    case("onehot_negative_and_out_of_range", "OneHot",
+         [np.array([-1, 3, 5, -5], np.int64), np.array(4.0, np.float32), np.array([2, 7], np.int32)],
+         axis=0)
+    case("compress_flat_short_condition", "Compress",
+         [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([False, True, True], np.bool_)])
+    case("reverse_sequence_batch0", "ReverseSequence",
+         [np.arange(12, dtype=np.float32).reshape(3, 4), np.array([4, 0, 2], np.int64)],
+         batch_axis=0, time_axis=1)
+    case("quantize_blocked_int4_remainder", "QuantizeLinear",
+         [np.array([[1, -2, 3.5], [-9, 20, 0.25]], np.float32),
+          np.array([[1, 0.5], [2, 4]], np.float32), np.array([[0, 1], [-1, 0]], np.int8)],
+         axis=1, block_size=2)
+    case("dequantize_per_axis_int8", "DequantizeLinear",
+         [np.array([[-128, 0, 127], [5, -5, 1]], np.int8), np.array([0.5, 2, 0.25], np.float32),
+          np.array([1, -2, 0], np.int8)], axis=1)
+    case("string_split_whitespace_maxsplit", "StringSplit",
+         [np.array(["  a  b c  ", "x", ""], object)], n_out=2, maxsplit=1)
+    case("string_split_delimiter_edges", "StringSplit",
+         [np.array([",a,,b,", "abc"], object)], n_out=2, delimiter=",")
+    case("regex_non_ascii_refused", "RegexFullMatch", [np.array(["é"], object)],
+         pattern=".", refused=True)
+    case("cast_string_to_f16_refused", "Cast", [np.array(["1.5"], object)], to=TP.FLOAT16,
+         refused=True)
+    case("cast_string_to_f32", "Cast", [np.array(["1.5", "-INF", "1e-3", "nan"], object)],
+         to=TP.FLOAT)
+    case("add_strings_refused", "Add", [np.array(["a"], object), np.array(["b"], object)],
+         refused=True)
+    big = 2**53
+    case("argmax_i64_above_2p53", "ArgMax",
+         [np.array([[big, big + 1, big + 1], [big + 3, big + 2, big + 3]], np.int64)], axis=1,
+         select_last_index=0)
+    case("argmin_i64_above_2p53_last", "ArgMin",
+         [np.array([[big + 1, big, big], [big + 3, big + 2, big + 3]], np.int64)], axis=1,
+         select_last_index=1)
+    case("argmax_nan_refused", "ArgMax", [np.array([1, np.nan], np.float32)], refused=True)
+    case("clip_i64_above_2p53", "Clip",
+         [np.array([big + 1, big + 5, -3], np.int64), np.array(big + 2, np.int64),
+          np.array(big + 4, np.int64)])
+    print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
