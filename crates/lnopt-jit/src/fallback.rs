@@ -8,10 +8,18 @@ use crate::value::{rep, Data, Rep, Val};
 use lnopt_interp::{Elements, InterpError, OpContext, PreparedNode, Value};
 use std::sync::Arc;
 
-/// A node prepared for the interpreter, with the model context it runs in.
+/// A node for the interpreter, with the model context it runs in. Nodes with subgraphs are
+/// prepared when planned (their outer-scope reads shape the plan); the others only when they
+/// first run here, so plans whose nodes all have JIT steps pay nothing for it.
 pub(crate) struct Fallback {
-    /// The node (attributes resolved, slot counts of the plan node).
-    node: PreparedNode,
+    /// Op type, domain, name for messages.
+    op: (String, String, String),
+    /// Attributes, function references resolved.
+    attrs: Vec<lnopt_ir::Attribute>,
+    /// Input and output slot counts.
+    slots: (usize, usize),
+    /// The prepared node (or why it could not be prepared).
+    node: std::sync::OnceLock<Result<PreparedNode, String>>,
     /// Opset imports and local functions of the model.
     ctx: Arc<OpContext>,
 }
@@ -32,16 +40,52 @@ impl Fallback {
         (n_inputs, n_outputs): (usize, usize),
         ctx: Arc<OpContext>,
     ) -> Result<Fallback, InterpError> {
-        Ok(Fallback {
-            node: PreparedNode::new(op, domain, name, attrs, n_inputs, n_outputs)?,
+        let f = Fallback {
+            op: (op.to_string(), domain.to_string(), name.to_string()),
+            attrs,
+            slots: (n_inputs, n_outputs),
+            node: std::sync::OnceLock::new(),
             ctx,
-        })
+        };
+        let has_subgraphs = f.attrs.iter().any(|a| {
+            matches!(
+                a.value,
+                lnopt_ir::AttrValue::Graph(_) | lnopt_ir::AttrValue::Graphs(_)
+            )
+        });
+        if has_subgraphs {
+            let n = f.build()?;
+            let _ = f.node.set(Ok(n));
+        }
+        Ok(f)
+    }
+
+    fn build(&self) -> Result<PreparedNode, InterpError> {
+        let (op, domain, name) = &self.op;
+        PreparedNode::new(
+            op,
+            domain,
+            name,
+            self.attrs.clone(),
+            self.slots.0,
+            self.slots.1,
+        )
+    }
+
+    fn prepared(&self) -> OpResult<&PreparedNode> {
+        self.node
+            .get_or_init(|| self.build().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| OpError(e.clone()))
     }
 
     /// Names of the enclosing-scope values the node's subgraphs read, in the order
-    /// [`Fallback::run`] takes them.
+    /// [`Fallback::run`] takes them (none for a node without subgraphs).
     pub(crate) fn outer_names(&self) -> &[String] {
-        self.node.outer_names()
+        match self.node.get() {
+            Some(Ok(n)) => n.outer_names(),
+            _ => &[],
+        }
     }
 
     /// Runs the node on `ins` (one per input slot) and `outer` (one per outer name; `None`
@@ -61,7 +105,7 @@ impl Fallback {
             .map(|v| v.map(to_value).transpose())
             .collect::<OpResult<Vec<_>>>()?;
         let outs = self
-            .node
+            .prepared()?
             .run(&self.ctx, opset, inputs, outer)
             .map_err(|e| OpError(interp_message(e)))?;
         outs.into_iter().map(from_value).collect()
