@@ -17,8 +17,8 @@ const MAX_LOOP_ITERS: i64 = 10_000_000;
 
 /// Values visible while running one graph, chained to the enclosing graph's scope.
 pub(crate) struct Scope<'p> {
-    vals: HashMap<String, Rc<Arr>>,
-    parent: Option<&'p Scope<'p>>,
+    pub(crate) vals: HashMap<String, Rc<Arr>>,
+    pub(crate) parent: Option<&'p Scope<'p>>,
 }
 
 impl Scope<'_> {
@@ -202,7 +202,7 @@ impl<'m> Exec<'m> {
         }
     }
 
-    fn run_node(
+    pub(crate) fn run_node(
         &mut self,
         node: &Node,
         id: NodeId,

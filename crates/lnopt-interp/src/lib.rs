@@ -11,7 +11,9 @@
 //!
 //! - [`run_model`]: positional inputs, outputs in graph output order;
 //! - [`run_graph`]: named inputs, named outputs;
-//! - [`run_model_traced`]: every input and node output of the main graph by name.
+//! - [`run_model_traced`]: every input and node output of the main graph by name;
+//! - [`PreparedNode`]: one node on its own, for engines that run the ops they have no
+//!   specialised code for through the interpreter's implementations.
 //!
 //! Unknown ops give [`InterpError::UnsupportedOp`]; invalid shapes, attributes or dtypes give
 //! [`InterpError::Op`] naming the node. No input makes the interpreter panic, and no value may
@@ -24,9 +26,11 @@ mod call;
 mod error;
 mod exec;
 mod index;
+mod node;
 mod ops;
 
 pub use error::InterpError;
+pub use node::{Elements, OpContext, PreparedNode, Value, ValueError};
 
 use arr::Arr;
 use exec::{Exec, Frame};

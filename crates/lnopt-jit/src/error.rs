@@ -3,15 +3,8 @@
 /// Everything that can go wrong compiling or running a model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JitError {
-    /// The model uses an op the JIT cannot run.
-    #[error("node '{node}': op '{op}' is not supported by the JIT")]
-    Unsupported {
-        /// Node name (or `#index`).
-        node: String,
-        /// `domain::op_type` (domain omitted for ai.onnx).
-        op: String,
-    },
-    /// An op got inputs or attributes it cannot work with.
+    /// An op got inputs or attributes it cannot work with, or neither a JIT step nor the
+    /// interpreter implements it (the message says which).
     #[error("node '{node}' ({op}): {what}")]
     Op {
         /// Node name (or `#index`).

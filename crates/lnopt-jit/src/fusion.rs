@@ -97,9 +97,10 @@ impl NormStep {
             (Some(_), None) => false,
         };
         let stash = c.int("stash_type", 1)?;
-        if ok_dtype && !skip_ok && stash == 1 && x.numel() > 0 {
-            // The residual broadcasts (e.g. position embeddings [1, s, h] + [b, s, h]): run
-            // the Add on its own, then the kernel on its result.
+        let kernel_dtype = matches!(x.dtype, DType::F32 | DType::F16 | DType::BF16);
+        if kernel_dtype && !(ok_dtype && skip_ok) && stash == 1 && x.numel() > 0 {
+            // The residual broadcasts (e.g. position embeddings [1, s, h] + [b, s, h]) or is
+            // not f32: run the Add on its own, then the kernel on its result.
             if let Some((a, keep)) = add {
                 crate::step::run_op(a, slots, threads)?;
                 self.run_with(slots, cache, threads, false)?;
@@ -410,7 +411,8 @@ fn const_scalar(consts: &[Option<Arc<Val>>], slot: usize) -> Option<f32> {
     }
 }
 
-/// Whether node `n` can join a chain (`Pow` only with a constant exponent of 1, 2, 3 or 0.5).
+/// Whether node `n` can join a chain (`Pow` only with a constant exponent of 1, 2 or 3; not
+/// 0.5, whose `Sqrt` spelling differs at -inf: `pow(-inf, 0.5)` is +inf, `sqrt(-inf)` NaN).
 fn fusible(n: &PNode, consts: &[Option<Arc<Val>>]) -> bool {
     if !(n.domain.is_empty() || n.domain == "ai.onnx")
         || n.outputs.len() != 1
@@ -422,7 +424,7 @@ fn fusible(n: &PNode, consts: &[Option<Arc<Val>>]) -> bool {
         return n.inputs.len() == 2
             && n.inputs[1]
                 .and_then(|s| const_scalar(consts, s))
-                .is_some_and(|e| [1.0, 2.0, 3.0, 0.5].contains(&e));
+                .is_some_and(|e| [1.0, 2.0, 3.0].contains(&e));
     }
     match chain_op(&n.op) {
         Some(Ok(_)) => n.inputs.len() == 1 && n.inputs[0].is_some(),
@@ -444,7 +446,9 @@ pub(crate) fn build_steps(
     let mut first_reader: Vec<Option<usize>> = vec![None; nslots];
     let mut producer = vec![None; nslots];
     for (i, n) in nodes.iter().enumerate() {
-        for s in n.inputs.iter().flatten() {
+        // Subgraphs' reads of enclosing values count: such a value must be stored.
+        for s in n.reads() {
+            let s = &s;
             if let Some(r) = readers.get_mut(*s) {
                 *r += 1;
             }
@@ -618,9 +622,7 @@ fn make_chain(
             let e = n.inputs[1]
                 .and_then(|s| const_scalar(consts, s))
                 .unwrap_or(1.0);
-            if e == 0.5 {
-                prog.push(COp::Un(Un::Sqrt, a));
-            } else if e == 1.0 {
+            if e == 1.0 {
                 prog.push(COp::Bin(Bin::Max, a, a));
             } else {
                 prog.push(COp::Bin(Bin::Mul, a, a));

@@ -5,8 +5,12 @@
 //! SimplifiedLayerNormalization) run as cranelift kernels specialised on the row length,
 //! epsilon and which of scale / bias / Mean / InvStdDev exist, with a residual `Add` in front
 //! folded into the kernel (ORT's SkipLayerNormalization, fused in code). Chains of element-wise
-//! float ops run as one generated loop with broadcasting over the trailing axis. Everything else
-//! (MatMul/Gemm via the `gemm` crate, Conv, Softmax, shape ops …) runs as Rust runtime functions.
+//! float ops run as one generated loop with broadcasting over the trailing axis. The ops that are
+//! hot in real models (MatMul/Gemm via the `gemm` crate, Conv, Softmax, reductions, element-wise
+//! math, shape ops …) run as Rust runtime functions; every other op, and every node whose
+//! runtime function refuses its dtypes or attributes, runs through the interpreter's
+//! implementation (`lnopt_interp::PreparedNode`), If and Loop included, so the JIT runs every
+//! model the interpreter runs.
 //! Kernels are compiled when a specialisation is first needed and cached, so a new input shape
 //! re-specialises only what changed. Rows are split across `threads` worker threads.
 //!
@@ -14,6 +18,7 @@
 
 mod direct;
 mod error;
+mod fallback;
 mod fbuf;
 mod fusion;
 mod kernels;
@@ -158,7 +163,7 @@ fn fold_constants(flat: &mut plan::Flat) -> Result<Vec<Option<Arc<Val>>>, JitErr
     for n in std::mem::take(&mut flat.nodes) {
         let is_constant = n.op == "Constant" && n.domain.is_empty();
         let foldable = is_constant
-            || (ops::supported(&n.domain, &n.op)
+            || (!n.has_subgraphs()
                 && !n.inputs.is_empty()
                 && n.inputs.iter().all(|i| match i {
                     Some(s) => const_of
@@ -173,11 +178,7 @@ fn fold_constants(flat: &mut plan::Flat) -> Result<Vec<Option<Arc<Val>>>, JitErr
                     .iter()
                     .map(|i| i.and_then(|s| const_of.get(s)?.as_deref()))
                     .collect();
-                ops::run(&ops::Ctx {
-                    node: &n,
-                    ins: &ins,
-                    threads: 1,
-                })
+                step::run_node(&n, &ins, &[], 1)
             };
             match result {
                 Ok(vals)

@@ -3,7 +3,9 @@
 //! last reader it is (freed right after, so buffers are released as early as possible).
 
 use crate::error::JitError;
+use crate::fallback::Fallback;
 use crate::value::Val;
+use lnopt_interp::OpContext;
 use lnopt_ir::{AttrValue, Attribute, Graph, Model, Producer, ValueId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +30,27 @@ pub(crate) struct PNode {
     pub outputs: Vec<Option<usize>>,
     /// ai.onnx opset in effect.
     pub opset: i64,
+    /// Slots of the enclosing-scope values the node's subgraphs read (in the order of
+    /// [`Fallback::outer_names`]; `None` for a name nothing defines).
+    pub outer: Vec<Option<usize>>,
+    /// Whether the JIT has a runtime function for the op ([`crate::ops::supported`]).
+    pub native: bool,
+    /// The node for the interpreter: run when there is no runtime function or it declines.
+    pub fallback: Arc<Fallback>,
+}
+
+impl PNode {
+    /// Input and outer-scope slots the node reads.
+    pub(crate) fn reads(&self) -> impl Iterator<Item = usize> + '_ {
+        self.inputs.iter().chain(&self.outer).flatten().copied()
+    }
+
+    /// True if the node has subgraph attributes (If, Loop, Scan …).
+    pub(crate) fn has_subgraphs(&self) -> bool {
+        self.attrs
+            .iter()
+            .any(|a| matches!(a.value, AttrValue::Graph(_) | AttrValue::Graphs(_)))
+    }
 }
 
 /// The flattened model.
@@ -49,9 +72,55 @@ pub(crate) struct Flat {
 struct Builder<'m> {
     model: &'m Model,
     flat: Flat,
+    /// Opset imports and local functions, shared by every node's fallback.
+    ctx: Arc<OpContext>,
 }
 
 impl Builder<'_> {
+    /// A plan node; its fallback is prepared here, and the enclosing-scope values its
+    /// subgraphs read are looked up in `g` through `bound`.
+    #[allow(clippy::too_many_arguments)]
+    fn node(
+        &self,
+        (op, domain): (&str, &str),
+        name: String,
+        attrs: Vec<Attribute>,
+        inputs: Vec<Option<usize>>,
+        outputs: Vec<Option<usize>>,
+        opset: i64,
+        (g, bound): (&Graph, &HashMap<ValueId, Option<usize>>),
+    ) -> Result<PNode, JitError> {
+        let fallback = Fallback::new(
+            op,
+            domain,
+            &name,
+            attrs.clone(),
+            (inputs.len(), outputs.len()),
+            self.ctx.clone(),
+        )
+        .map_err(|e| JitError::Model(e.to_string()))?;
+        let outer = fallback
+            .outer_names()
+            .iter()
+            .map(|n| {
+                g.find_value(n)
+                    .and_then(|v| bound.get(&v).copied().flatten())
+            })
+            .collect();
+        Ok(PNode {
+            op: op.to_string(),
+            domain: domain.to_string(),
+            native: crate::ops::supported(domain, op),
+            name,
+            attrs,
+            inputs,
+            outputs,
+            opset,
+            outer,
+            fallback: Arc::new(fallback),
+        })
+    }
+
     fn slot(&mut self, name: String) -> usize {
         self.flat.names.push(name);
         self.flat.nslots += 1;
@@ -148,12 +217,6 @@ impl Builder<'_> {
                             attrs.push(Attribute::new(a.name.clone(), f.value.clone()));
                         }
                     }
-                    AttrValue::Graph(_) | AttrValue::Graphs(_) => {
-                        return Err(JitError::Unsupported {
-                            node: name,
-                            op: format!("{} (with a subgraph)", node.op_type),
-                        })
-                    }
                     _ => attrs.push(a.clone()),
                 }
             }
@@ -185,37 +248,29 @@ impl Builder<'_> {
                     let src = inner.get(&fo).copied().flatten().ok_or_else(|| {
                         JitError::Model(format!("function '{}' output {k} is not defined", f.name))
                     })?;
-                    self.flat.nodes.push(PNode {
-                        op: "Identity".into(),
-                        domain: String::new(),
-                        name: format!("{name}/out{k}"),
-                        attrs: Vec::new(),
-                        inputs: vec![Some(src)],
-                        outputs: vec![Some(dst)],
+                    let n = self.node(
+                        ("Identity", ""),
+                        format!("{name}/out{k}"),
+                        Vec::new(),
+                        vec![Some(src)],
+                        vec![Some(dst)],
                         opset,
-                    });
+                        (g, &bound),
+                    )?;
+                    self.flat.nodes.push(n);
                 }
                 continue;
             }
-            if !crate::ops::supported(&node.domain, &node.op_type)
-                && !crate::step::is_norm(&node.op_type)
-            {
-                let op = if node.domain.is_empty() {
-                    node.op_type.clone()
-                } else {
-                    format!("{}::{}", node.domain, node.op_type)
-                };
-                return Err(JitError::Unsupported { node: name, op });
-            }
-            self.flat.nodes.push(PNode {
-                op: node.op_type.clone(),
-                domain: node.domain.clone(),
+            let n = self.node(
+                (&node.op_type, &node.domain),
                 name,
                 attrs,
                 inputs,
                 outputs,
                 opset,
-            });
+                (g, &bound),
+            )?;
+            self.flat.nodes.push(n);
         }
         Ok(bound)
     }
@@ -227,6 +282,7 @@ pub(crate) fn flatten(model: &Model) -> Result<Flat, JitError> {
     let g = &model.graph;
     let mut b = Builder {
         model,
+        ctx: Arc::new(OpContext::of(model)),
         flat: Flat {
             nodes: Vec::new(),
             nslots: 0,

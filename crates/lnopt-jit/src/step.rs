@@ -31,7 +31,7 @@ impl Step {
     /// Slots read.
     pub(crate) fn reads(&self) -> Vec<usize> {
         match self {
-            Step::Op(n) => n.inputs.iter().flatten().copied().collect(),
+            Step::Op(n) => n.reads().collect(),
             Step::Norm(s) => s.reads(),
             Step::Chain(s) => s.reads(),
             Step::MatMul(s) => s.reads(),
@@ -88,18 +88,16 @@ impl Step {
     }
 }
 
-/// Runs one node through its runtime function.
+/// Runs one node: through its runtime function when the JIT has one, else (or when that
+/// function declines the node's dtypes or attributes) through the interpreter's op.
 pub(crate) fn run_op(
     n: &PNode,
     slots: &mut [Option<Arc<Val>>],
     threads: usize,
 ) -> Result<(), OpError> {
     let outs = {
-        let ins: Vec<Option<&Val>> = n
-            .inputs
-            .iter()
-            .map(|i| i.and_then(|s| slots.get(s)?.as_deref()))
-            .collect();
+        let get = |i: &Option<usize>| i.and_then(|s| slots.get(s)?.as_deref());
+        let ins: Vec<Option<&Val>> = n.inputs.iter().map(get).collect();
         if n.inputs
             .iter()
             .zip(&ins)
@@ -107,13 +105,36 @@ pub(crate) fn run_op(
         {
             return Err(OpError("an input was not computed".into()));
         }
-        ops::run(&Ctx {
-            node: n,
-            ins: &ins,
-            threads,
-        })?
+        let outer: Vec<Option<&Val>> = n.outer.iter().map(get).collect();
+        run_node(n, &ins, &outer, threads)?
     };
     store(slots, &n.outputs, outs)
+}
+
+/// The results of node `n` on `ins` (and the enclosing-scope values `outer` its subgraphs
+/// read): its runtime function's when it has one that accepts them, else the interpreter's.
+/// When both refuse, the error carries both reasons.
+pub(crate) fn run_node(
+    n: &PNode,
+    ins: &[Option<&Val>],
+    outer: &[Option<&Val>],
+    threads: usize,
+) -> Result<Vec<Val>, OpError> {
+    if !n.native {
+        return n.fallback.run(n.opset, ins, outer);
+    }
+    let native = ops::run(&Ctx {
+        node: n,
+        ins,
+        threads,
+    });
+    match native {
+        Ok(v) => Ok(v),
+        Err(declined) => n
+            .fallback
+            .run(n.opset, ins, outer)
+            .map_err(|e| OpError(format!("{}; the interpreter: {}", declined.0, e.0))),
+    }
 }
 
 /// Stores op results into output slots.

@@ -1,24 +1,20 @@
 //! JIT vs the reference interpreter on the repository's fixtures (roundtrip, fusion, negative
-//! groups), on their test data. Models with ops the JIT does not support must fail with
-//! `Unsupported`, and only the known ones may.
+//! groups), on their test data: every fixture the interpreter runs (control flow and outer-scope
+//! values included, through the JIT's interpreter fallback) runs under the JIT with the same
+//! outputs.
 
 mod common;
 
 use common::*;
 
-/// Fixtures that use control flow or custom-domain ops the JIT does not run.
-const KNOWN_UNSUPPORTED: &[&str] = &[
-    "if_outer_scope",
-    "loop_counter",
-    "unknown_custom_domain_op",
-    "ln_inside_if_branch",
-    "external_data_weights",
-];
+/// Fixtures using If / Loop, which the JIT runs through the interpreter's implementation.
+const CONTROL_FLOW: &[&str] = &["if_outer_scope", "loop_counter", "ln_inside_if_branch"];
 
 #[test]
 fn fixtures_match_interpreter() {
     let mut failures = Vec::new();
     let mut ran = 0;
+    let mut control_flow = 0;
     for group in ["roundtrip", "fusion", "negative"] {
         for case in cases(&fixtures().join(group)) {
             let name = case
@@ -41,11 +37,10 @@ fn fixtures_match_interpreter() {
             let got = lnopt_jit::compile(&model, &lnopt_jit::InputShapes::of(&inputs))
                 .and_then(|c| c.run(&inputs));
             match got {
-                Err(lnopt_jit::JitError::Unsupported { .. })
-                    if KNOWN_UNSUPPORTED.contains(&name.as_str()) => {}
                 Err(e) => failures.push(format!("{group}/{name}: {e}")),
                 Ok(got) => {
                     ran += 1;
+                    control_flow += CONTROL_FLOW.contains(&name.as_str()) as usize;
                     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                         let half = matches!(w.dtype, lnopt_ir::DType::F16 | lnopt_ir::DType::BF16);
                         let (atol, rtol) = if half { (1e-2, 1e-2) } else { (1e-4, 1e-3) };
@@ -63,5 +58,10 @@ fn fixtures_match_interpreter() {
     }
     eprintln!("fixtures: {ran} ran under the JIT");
     assert!(ran > 50, "too few fixtures ran ({ran})");
+    assert_eq!(
+        control_flow,
+        CONTROL_FLOW.len(),
+        "every control-flow fixture runs"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

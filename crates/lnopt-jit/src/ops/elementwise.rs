@@ -142,7 +142,7 @@ fn float_bin(op: &str, fmod: bool) -> Option<fn(f64, f64) -> f64> {
     })
 }
 
-fn int_bin(op: &str, a: i64, b: i64) -> OpResult<i64> {
+fn int_bin(op: &str, a: i64, b: i64, fmod: bool) -> OpResult<i64> {
     Ok(match op {
         "Add" | "Sum" => a.wrapping_add(b),
         "Sub" => a.wrapping_sub(b),
@@ -157,8 +157,9 @@ fn int_bin(op: &str, a: i64, b: i64) -> OpResult<i64> {
             if b == 0 {
                 bail!("integer modulo by zero");
             }
+            // fmod = 1: C's fmod, the sign of the dividend (Rust's %); else the divisor's.
             let r = a.wrapping_rem(b);
-            if r != 0 && ((r < 0) != (b < 0)) {
+            if !fmod && r != 0 && ((r < 0) != (b < 0)) {
                 r + b
             } else {
                 r
@@ -304,6 +305,9 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
         "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual"
     );
     if matches!(op, "And" | "Or" | "Xor") {
+        if a.dtype != DType::Bool || b.dtype != DType::Bool {
+            bail!("{op} needs bool inputs, got {} and {}", a.dtype, b.dtype);
+        }
         let (Data::B(x), Data::B(y)) = (&*a.data, &*b.data) else {
             bail!("{op} needs bool inputs, got {} and {}", a.dtype, b.dtype)
         };
@@ -333,7 +337,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
         };
         return Val::new(dt, out, data);
     }
-    if rep(a.dtype)? != rep(b.dtype)? {
+    if a.dtype != b.dtype {
         bail!("{op}: input dtypes differ ({} and {})", a.dtype, b.dtype);
     }
     if is_cmp {
@@ -382,7 +386,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
         (Data::I(x), Data::I(y)) => {
             let mut v = Vec::with_capacity(n);
             for i in 0..n {
-                v.push(wrap_int(dt, int_bin(op, x[ia.at(i)], y[ib.at(i)])?));
+                v.push(wrap_int(dt, int_bin(op, x[ia.at(i)], y[ib.at(i)], fmod)?));
             }
             Data::I(v)
         }
@@ -397,6 +401,9 @@ pub(crate) fn where_op(c: &Ctx<'_>) -> OpResult<Val> {
     let Data::B(cd) = &*cv.data else {
         bail!("condition must be bool, got {}", cv.dtype)
     };
+    if x.dtype != y.dtype {
+        bail!("Where: x is {} but y is {}", x.dtype, y.dtype);
+    }
     let out = broadcast2(&broadcast2(&cv.shape, &x.shape)?, &y.shape)?;
     crate::value::checked_numel(&out)?;
     let (ic, ix, iy) = (

@@ -3,7 +3,7 @@
 use super::bcast::{broadcast2, BIdx};
 use super::Ctx;
 use crate::error::{bail, OpResult};
-use crate::value::{checked_numel, round_to, Data, Val};
+use crate::value::{checked_numel, round_to, wrap_int, Data, Val};
 
 /// Below this many multiply-adds (`m·n·k`) a product runs on the calling thread: handing a
 /// tiny product to rayon costs more than the work (the corpus transformers' products are
@@ -173,6 +173,9 @@ pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
     }
     let total = checked_numel(&oshape)?;
     let dt = a.dtype;
+    if b.dtype != dt {
+        bail!("MatMul of {} and {}", a.dtype, b.dtype);
+    }
     macro_rules! run {
         ($x:expr, $y:expr, $zero:expr, $one:expr) => {{
             let mut out = vec![$zero; total];
@@ -213,6 +216,8 @@ pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
                         out[bi * m * n + i * n + j] = (0..k)
                             .map(|p| x[oa + i * k + p].wrapping_mul(y[ob + p * n + j]))
                             .fold(0i64, i64::wrapping_add);
+                        let o = &mut out[bi * m * n + i * n + j];
+                        *o = wrap_int(dt, *o);
                     }
                 }
             }
@@ -232,6 +237,9 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
             a.shape,
             b.shape
         );
+    }
+    if a.dtype != b.dtype || c.opt(2).is_some_and(|cv| cv.dtype != a.dtype) {
+        bail!("Gemm of mixed dtypes");
     }
     let ta = c.int("transA", 0)? != 0;
     let tb = c.int("transB", 0)? != 0;
@@ -323,6 +331,9 @@ pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
             x.shape,
             w.shape
         );
+    }
+    if w.dtype != x.dtype || c.opt(2).is_some_and(|b| b.dtype != x.dtype) {
+        bail!("Conv of mixed dtypes");
     }
     let (xd, wd) = (x.f32s()?, w.f32s()?);
     // View 1-D as 2-D with height 1.

@@ -1,4 +1,8 @@
-//! Runtime functions: every op the plan runs without generated code.
+//! Runtime functions: the ops that are hot in real models and worth a native implementation
+//! (products, element-wise math, softmax, reductions, data movement that can share buffers).
+//! Each refuses (an error) what it cannot compute exactly, and the plan then runs the node
+//! through the interpreter's implementation ([`crate::fallback`]), which also covers every
+//! op not listed here.
 
 pub(crate) mod bcast;
 mod elementwise;
@@ -85,7 +89,7 @@ fn one(v: OpResult<Val>) -> OpResult<Vec<Val>> {
 
 /// True if `op` (in the default domain) has a runtime function here.
 pub(crate) fn supported(domain: &str, op: &str) -> bool {
-    if !(domain.is_empty() || domain == "ai.onnx" || domain == "com.microsoft") {
+    if !(domain.is_empty() || domain == "ai.onnx") {
         return false;
     }
     elementwise::is_unary(op)
@@ -95,7 +99,6 @@ pub(crate) fn supported(domain: &str, op: &str) -> bool {
             "Cast"
                 | "CastLike"
                 | "Where"
-                | "Constant"
                 | "Identity"
                 | "Shape"
                 | "Size"
@@ -108,11 +111,7 @@ pub(crate) fn supported(domain: &str, op: &str) -> bool {
                 | "Slice"
                 | "Split"
                 | "Gather"
-                | "GatherElements"
                 | "Expand"
-                | "Range"
-                | "ConstantOfShape"
-                | "Pad"
                 | "ReduceMean"
                 | "ReduceSum"
                 | "ReduceMax"
@@ -125,10 +124,6 @@ pub(crate) fn supported(domain: &str, op: &str) -> bool {
                 | "MatMul"
                 | "Gemm"
                 | "Conv"
-                | "LayerNormalization"
-                | "RMSNormalization"
-                | "SimplifiedLayerNormalization"
-                | "Dropout"
         )
 }
 
@@ -145,8 +140,7 @@ pub(crate) fn run(c: &Ctx<'_>) -> OpResult<Vec<Val>> {
         "Cast" => one(elementwise::cast_op(c)),
         "CastLike" => one(elementwise::cast(c.input(0)?, c.input(1)?.dtype)),
         "Where" => one(elementwise::where_op(c)),
-        "Identity" | "Dropout" => Ok(vec![c.input(0)?.clone()]),
-        "Constant" => one(shape::constant(c)),
+        "Identity" => Ok(vec![c.input(0)?.clone()]),
         "Shape" => one(shape::shape_op(c)),
         "Size" => one(Val::ints(vec![], vec![c.input(0)?.numel() as i64])),
         "Reshape" => one(shape::reshape(c)),
@@ -158,19 +152,13 @@ pub(crate) fn run(c: &Ctx<'_>) -> OpResult<Vec<Val>> {
         "Slice" => one(shape::slice(c)),
         "Split" => shape::split(c),
         "Gather" => one(shape::gather(c)),
-        "GatherElements" => one(shape::gather_elements(c)),
         "Expand" => one(shape::expand(c)),
-        "Range" => one(shape::range(c)),
-        "ConstantOfShape" => one(shape::constant_of_shape(c)),
-        "Pad" => one(shape::pad(c)),
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd"
         | "ReduceSumSquare" | "ReduceL2" => one(reduce::reduce(c, op)),
         "Softmax" | "LogSoftmax" => one(reduce::softmax(c, op == "LogSoftmax")),
         "MatMul" => one(linalg::matmul(c)),
         "Gemm" => one(linalg::gemm(c)),
         "Conv" => one(linalg::conv(c)),
-        "LayerNormalization" => norm::norm_op(c, false),
-        "RMSNormalization" | "SimplifiedLayerNormalization" => norm::norm_op(c, true),
         _ => bail!("no runtime function for op '{op}'"),
     }
 }

@@ -1,8 +1,7 @@
-//! LayerNormalization / RMSNormalization as a plain Rust runtime function (any float dtype;
-//! statistics in f64). The plan prefers generated kernels for f32/f16 and falls back here.
+//! Geometry and parameter expansion of LayerNormalization / RMSNormalization for the
+//! generated kernels (the nodes they do not take run through the interpreter).
 
 use super::bcast::{norm_axis, BIdx};
-use super::Ctx;
 use crate::error::{bail, OpResult};
 use crate::value::{Data, Val};
 
@@ -57,88 +56,4 @@ pub(crate) fn expand_param<'a>(
     Ok(std::borrow::Cow::Owned(
         (0..n).map(|i| v[idx.at(i)] as f32).collect(),
     ))
-}
-
-/// Runs the normalisation in Rust. Outputs: Y, then Mean and InvStdDev (LN) or InvStdDev
-/// (RMS-style ops with a second output).
-pub(crate) fn norm_op(c: &Ctx<'_>, rms: bool) -> OpResult<Vec<Val>> {
-    let x = c.input(0)?;
-    let axis = c.int("axis", -1)?;
-    let eps = c.float("epsilon", 1e-5)? as f64;
-    let g = geometry(x, axis)?;
-    let scale = c
-        .opt(1)
-        .map(|s| expand_param(s, x, axis, "scale"))
-        .transpose()?;
-    let bias = if rms {
-        None
-    } else {
-        c.opt(2)
-            .map(|s| expand_param(s, x, axis, "bias"))
-            .transpose()?
-    };
-    let xs = x.as_f64();
-    let mut y = vec![0f64; xs.len()];
-    let mut means = Vec::with_capacity(g.rows);
-    let mut invs = Vec::with_capacity(g.rows);
-    let h = g.hidden.max(1);
-    for r in 0..g.rows {
-        let row = &xs[r * g.hidden..(r + 1) * g.hidden];
-        let mean = if rms {
-            0.0
-        } else {
-            row.iter().sum::<f64>() / h as f64
-        };
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / h as f64;
-        let inv = 1.0 / (var + eps).sqrt();
-        for (j, v) in row.iter().enumerate() {
-            let mut o = (v - mean) * inv;
-            if let Some(s) = &scale {
-                o *= s[j] as f64;
-            }
-            if let Some(b) = &bias {
-                o += b[j] as f64;
-            }
-            y[r * g.hidden + j] = o;
-        }
-        means.push(mean);
-        invs.push(inv);
-    }
-    let dt = x.dtype;
-    let yv = match &*x.data {
-        Data::F(_) => Val::floats(
-            dt,
-            x.shape.clone(),
-            y.into_iter().map(|v| v as f32).collect(),
-        )?,
-        Data::D(_) => Val::new(dt, x.shape.clone(), Data::D(y))?,
-        _ => bail!("normalisation of {dt}"),
-    };
-    let stash = lnopt_ir::DType::from_onnx(c.int("stash_type", 1)? as i32);
-    let stat = |v: Vec<f64>| -> OpResult<Val> {
-        if stash == lnopt_ir::DType::F64 {
-            Val::new(stash, g.stat_shape.clone(), Data::D(v))
-        } else {
-            Val::floats(
-                stash,
-                g.stat_shape.clone(),
-                v.into_iter().map(|a| a as f32).collect(),
-            )
-        }
-    };
-    let mut outs = vec![yv];
-    let nout = c.node.outputs.len();
-    if rms {
-        if nout > 1 {
-            outs.push(stat(invs)?);
-        }
-    } else {
-        if nout > 1 {
-            outs.push(stat(means)?);
-        }
-        if nout > 2 {
-            outs.push(stat(invs)?);
-        }
-    }
-    Ok(outs)
 }

@@ -10,6 +10,11 @@ use lnopt_ir::DType;
 /// or the second input.
 pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
     let x = c.input(0)?;
+    if !matches!(&*x.data, Data::F(_) | Data::D(_)) {
+        // Integer sums and products must wrap exactly, which an f64 accumulator does not do
+        // beyond 2^53: the interpreter's integer reduction takes them.
+        bail!("{op} of {} is left to the interpreter", x.dtype);
+    }
     let r = x.rank();
     let axes_in_input = op == "ReduceSum" && c.opset() >= 13 || c.opset() >= 18;
     let axes = if axes_in_input {
@@ -96,8 +101,7 @@ pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
     let data = match &*x.data {
         Data::F(_) => Data::F(acc.into_iter().map(|a| round_to(dt, a as f32)).collect()),
         Data::D(_) => Data::D(acc),
-        Data::I(_) => Data::I(acc.into_iter().map(|a| a as i64).collect()),
-        Data::B(_) => bail!("{op} of bool"),
+        _ => bail!("{op} of {dt}"),
     };
     Val::new(dt, shape, data)
 }

@@ -4,34 +4,26 @@ use super::bcast::{broadcast2, norm_axis, strides, BIdx};
 use super::Ctx;
 use crate::error::{bail, OpResult};
 use crate::value::{checked_numel, Data, Val};
-use lnopt_ir::{AttrValue, DType};
 
-/// Picks elements of `d` by offset (`None`: the fill element `fill`).
-fn take(d: &Data, idx: &[Option<usize>], fill: Option<&Data>) -> OpResult<Data> {
+/// Picks elements of `d` by offset (`None`, an offset before the start: an error).
+fn take(d: &Data, idx: &[Option<usize>]) -> OpResult<Data> {
     macro_rules! pick {
-        ($v:expr, $w:ident, $zero:expr) => {{
-            let f = match fill {
-                Some(Data::$w(f)) if !f.is_empty() => f[0],
-                _ => $zero,
-            };
+        ($v:expr, $w:ident) => {{
             let mut out = Vec::with_capacity(idx.len());
             for i in idx {
-                out.push(match i {
-                    Some(i) => match $v.get(*i) {
-                        Some(x) => *x,
-                        None => bail!("internal: offset {i} out of range"),
-                    },
-                    None => f,
-                });
+                match i.and_then(|i| $v.get(i)) {
+                    Some(x) => out.push(*x),
+                    None => bail!("internal: offset {i:?} out of range"),
+                }
             }
             Data::$w(out.into())
         }};
     }
     Ok(match d {
-        Data::F(v) => pick!(v, F, 0.0),
-        Data::D(v) => pick!(v, D, 0.0),
-        Data::I(v) => pick!(v, I, 0),
-        Data::B(v) => pick!(v, B, false),
+        Data::F(v) => pick!(v, F),
+        Data::D(v) => pick!(v, D),
+        Data::I(v) => pick!(v, I),
+        Data::B(v) => pick!(v, B),
     })
 }
 
@@ -142,7 +134,7 @@ fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data>
 fn view(d: &Data, shape: &[usize], st: &[isize], base: isize) -> OpResult<Data> {
     match strided(d, shape, st, base) {
         Some(v) => Ok(v),
-        None => take(d, &view_offsets(shape, st, base), None),
+        None => take(d, &view_offsets(shape, st, base)),
     }
 }
 
@@ -153,25 +145,6 @@ fn to_dims(v: &[i64], what: &str) -> OpResult<Vec<usize>> {
                 .map_err(|_| crate::error::OpError(format!("{what}: negative dim {d}")))
         })
         .collect()
-}
-
-/// `Constant`.
-pub(crate) fn constant(c: &Ctx<'_>) -> OpResult<Val> {
-    if let Some(a) = c.node.attrs.first() {
-        return match &a.value {
-            AttrValue::Tensor(t) => Val::from_tensor(t),
-            AttrValue::Float(f) => Val::floats(DType::F32, vec![], vec![*f]),
-            AttrValue::Floats(f) => Val::floats(DType::F32, vec![f.len()], f.clone()),
-            AttrValue::Int(i) => Val::ints(vec![], vec![*i]),
-            AttrValue::Ints(i) => Val::ints(vec![i.len()], i.clone()),
-            o => bail!(
-                "Constant attribute '{}' of type {} is not supported",
-                a.name,
-                o.type_name()
-            ),
-        };
-    }
-    bail!("Constant without a value attribute")
 }
 
 /// `Shape` (with `start`/`end`).
@@ -537,46 +510,7 @@ pub(crate) fn gather(c: &Ctx<'_>) -> OpResult<Val> {
             idx.extend((b..b + inner).map(Some));
         }
     }
-    Val::new(x.dtype, shape, take(&x.data, &idx, None)?)
-}
-
-/// `GatherElements`.
-pub(crate) fn gather_elements(c: &Ctx<'_>) -> OpResult<Val> {
-    let (x, iv) = (c.input(0)?, c.input(1)?);
-    let axis = norm_axis(c.int("axis", 0)?, x.rank())?;
-    if iv.rank() != x.rank() {
-        bail!(
-            "indices rank {} differs from data rank {}",
-            iv.rank(),
-            x.rank()
-        );
-    }
-    let ind = iv.as_i64()?;
-    let xs = strides(&x.shape);
-    let is = strides(&iv.shape);
-    let dim = x.shape[axis] as i64;
-    let mut idx = Vec::with_capacity(ind.len());
-    for (k, &i) in ind.iter().enumerate() {
-        let j = if i < 0 { i + dim } else { i };
-        if j < 0 || j >= dim {
-            bail!("index {i} out of range for axis of size {dim}");
-        }
-        let mut off = 0;
-        for d in 0..x.rank() {
-            let coord = (k / is[d]) % iv.shape[d].max(1);
-            let coord = if d == axis { j as usize } else { coord };
-            if coord >= x.shape[d] {
-                bail!(
-                    "indices shape {:?} exceeds data shape {:?}",
-                    iv.shape,
-                    x.shape
-                );
-            }
-            off += coord * xs[d];
-        }
-        idx.push(Some(off));
-    }
-    Val::new(x.dtype, iv.shape.clone(), take(&x.data, &idx, None)?)
+    Val::new(x.dtype, shape, take(&x.data, &idx)?)
 }
 
 /// `Expand`.
@@ -588,125 +522,7 @@ pub(crate) fn expand(c: &Ctx<'_>) -> OpResult<Val> {
     let b = BIdx::new(&x.shape, &out);
     let n: usize = out.iter().product();
     let idx: Vec<Option<usize>> = (0..n).map(|i| Some(b.at(i))).collect();
-    Val::new(x.dtype, out, take(&x.data, &idx, None)?)
-}
-
-/// `Range`.
-pub(crate) fn range(c: &Ctx<'_>) -> OpResult<Val> {
-    let (s, l, d) = (c.input(0)?, c.input(1)?, c.input(2)?);
-    let (a, b, st) = (s.as_f64(), l.as_f64(), d.as_f64());
-    let (Some(&a), Some(&b), Some(&st)) = (a.first(), b.first(), st.first()) else {
-        bail!("Range needs scalar inputs")
-    };
-    if st == 0.0 {
-        bail!("Range delta is 0");
-    }
-    let n = ((b - a) / st).ceil().max(0.0);
-    if n > crate::value::MAX_ELEMS as f64 {
-        bail!("Range of {n} elements is too large");
-    }
-    let n = n as usize;
-    let data = match &*s.data {
-        Data::I(v) => {
-            let (a, st) = (v[0], d.as_i64()?.first().copied().unwrap_or(1));
-            Data::I((0..n).map(|i| a + i as i64 * st).collect())
-        }
-        Data::F(_) => Data::F((0..n).map(|i| (a + i as f64 * st) as f32).collect()),
-        Data::D(_) => Data::D((0..n).map(|i| a + i as f64 * st).collect()),
-        Data::B(_) => bail!("Range of bool"),
-    };
-    Val::new(s.dtype, vec![n], data)
-}
-
-/// `ConstantOfShape`.
-pub(crate) fn constant_of_shape(c: &Ctx<'_>) -> OpResult<Val> {
-    let shape = to_dims(&c.input(0)?.as_i64()?, "ConstantOfShape")?;
-    let n = checked_numel(&shape)?;
-    let v = match c.attr("value") {
-        Some(AttrValue::Tensor(t)) => Val::from_tensor(t)?,
-        None => Val::floats(DType::F32, vec![1], vec![0.0])?,
-        Some(o) => bail!("attribute 'value' must be TENSOR, found {}", o.type_name()),
-    };
-    if v.numel() != 1 {
-        bail!("value must have one element");
-    }
-    let idx = vec![None; n];
-    Val::new(v.dtype, shape, take(&v.data, &idx, Some(&*v.data))?)
-}
-
-/// `Pad` (constant, reflect, edge).
-pub(crate) fn pad(c: &Ctx<'_>) -> OpResult<Val> {
-    let x = c.input(0)?;
-    let r = x.rank();
-    let pads = if c.opset() >= 11 {
-        c.input(1)?.as_i64()?
-    } else {
-        c.ints("pads")?.unwrap_or_default()
-    };
-    let mode = match c.attr("mode") {
-        Some(AttrValue::String(s)) => String::from_utf8_lossy(s).to_string(),
-        _ => "constant".into(),
-    };
-    let axes: Vec<usize> = match c.opt(3) {
-        Some(a) => a
-            .as_i64()?
-            .into_iter()
-            .map(|a| norm_axis(a, r))
-            .collect::<OpResult<_>>()?,
-        None => (0..r).collect(),
-    };
-    if pads.len() != 2 * axes.len() {
-        bail!("pads has {} entries for {} axes", pads.len(), axes.len());
-    }
-    let mut lo = vec![0i64; r];
-    let mut hi = vec![0i64; r];
-    for (k, &a) in axes.iter().enumerate() {
-        lo[a] = pads[k];
-        hi[a] = pads[k + axes.len()];
-    }
-    let mut shape = Vec::with_capacity(r);
-    for d in 0..r {
-        let s = x.shape[d] as i64 + lo[d] + hi[d];
-        if s < 0 {
-            bail!("pads {pads:?} make a negative dim");
-        }
-        shape.push(s as usize);
-    }
-    let n = checked_numel(&shape)?;
-    let fill = match c.opt(2) {
-        Some(v) if mode == "constant" => Some(v.data.clone()),
-        _ => None,
-    };
-    let xs = strides(&x.shape);
-    let os = strides(&shape);
-    let mut idx = Vec::with_capacity(n);
-    for k in 0..n {
-        let mut off = Some(0usize);
-        for d in 0..r {
-            let o = ((k / os[d]) % shape[d]) as i64 - lo[d];
-            let dim = x.shape[d] as i64;
-            let src = if (0..dim).contains(&o) {
-                Some(o)
-            } else {
-                match mode.as_str() {
-                    "edge" if dim > 0 => Some(o.clamp(0, dim - 1)),
-                    "reflect" if dim > 1 => {
-                        let p = 2 * (dim - 1);
-                        let m = o.rem_euclid(p);
-                        Some(if m >= dim { p - m } else { m })
-                    }
-                    "constant" => None,
-                    m => bail!("pad mode '{m}' cannot pad an axis of size {dim}"),
-                }
-            };
-            off = match (off, src) {
-                (Some(a), Some(s)) => Some(a + s as usize * xs[d]),
-                _ => None,
-            };
-        }
-        idx.push(off);
-    }
-    Val::new(x.dtype, shape, take(&x.data, &idx, fill.as_deref())?)
+    Val::new(x.dtype, out, take(&x.data, &idx)?)
 }
 
 #[cfg(test)]
@@ -728,7 +544,7 @@ mod tests {
             (&[2, 0, 4], &[60, 20, 1], 0),
         ];
         for &(shape, st, base) in cases {
-            let want = take(&d, &view_offsets(shape, st, base), None).unwrap();
+            let want = take(&d, &view_offsets(shape, st, base)).unwrap();
             let got = strided(&d, shape, st, base).unwrap();
             assert_eq!(got, want, "shape {shape:?} strides {st:?} base {base}");
         }
