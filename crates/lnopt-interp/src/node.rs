@@ -24,6 +24,8 @@ pub enum Elements {
     Floats(Vec<f64>),
     /// Elements of an integer dtype (unsigned 64-bit ones as their bit pattern) or bool (0 / 1).
     Ints(Vec<i64>),
+    /// Elements of a string tensor.
+    Strings(Vec<Vec<u8>>),
 }
 
 /// A [`Value`] whose parts do not fit together.
@@ -92,6 +94,7 @@ impl Value {
         let e = match buf {
             Buf::F(v) => Elements::Floats(v),
             Buf::I(v) => Elements::Ints(v),
+            Buf::S(v) => Elements::Strings(v),
         };
         (dtype, shape, e)
     }
