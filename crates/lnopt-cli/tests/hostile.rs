@@ -629,8 +629,11 @@ fn structural_errors_name_the_culprit() {
 fn two_runs_give_byte_identical_output() {
     let dir = tempfile::tempdir().unwrap();
     for (i, m) in good_fixtures().iter().enumerate().step_by(7) {
-        let a = dir.path().join(format!("a{i}.onnx"));
-        let b = dir.path().join(format!("b{i}.onnx"));
+        // Same file name in two folders: external data is named after the output.
+        let (da, db) = (dir.path().join(format!("a{i}")), dir.path().join(format!("b{i}")));
+        std::fs::create_dir_all(&da).unwrap();
+        std::fs::create_dir_all(&db).unwrap();
+        let (a, b) = (da.join("out.onnx"), db.join("out.onnx"));
         let oa = lnopt(&[s(m), "-o", s(&a), "-q"]);
         let ob = lnopt(&[s(m), "-o", s(&b), "-q"]);
         assert_eq!(
