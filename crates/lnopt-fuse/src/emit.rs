@@ -567,6 +567,8 @@ impl<'a, 'g> Emitter<'a, 'g> {
             NormLang::Pow([a, b]) => ("Pow", vec![*a, *b], None),
             NormLang::Sqrt(a) => ("Sqrt", vec![*a], None),
             NormLang::Recip(a) => ("Reciprocal", vec![*a], None),
+            NormLang::Neg(a) => ("Neg", vec![*a], None),
+            NormLang::Max([a, b]) => ("Max", vec![*a, *b], None),
             NormLang::Cast([a, t]) => {
                 let t = self.ctx.eg[*t].data.int.ok_or("cast without dtype")?;
                 ("Cast", vec![*a], Some(("to", AttrValue::Int(t))))

@@ -29,10 +29,7 @@ pub fn fuse_graph(
     let anchors: Vec<NodeId> = order
         .iter()
         .copied()
-        .filter(|&n| {
-            let node = graph.node(n);
-            node.op_type == "ReduceMean" && (node.domain.is_empty() || node.domain == "ai.onnx")
-        })
+        .filter(|&n| region::is_mean_node(graph.node(n)))
         .collect();
     let anchor_names: HashMap<NodeId, String> = anchors
         .iter()

@@ -33,9 +33,13 @@ pub enum Op {
     Sqrt,
     /// `Reciprocal`.
     Recip,
-    /// `Cast` to a dtype code.
+    /// `Neg`.
+    Neg,
+    /// `Max` of exactly two operands.
+    Max,
+    /// `Cast` to a dtype code (`CastLike` to a value of known type too).
     Cast(i64),
-    /// `ReduceMean` over the last `k` axes with keepdims.
+    /// `ReduceMean` over the last `k` axes with keepdims, or `GlobalAveragePool`.
     Mean(i64),
     /// `Identity` (and ReduceMean with no axes and `noop_with_empty_axes`).
     Alias,
@@ -52,8 +56,11 @@ pub fn mean_axes(
     let node = g.node(nid);
     let name = node.display_name(nid);
     let Some(x) = node.input(0) else {
-        return Err(format!("ReduceMean {name} has no input"));
+        return Err(format!("{} {name} has no input", node.op_type));
     };
+    if node.op_type == "GlobalAveragePool" {
+        return global_pool_axes(g, types, x, &name).map(Some);
+    }
     let keepdims = node
         .attr_int("keepdims")
         .map_err(|e| format!("{name}: {e}"))?;
@@ -115,6 +122,29 @@ pub fn mean_axes(
     Ok(Some(k))
 }
 
+/// The axes a `GlobalAveragePool` averages: every axis from 2 on of a rank ≥ 3 input, kept
+/// as size 1 — the keepdims mean over the last `rank - 2` axes.
+fn global_pool_axes(g: &Graph, types: &GraphTypes, x: ValueId, name: &str) -> Result<i64, String> {
+    let Some(rank) = rank_of(g, types, x, 0) else {
+        return Err(format!(
+            "rank of the input of GlobalAveragePool {name} is unknown, the pooled axes cannot be checked"
+        ));
+    };
+    if rank < 3 {
+        return Err(format!(
+            "GlobalAveragePool {name} has a rank-{rank} input; it needs rank 3 or more"
+        ));
+    }
+    Ok(rank as i64 - 2)
+}
+
+/// True for the nodes that compute a mean the language models: `ReduceMean` and
+/// `GlobalAveragePool` in the default domain.
+pub fn is_mean_node(node: &lnopt_ir::Node) -> bool {
+    matches!(node.op_type.as_str(), "ReduceMean" | "GlobalAveragePool")
+        && (node.domain.is_empty() || node.domain == "ai.onnx")
+}
+
 /// Rank of `v`: inferred, or (when inference does not know) propagated through element-wise
 /// ops and keepdims reductions from inputs of known rank.
 pub fn rank_of(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Option<usize> {
@@ -137,8 +167,15 @@ pub fn rank_of(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Optio
             }
             Some(r)
         }
-        "Sqrt" | "Reciprocal" | "Cast" | "Identity" | "Neg" => {
+        "Sqrt" | "Reciprocal" | "Cast" | "CastLike" | "Identity" | "Neg" | "GlobalAveragePool" => {
             rank_of(g, types, node.input(0)?, depth + 1)
+        }
+        "Max" if node.inputs().len() == 2 => {
+            let mut r = 0;
+            for i in node.inputs() {
+                r = r.max(rank_of(g, types, (*i)?, depth + 1)?);
+            }
+            Some(r)
         }
         "ReduceMean" if node.attr_int("keepdims").ok()?.unwrap_or(1) == 1 => {
             rank_of(g, types, node.input(0)?, depth + 1)
@@ -164,11 +201,23 @@ pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Opti
         "Pow" => bin(Op::Pow),
         "Sqrt" => un(Op::Sqrt),
         "Reciprocal" => un(Op::Recip),
+        "Neg" => un(Op::Neg),
+        "Max" => bin(Op::Max),
         "Identity" => un(Op::Alias),
         "Cast" => {
             let to = node.attr_int("to").ok()??;
             un(Op::Cast(to))
         }
+        "CastLike" if n_in == 2 && node.inputs().len() == 2 => {
+            let like = node.input(1)?;
+            let d = types
+                .ty(like)
+                .map(|t| t.elem)
+                .filter(|d| *d != lnopt_ir::DType::Undefined)
+                .or_else(|| const_of(g, types, like).map(|c| c.dtype))?;
+            Some(Op::Cast(i64::from(d.onnx_code())))
+        }
+        "GlobalAveragePool" => mean_axes(g, types, opset, nid).ok().flatten().map(Op::Mean),
         "ReduceMean" => match mean_axes(g, types, opset, nid) {
             Ok(Some(k)) => Some(Op::Mean(k)),
             Ok(None) => Some(Op::Alias),
@@ -209,7 +258,7 @@ pub fn leaf_facts(g: &Graph, types: &GraphTypes, v: ValueId) -> Facts {
         int: None,
         reduced: g
             .producer_node(v)
-            .is_some_and(|(n, _)| g.node(n).op_type == "ReduceMean"),
+            .is_some_and(|(n, _)| is_mean_node(g.node(n))),
     }
 }
 
@@ -237,7 +286,7 @@ pub fn build(
             let pn = g.node(p);
             let next = match pn.op_type.as_str() {
                 "Mul" if pn.input(0).is_some() && pn.input(0) == pn.input(1) => pn.input(0),
-                "Pow" | "Cast" => pn.input(0),
+                "Pow" | "Cast" | "CastLike" => pn.input(0),
                 _ => None,
             };
             match next {
@@ -320,6 +369,8 @@ pub fn build(
             (Op::Pow, Some(a), Some(b)) => NormLang::Pow([a, b]),
             (Op::Sqrt, Some(a), _) => NormLang::Sqrt(a),
             (Op::Recip, Some(a), _) => NormLang::Recip(a),
+            (Op::Neg, Some(a), _) => NormLang::Neg(a),
+            (Op::Max, Some(a), Some(b)) => NormLang::Max([a, b]),
             (Op::Cast(t), Some(a), _) => {
                 let t = egraph.add(NormLang::Int(t));
                 NormLang::Cast([a, t])

@@ -115,7 +115,7 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
         .members
         .iter()
         .copied()
-        .filter(|&m| g.contains_node(m) && g.node(m).op_type == "ReduceMean")
+        .filter(|&m| g.contains_node(m) && crate::region::is_mean_node(g.node(m)))
         .collect();
     let mut ks = Vec::new();
     for &m in &members {

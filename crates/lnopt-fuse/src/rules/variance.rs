@@ -3,11 +3,23 @@
 //! ```text
 //! (mean (mul (sub x (mean x k)) (sub x (mean x k))) k)   => (var x k)   centred square
 //! (sub (mean (mul x x) k) (mul (mean x k) (mean x k)))   => (var x k)   E[x²] - E[x]²
+//! (max (var x k) c)  => (var x k)    when c ≤ 0 everywhere        Flax's clamped fast variance
+//! (max c (var x k))  => (var x k)
 //! ```
 //! `Pow(d, 2)` reaches the first form through `pow2-to-mul`; the same `k` in both
 //! reductions is what makes the axes equal.
+//!
+//! The clamp rules are sound because `var` denotes the population variance
+//! `E[(x − E[x])²]`, a mean of squares, which is never negative; `max(v, c)` with `c ≤ 0` is
+//! then `v` exactly, and the clamp constant must broadcast within the variance's shape so it
+//! cannot enlarge it. The clamp only ever acted on rounding: the decomposed `E[x²] − E[x]²`
+//! can round below zero on rows whose mean is large against their spread. A fused
+//! `LayerNormalization` computes the variance that the clamp protects — lnopt's interpreter
+//! sums centred squares (never negative), and its JIT's one-pass formula falls back to the
+//! centred pass when it has lost precision — so it never needs the clamp. A clamp at a
+//! positive value changes small variances and matches no rule.
 
-use super::cond::float;
+use super::cond::{clamp_cannot_bind, float};
 use super::Rule;
 use egg::rewrite;
 
@@ -20,5 +32,9 @@ pub fn rules() -> Vec<Rule> {
         rewrite!("var-moments";
             "(sub (mean (mul ?x ?x) ?k) (mul (mean ?x ?k) (mean ?x ?k)))" => "(var ?x ?k)"
             if float("?x")),
+        rewrite!("var-clamp-right"; "(max (var ?x ?k) ?c)" => "(var ?x ?k)"
+            if clamp_cannot_bind("?x", "?k", "?c")),
+        rewrite!("var-clamp-left"; "(max ?c (var ?x ?k))" => "(var ?x ?k)"
+            if clamp_cannot_bind("?x", "?k", "?c")),
     ]
 }
