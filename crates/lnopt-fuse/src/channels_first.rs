@@ -8,6 +8,9 @@
 //! transposed form (constants such as γ `[C,1,1]` are transposed too); the caller then runs
 //! the ordinary fusion on the result and keeps it only if the site fused.
 //!
+//! A `Reshape` that provably returns its input ([`crate::region::is_noop_reshape`], tf2onnx
+//! writes one on the mean) is part of the region and becomes an `Identity` there.
+//!
 //! Only rank-4 tensors with statistics over exactly axis 1 qualify (the image layout the
 //! channels-first norm exists for); other non-trailing reductions are left as they are.
 
@@ -78,11 +81,13 @@ fn region(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> Option<V
         let node = g.node(n);
         let op_ok = ELEMENTWISE.contains(&node.op_type.as_str())
             && (node.domain.is_empty() || node.domain == "ai.onnx")
-            || is_channel_mean(g, types, opset, n);
+            || is_channel_mean(g, types, opset, n)
+            || crate::region::is_noop_reshape(g, types, n);
         if !op_ok || node.outputs().len() != 1 {
             continue;
         }
-        let data_inputs: Vec<ValueId> = if node.op_type == "ReduceMean" {
+        let data_inputs: Vec<ValueId> = if matches!(node.op_type.as_str(), "ReduceMean" | "Reshape")
+        {
             node.input(0).into_iter().collect()
         } else {
             node.inputs().iter().flatten().copied().collect()
@@ -171,7 +176,7 @@ pub fn rewrite_site(
     let mut consts: BTreeMap<ValueId, Tensor> = BTreeMap::new();
     for &n in &nodes {
         let node = g.node(n);
-        let data: Vec<ValueId> = if node.op_type == "ReduceMean" {
+        let data: Vec<ValueId> = if matches!(node.op_type.as_str(), "ReduceMean" | "Reshape") {
             node.input(0).into_iter().collect()
         } else {
             node.inputs().iter().flatten().copied().collect()
@@ -211,6 +216,12 @@ pub fn rewrite_site(
             .iter()
             .map(|i| i.map(|v| map.get(&v).copied().unwrap_or(v)))
             .collect();
+        if node.op_type == "Reshape" {
+            // A no-op Reshape in NCHW (the only kind in a region) is an Identity in NHWC; its
+            // target shape would describe the wrong layout there.
+            copy = Node::new("Identity", copy.name.clone());
+            inputs.truncate(1);
+        }
         if node.op_type == "ReduceMean" {
             if opset >= 18 {
                 inputs.truncate(1);

@@ -511,6 +511,30 @@ impl<'a, 'g> Emitter<'a, 'g> {
             }
         };
         let bias = self.param_value(f, beta, true, bound, &format!("{base}_bias"))?;
+        // Statistics in f32, except an f64 RMSNormalization, whose standard op takes an f64
+        // stash_type (LayerNormalization's Mean/InvStdDev type does not include f64, and ONNX
+        // Runtime's SimplifiedLayerNormalization is not promised one).
+        let stash = match (self.ctx.eg[x].data.dtype, kind, self.ctx.opts.target) {
+            (Some(DType::F64), NormKind::RmsNorm, EmitTarget::Standard) => {
+                // The epsilon attribute is an f32: the nearest normal f32 moves ε by at most
+                // 2^-24 of itself, so √(v + ε) by at most 2^-25 relative (docs/numerics.md).
+                // A subnormal or zero f32 would lose ε, and is refused.
+                if !(eps as f32).is_normal() && eps != 0.0 {
+                    return Err(format!(
+                        "epsilon {eps:e} of the f64 statistics has no normal f32 value, and the \
+                         epsilon attribute is an f32"
+                    ));
+                }
+                DType::F64
+            }
+            (Some(DType::F64), _, _) => {
+                return Err(format!(
+                    "statistics are computed in f64: {} cannot compute them in f64 for this target",
+                    kind.op_name()
+                ))
+            }
+            _ => DType::F32,
+        };
         let (op, domain_note) = match (kind, self.ctx.opts.target) {
             (NormKind::LayerNorm, _) => ("LayerNormalization", ""),
             (NormKind::RmsNorm, EmitTarget::Standard) => ("RMSNormalization", ""),
@@ -534,7 +558,7 @@ impl<'a, 'g> Emitter<'a, 'g> {
         node.domain = domain_note.to_string();
         node.set_attr("axis", AttrValue::Int((rank as i64) - k));
         node.set_attr("epsilon", AttrValue::Float(eps as f32));
-        node.set_attr("stash_type", AttrValue::Int(1));
+        node.set_attr("stash_type", AttrValue::Int(i64::from(stash.onnx_code())));
         let mut inputs = vec![Some(xv), Some(scale)];
         if let Some(b) = bias {
             inputs.push(Some(b));

@@ -288,7 +288,13 @@ impl State<'_> {
             }
         }
         let mut class_values: BTreeMap<Id, Vec<ValueId>> = BTreeMap::new();
-        let mut cv: Vec<(&ValueId, &Id)> = reg.class_of.iter().collect();
+        // Values of another rank than their class (see Region::reshaped) are neither read as
+        // the class nor redefined: where still needed, their original nodes stay.
+        let mut cv: Vec<(&ValueId, &Id)> = reg
+            .class_of
+            .iter()
+            .filter(|(v, _)| !reg.reshaped.contains(*v))
+            .collect();
         cv.sort();
         for (v, c) in cv {
             class_values.entry(eg.find(*c)).or_default().push(*v);
@@ -340,6 +346,9 @@ impl State<'_> {
                     true,
                 );
                 for (&v, &c) in reg.class_of.iter() {
+                    if reg.reshaped.contains(&v) {
+                        continue;
+                    }
                     let Some((n, _)) = q.g.producer_node(v) else {
                         continue;
                     };

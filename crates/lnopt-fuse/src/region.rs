@@ -64,11 +64,6 @@ pub fn mean_axes(
     let keepdims = node
         .attr_int("keepdims")
         .map_err(|e| format!("{name}: {e}"))?;
-    if keepdims.unwrap_or(1) != 1 {
-        return Err(format!(
-            "ReduceMean keepdims=0 at node {name}: the mean would broadcast along the wrong axes"
-        ));
-    }
     let axes: Option<Vec<i64>> = if opset < 18 {
         node.attr_ints("axes")
             .map_err(|e| format!("{name}: {e}"))?
@@ -119,7 +114,30 @@ pub fn mean_axes(
             "ReduceMean axes {axes:?} are not trailing for rank {rank} at node {name}"
         ));
     }
+    if keepdims.unwrap_or(1) != 1 && !kept_dims_are_ones(types, x, k) {
+        return Err(format!(
+            "ReduceMean keepdims=0 at node {name}: the mean would broadcast along the wrong axes"
+        ));
+    }
     Ok(Some(k))
+}
+
+/// A keepdims=0 mean over the last `k` axes of `x` whose other dims are all 1 holds one
+/// value per row like the keepdims=1 mean, only with fewer (size-1) axes: broadcast against
+/// anything of `x`'s rank, both give the same tensor. The region gives it the keepdims=1
+/// term; the pass never lets its IR value be replaced or reused as that term
+/// ([`Region::reshaped`]).
+fn kept_dims_are_ones(types: &GraphTypes, x: ValueId, k: i64) -> bool {
+    let Some(shape) = types.ty(x).and_then(|t| t.shape.clone()) else {
+        return false;
+    };
+    let Ok(k) = usize::try_from(k) else {
+        return false;
+    };
+    shape.len() >= k
+        && shape[..shape.len() - k]
+            .iter()
+            .all(|d| *d == lnopt_ir::Dim::Fixed(1))
 }
 
 /// The axes a `GlobalAveragePool` averages: every axis from 2 on of a rank ≥ 3 input, kept
@@ -136,6 +154,34 @@ fn global_pool_axes(g: &Graph, types: &GraphTypes, x: ValueId, name: &str) -> Re
         ));
     }
     Ok(rank as i64 - 2)
+}
+
+/// True when the `Reshape` node `nid` provably returns its input unchanged: the target shape
+/// is a constant of the input's rank whose entries equal the input's dims (`0` copies a dim
+/// unless `allowzero` is set), with at most one `-1`, which then stands for the only dim left.
+pub fn is_noop_reshape(g: &Graph, types: &GraphTypes, nid: NodeId) -> bool {
+    let node = g.node(nid);
+    if node.op_type != "Reshape" || !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        return false;
+    }
+    let (Some(x), Some(t)) = (node.input(0), node.input(1)) else {
+        return false;
+    };
+    let allowzero = node.attr_int("allowzero").ok().flatten().unwrap_or(0) != 0;
+    let Some(target) = types.constant(t).and_then(|c| c.to_i64_vec()) else {
+        return false;
+    };
+    let Some(shape) = types.ty(x).and_then(|t| t.shape.clone()) else {
+        return false;
+    };
+    if target.len() != shape.len() || target.iter().filter(|&&d| d == -1).count() > 1 {
+        return false;
+    }
+    target.iter().zip(&shape).all(|(&t, d)| match t {
+        -1 => true,
+        0 if !allowzero => true,
+        t => *d == lnopt_ir::Dim::Fixed(t),
+    })
 }
 
 /// True for the nodes that compute a mean the language models: `ReduceMean` and
@@ -204,6 +250,7 @@ pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Opti
         "Neg" => un(Op::Neg),
         "Max" => bin(Op::Max),
         "Identity" => un(Op::Alias),
+        "Reshape" if is_noop_reshape(g, types, nid) => Some(Op::Alias),
         "Cast" => {
             let to = node.attr_int("to").ok()??;
             un(Op::Cast(to))
@@ -239,6 +286,11 @@ pub struct Region {
     pub roots: Vec<ValueId>,
     /// ReduceMean nodes of the region (topo order) with their output value.
     pub reduce_means: Vec<(NodeId, ValueId)>,
+    /// Region values whose IR rank differs from their e-class's (values computed from a
+    /// keepdims=0 mean with size-1 kept dims, or of unknown rank downstream of one). They are
+    /// equal to their class only after broadcasting, so they are never read in place of the
+    /// class nor redefined from a fused node.
+    pub reshaped: BTreeSet<ValueId>,
 }
 
 /// Facts of an opaque value.
@@ -396,11 +448,32 @@ pub fn build(
         }
     }
     egraph.rebuild();
+    let squeezed = reduce_means.iter().any(|&(n, _)| {
+        g.node(n).op_type == "ReduceMean"
+            && g.node(n).attr_int("keepdims").ok().flatten().unwrap_or(1) != 1
+    });
+    let reshaped = if squeezed {
+        class_of
+            .iter()
+            .filter(|(v, _)| {
+                g.producer_node(**v)
+                    .is_some_and(|(n, _)| node_set.contains(&n))
+            })
+            .filter(|(v, c)| {
+                let ir = types.ty(**v).and_then(|t| t.rank());
+                ir.is_none() || ir != egraph[**c].data.rank()
+            })
+            .map(|(v, _)| *v)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     Region {
         nodes,
         egraph,
         class_of,
         roots,
         reduce_means,
+        reshaped,
     }
 }

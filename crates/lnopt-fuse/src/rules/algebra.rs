@@ -9,6 +9,7 @@
 //! (pow a -1)                       => (recip a)
 //! (div a b)                        => (mul a (recip b))
 //! (mul 1 (recip b))                => (recip b)
+//! (mul a 1)                        => a                         (Paddle's scale(x, 1.0))
 //! (add (mul x s) (sub b (mul m s))) => (add (mul (sub x m) s) b)        tf2onnx / Keras
 //! (mul a (mul g (recip s)))        => (mul (mul a (recip s)) g)
 //! (mul (neg a) b)                  => (neg (mul a b))
@@ -36,7 +37,16 @@ pub fn rules() -> Vec<Rule> {
             && fb.is_float()
             && matches!((&fc.shape, &fb.shape), (Some(x), Some(y)) if broadcasts_within(x, y))
     };
+    let (a, one) = (var("?a"), var("?c"));
+    let times_one = move |eg: &mut super::cond::NormEGraph, _: egg::Id, s: &egg::Subst| {
+        let (fa, fc) = (facts(eg, s, a), facts(eg, s, one));
+        fc.uniform == Some(1.0)
+            && fa.is_float()
+            && fc.is_float()
+            && matches!((&fc.shape, &fa.shape), (Some(x), Some(y)) if broadcasts_within(x, y))
+    };
     vec![
+        rewrite!("mul-one"; "(mul ?a ?c)" => "?a" if times_one),
         rewrite!("add-comm"; "(add ?a ?b)" => "(add ?b ?a)"),
         rewrite!("mul-comm"; "(mul ?a ?b)" => "(mul ?b ?a)"),
         rewrite!("pow2-to-mul"; "(pow ?a ?c)" => "(mul ?a ?a)" if exponent(2.0)),
