@@ -184,6 +184,34 @@ pub fn is_noop_reshape(g: &Graph, types: &GraphTypes, nid: NodeId) -> bool {
     })
 }
 
+/// True when node `nid`'s only output is no graph output and only feeds ops of the language,
+/// so making it an alias of its input adds no second live value to that input's e-class.
+fn only_feeds_terms(g: &Graph, nid: NodeId) -> bool {
+    const TERMS: &[&str] = &[
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Pow",
+        "Sqrt",
+        "Reciprocal",
+        "Neg",
+        "Max",
+        "Cast",
+        "CastLike",
+        "ReduceMean",
+        "Identity",
+    ];
+    let Some(out) = g.node(nid).output(0) else {
+        return false;
+    };
+    !g.is_output(out)
+        && g.value(out)
+            .uses()
+            .iter()
+            .all(|(u, _)| TERMS.contains(&g.node(*u).op_type.as_str()))
+}
+
 /// True for the nodes that compute a mean the language models: `ReduceMean` and
 /// `GlobalAveragePool` in the default domain.
 pub fn is_mean_node(node: &lnopt_ir::Node) -> bool {
@@ -250,7 +278,7 @@ pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Opti
         "Neg" => un(Op::Neg),
         "Max" => bin(Op::Max),
         "Identity" => un(Op::Alias),
-        "Reshape" if is_noop_reshape(g, types, nid) => Some(Op::Alias),
+        "Reshape" if is_noop_reshape(g, types, nid) && only_feeds_terms(g, nid) => Some(Op::Alias),
         "Cast" => {
             let to = node.attr_int("to").ok()??;
             un(Op::Cast(to))
