@@ -24,15 +24,17 @@ fn producer_op(g: &Graph, v: ValueId) -> Option<(NodeId, &lnopt_ir::Node)> {
     (node.domain.is_empty() || node.domain == "ai.onnx").then_some((n, node))
 }
 
-/// `v` with Cast and Identity producers peeled off.
+/// `v` with Cast, CastLike and Identity producers peeled off.
 pub fn strip_cast(g: &Graph, v: ValueId) -> ValueId {
     let mut cur = v;
     for _ in 0..4 {
         match producer_op(g, cur) {
-            Some((_, n)) if matches!(n.op_type.as_str(), "Cast" | "Identity") => match n.input(0) {
-                Some(i) => cur = i,
-                None => break,
-            },
+            Some((_, n)) if matches!(n.op_type.as_str(), "Cast" | "CastLike" | "Identity") => {
+                match n.input(0) {
+                    Some(i) => cur = i,
+                    None => break,
+                }
+            }
             _ => break,
         }
     }
@@ -177,9 +179,20 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
                     Some(e) => findings.push(format!("Pow exponent {e} at node {name} is not 2")),
                     None => findings.push(format!("Pow exponent at node {name} is not a constant")),
                 },
-                "Sub" if outs.contains(&v) && slot == 0 => findings.push(format!(
-                    "Sub at node {name} computes mean - x (reversed operands)"
-                )),
+                "Sub" if outs.contains(&v) && slot == 0 => {
+                    // `mean(x) - x` only: `E[x²] - E[x]²` has a mean first too.
+                    let mean_in = members
+                        .iter()
+                        .find(|&&m| g.node(m).output(0) == Some(v))
+                        .and_then(|&m| g.node(m).input(0));
+                    if let (Some(a), Some(b)) = (mean_in, n.input(1)) {
+                        if strip_cast(g, a) == strip_cast(g, b) {
+                            findings.push(format!(
+                                "Sub at node {name} computes mean - x (reversed operands)"
+                            ));
+                        }
+                    }
+                }
                 "Sub" if outs.contains(&v) && slot == 1 => {
                     let mean_in = members
                         .iter()
