@@ -77,6 +77,8 @@ def timm_cases(cases):
     # TorchScript cannot export aten::rms_norm: let timm write RMSNorm out with torch ops, as
     # it does on torch builds without F.rms_norm.
     fast_norm.has_torch_rms_norm = False
+    import timm.layers.norm as timm_norm
+    timm_norm.rms_norm = fast_norm.rms_norm
     fam = "timm"
     clean_family(fam)
     x = torch.from_numpy(rng_for(fam, "img").standard_normal((1, 3, 32, 32)).astype(np.float32))

@@ -1,5 +1,6 @@
-//! Channels-first LayerNorm (statistics over axis 1 of an NCHW tensor, as ConvNeXt's
-//! `data_format="channels_first"` LayerNorm computes it) in transposed coordinates.
+//! Channels-first LayerNorm and RMSNorm (statistics over axis 1 of an NCHW tensor, as
+//! ConvNeXt's `data_format="channels_first"` LayerNorm and timm's `LayerNorm2d` / `RmsNorm2d`
+//! compute them) in transposed coordinates.
 //!
 //! `LayerNormalization` normalises trailing axes, so such a site cannot become one node. It
 //! can become `Transpose(0,2,3,1) → LayerNormalization(axis=-1) → Transpose(0,3,1,2)`:
@@ -70,12 +71,21 @@ pub fn is_channel_mean(g: &Graph, types: &GraphTypes, opset: i64, n: NodeId) -> 
 /// The nodes of the site around `anchor`: starting from the anchor, every element-wise node
 /// or channel ReduceMean whose inputs are all the site's input `x`, site values or constants,
 /// with at least one site value.
-fn region(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> Option<Vec<NodeId>> {
-    let x = g.node(anchor).input(0)?;
+fn region(
+    g: &Graph,
+    types: &GraphTypes,
+    opset: i64,
+    anchor: NodeId,
+    x: ValueId,
+    square: Option<NodeId>,
+) -> Option<Vec<NodeId>> {
     let order = g.topo_order().ok()?;
     let mut inside: BTreeSet<NodeId> = BTreeSet::from([anchor]);
-    let mut values: BTreeSet<ValueId> =
-        g.node(anchor).outputs().iter().flatten().copied().collect();
+    inside.extend(square);
+    let mut values: BTreeSet<ValueId> = inside
+        .iter()
+        .flat_map(|&n| g.node(n).outputs().iter().flatten().copied())
+        .collect();
     let start = order.iter().position(|&n| n == anchor)?;
     for &n in &order[start + 1..] {
         let node = g.node(n);
@@ -102,6 +112,25 @@ fn region(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> Option<V
         }
     }
     Some(order.into_iter().filter(|n| inside.contains(n)).collect())
+}
+
+/// The site's input and, for a mean of a square (`Pow(x, c)` or `Mul(x, x)`, an RMSNorm's
+/// statistic; timm's `RmsNorm2d`), the squaring node, which then belongs to the region.
+fn site_input(g: &Graph, anchor: NodeId) -> Option<(ValueId, Option<NodeId>)> {
+    let m = g.node(anchor).input(0)?;
+    if let Some((p, _)) = g.producer_node(m) {
+        let pn = g.node(p);
+        let default = pn.domain.is_empty() || pn.domain == "ai.onnx";
+        let square = match pn.op_type.as_str() {
+            "Pow" => pn.input(0),
+            "Mul" if pn.input(0).is_some() && pn.input(0) == pn.input(1) => pn.input(0),
+            _ => None,
+        };
+        if let (true, Some(x)) = (default, square) {
+            return Some((x, Some(p)));
+        }
+    }
+    Some((m, None))
 }
 
 /// A constant of rank ≤ 4 that can be transposed.
@@ -151,13 +180,13 @@ pub fn rewrite_site(
     opset: i64,
     anchor: NodeId,
 ) -> Option<String> {
-    let x = g.node(anchor).input(0)?;
-    let nodes = region(g, types, opset, anchor)?;
-    if !nodes
+    let (x, square) = site_input(g, anchor)?;
+    let nodes = region(g, types, opset, anchor, x, square)?;
+    let two_means = nodes
         .iter()
-        .any(|&n| n != anchor && g.node(n).op_type == "ReduceMean")
-    {
-        return None; // one statistic only: not a norm
+        .any(|&n| n != anchor && g.node(n).op_type == "ReduceMean");
+    if !two_means && square.is_none() {
+        return None; // one statistic of no square: not a norm
     }
     let inside: BTreeSet<NodeId> = nodes.iter().copied().collect();
     let produced: BTreeSet<ValueId> = nodes

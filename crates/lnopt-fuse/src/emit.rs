@@ -501,13 +501,14 @@ impl<'a, 'g> Emitter<'a, 'g> {
         let scale = match self.param_value(f, gamma, false, bound, &format!("{base}_scale"))? {
             Some(v) => v,
             None => {
-                let dims = self.norm_dims(x, k).ok_or_else(|| {
-                    "the normalised dims are not all fixed, so no unit Scale can be built"
-                        .to_string()
-                })?;
-                let n = lnopt_ir::numel(&dims).ok_or("normalised size overflows")?;
                 let dtype = self.ctx.eg[x].data.dtype.unwrap_or(DType::F32);
-                self.new_init(&format!("{base}_unit_scale"), dtype, dims, &vec![1.0; n])?
+                match self.norm_dims(x, k) {
+                    Some(dims) => {
+                        let n = lnopt_ir::numel(&dims).ok_or("normalised size overflows")?;
+                        self.new_init(&format!("{base}_unit_scale"), dtype, dims, &vec![1.0; n])?
+                    }
+                    None => self.runtime_unit_scale(xv, k, dtype, bound, &base)?,
+                }
             }
         };
         let bias = self.param_value(f, beta, true, bound, &format!("{base}_bias"))?;
@@ -574,6 +575,54 @@ impl<'a, 'g> Emitter<'a, 'g> {
         }
         let _ = self.ctx.opset;
         Ok(y)
+    }
+
+    /// A Scale of ones shaped like the last `k` dims of `xv`, computed at run time
+    /// (`ConstantOfShape(Slice(Shape(x), -k))`), for a norm whose normalised dims are not all
+    /// known: the core needs no normalised size, and γ/β, which may fix it only by
+    /// broadcasting, stay outside as they were.
+    fn runtime_unit_scale(
+        &mut self,
+        xv: ValueId,
+        k: i64,
+        dtype: DType,
+        bound: usize,
+        base: &str,
+    ) -> Result<ValueId, String> {
+        if self.ctx.opset < 10 {
+            return Err(
+                "the normalised dims are not all fixed, and a unit Scale built at run time \
+                 needs opset 10"
+                    .into(),
+            );
+        }
+        let hint = format!("{base}_unit_scale");
+        let shape = self.simple("Shape", vec![xv], None, bound, &hint)?;
+        let (starts, ends) = if self.dry {
+            (self.placeholder(), self.placeholder())
+        } else {
+            (
+                self.g.add_initializer(
+                    &format!("{hint}_start"),
+                    Tensor::from_i64("", vec![1], &[-k]),
+                ),
+                self.g.add_initializer(
+                    &format!("{hint}_end"),
+                    Tensor::from_i64("", vec![1], &[i64::MAX]),
+                ),
+            )
+        };
+        let dims = self.simple("Slice", vec![shape, starts, ends], None, bound, &hint)?;
+        let one = pack_float(&[1.0], dtype).ok_or_else(|| format!("cannot store {dtype} ones"))?;
+        let one = Tensor::from_bytes("", dtype, vec![1], one).map_err(|e| e.to_string())?;
+        self.simple_attr(
+            "ConstantOfShape",
+            vec![dims],
+            None,
+            bound,
+            &hint,
+            Some(("value", AttrValue::Tensor(one))),
+        )
     }
 
     fn emit_generic(

@@ -98,6 +98,15 @@ pub fn fuse_graph(
         if any {
             continue;
         }
+        // A lone GlobalAveragePool is a pooling layer, not a norm candidate: not a site.
+        if let [m] = gr.members.as_slice() {
+            if graph.contains_node(*m)
+                && graph.node(*m).op_type == "GlobalAveragePool"
+                && !refusals.contains_key(m)
+            {
+                continue;
+            }
+        }
         let refusal = gr.members.iter().find_map(|m| refusals.get(m)).cloned();
         let (kind, reason) = match refusal {
             Some((k, r)) => (k, r),
