@@ -38,8 +38,9 @@ SOURCES = {
                        "preln_block_op15"],
     "tf2onnx_keras2": ["ln_axis_last_op13", "encoder_block_op17"],
     "paddle2onnx": ["layernorm_op13", "rmsnorm_ops", "encoder_preln", "neg_no_sqrt"],
-    "timm": ["vit_tiny", "convnext_tiny", "resmlp_tiny", "rmsnorm2d_block"],
-    "transformers": ["roberta", "mistral", "phi", "deberta_v2"],
+    "timm": ["rmsnorm2d_block", "rmsnorm"],
+    "transformers": ["distilbert", "mistral"],
+    "torch_functions": ["layernorm_as_function_op15"],
 }
 
 

@@ -89,11 +89,9 @@ def timm_cases(cases):
                                                      depth=2, num_heads=2)),
         ("convnext_tiny", "convnext_atto", dict(dims=(8, 16, 24, 32), depths=(1, 1, 1, 1))),
         ("convnextv2_tiny", "convnextv2_atto", dict(dims=(8, 16, 24, 32), depths=(1, 1, 1, 1))),
-        ("mixer_tiny", "mixer_s16_224", dict(img_size=32, embed_dim=32, num_blocks=2)),
         ("swin_tiny", "swin_tiny_patch4_window7_224", dict(img_size=32, patch_size=4, window_size=4,
                                                            embed_dim=16, depths=(1, 1),
                                                            num_heads=(1, 2))),
-        ("resmlp_tiny", "resmlp_12_224", dict(img_size=32, embed_dim=32, depth=2)),
     ]
     for name, arch, kw in specs:
         try:
@@ -132,6 +130,17 @@ def timm_cases(cases):
     export(fam, "rmsnorm", RmsBlock(), [x3], ["x"], "timm.layers.RmsNorm(16)", cases, kind="rmsnorm")
 
 
+class LastHidden(torch.nn.Module):
+    """model(input_ids, use_cache=False).last_hidden_state, so the trace has one tensor in/out."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        return self.model(input_ids=input_ids, use_cache=False).last_hidden_state
+
+
 def hf_cases(cases):
     import transformers as T
     fam = "transformers"
@@ -166,6 +175,8 @@ def hf_cases(cases):
             config = getattr(T, cfg)(**kw)
             config._attn_implementation = "eager"
             model = getattr(T, cls)(config)
+            if "use_cache" in getattr(model.forward, "__code__").co_varnames:
+                model = LastHidden(model)
             kind = "rmsnorm" if name in ("mistral", "qwen2", "gemma") else "layernorm"
             export(fam, name, model, [ids], ["input_ids"],
                    f"transformers {T.__version__} {cls} random init from {cfg}({kw})", cases,

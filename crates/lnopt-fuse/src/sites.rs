@@ -179,6 +179,20 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
                     Some(e) => findings.push(format!("Pow exponent {e} at node {name} is not 2")),
                     None => findings.push(format!("Pow exponent at node {name} is not a constant")),
                 },
+                "Max" => {
+                    let other = n.input(1 - slot.min(1));
+                    if let Some(c) = other
+                        .and_then(|e| const_of(g, types, e))
+                        .and_then(|c| c.uniform())
+                    {
+                        if c > 0.0 {
+                            findings.push(format!(
+                                "Max at node {name} floors the statistic at {c}, which changes \
+                                 small variances (only a floor at or below 0 is the variance)"
+                            ));
+                        }
+                    }
+                }
                 "Sub" if outs.contains(&v) && slot == 0 => {
                     // `mean(x) - x` only: `E[x²] - E[x]²` has a mean first too.
                     let mean_in = members
