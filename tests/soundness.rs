@@ -228,6 +228,10 @@ fn generators_cover_every_class() {
             seen.insert(format!("rank {} k {}", s.rank(), s.k));
             seen.insert(format!("f16 {} axes_input {}", s.f16, s.axes_input));
             seen.insert(format!("gamma {:?}", s.gamma));
+            seen.insert(format!(
+                "clamp {} factored {} squeeze {}",
+                s.clamp, s.factored, s.squeeze
+            ));
         }
     }
     let flaws = [
@@ -240,6 +244,8 @@ fn generators_cover_every_class() {
         "EpsEnlarges",
         "EpsPerElement",
         "DivNoSqrt",
+        "PowNegTwo",
+        "ClampPositive",
     ];
     for kind in ["Ln", "Rms"] {
         for f in flaws {
@@ -249,7 +255,7 @@ fn generators_cover_every_class() {
             );
         }
     }
-    for f in ["ReversedSub", "Mismatched"] {
+    for f in ["ReversedSub", "Mismatched", "FactoredOtherScale"] {
         assert!(
             seen.contains(&format!("flaw {f} Ln")),
             "{f} never generated"
@@ -263,11 +269,17 @@ fn generators_cover_every_class() {
             );
         }
     }
-    // 5 inverse spellings, 4 eps forms, 8 extras, 4 square x variance forms, 4 dtype/opset
+    // 6 inverse spellings, 5 eps forms, clamp / Keras 3 factoring / keepdims=0 on and off, 8 extras, 4 square x variance forms, 4 dtype/opset
     // combinations, 13 γ forms.
     let count = |p: &str| seen.iter().filter(|s| s.starts_with(p)).count();
-    assert_eq!(count("inv "), 5);
-    assert_eq!(count("eps "), 4);
+    assert_eq!(count("inv "), 6);
+    assert_eq!(count("eps "), 5);
+    for knob in ["clamp true", "factored true", "squeeze true"] {
+        assert!(
+            seen.iter().any(|s| s.contains(knob)),
+            "{knob} never generated"
+        );
+    }
     assert_eq!(count("extra "), 8);
     assert_eq!(count("square "), 4);
     assert_eq!(count("f16 "), 4);

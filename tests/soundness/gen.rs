@@ -41,6 +41,9 @@ pub enum Eps {
     Ones,
     /// Output of a `Constant` node.
     ConstantNode,
+    /// `CastLike(f64 constant, v)` (onnxscript, jax2onnx; opset ≥ 15, so only with axes
+    /// as an input).
+    CastLike,
 }
 
 /// How `1 / sqrt(v + eps)` is applied to the numerator.
@@ -56,6 +59,8 @@ pub enum Inv {
     MulOneDivSqrt,
     /// `Div(n, Pow(a, 0.5))`.
     DivPowHalf,
+    /// `Mul(n, Pow(Sqrt(a), -1))`.
+    MulPowNegOne,
 }
 
 /// Shape of γ or β relative to the input and the normalised axes.
@@ -132,6 +137,12 @@ pub enum Flaw {
     EpsPerElement,
     /// `Div(n, v + eps)` with no square root.
     DivNoSqrt,
+    /// `Mul(n, Pow(Sqrt(a), -2))`: a power that is not the reciprocal.
+    PowNegTwo,
+    /// The variance (mean square) clamped with `Max(v, 0.5)`: a positive floor.
+    ClampPositive,
+    /// LN, Keras 3 form: `x·inv + Neg(mean)·r` whose mean product lacks γ (`r`, not `inv`).
+    FactoredOtherScale,
 }
 
 /// One generated graph.
@@ -173,6 +184,16 @@ pub struct Spec {
     pub f16: bool,
     /// Near-miss knob.
     pub flaw: Flaw,
+    /// The variance (LN) or mean square (RMS) as `Max(v, 0)` (Flax's clamped fast variance).
+    pub clamp: bool,
+    /// LN with γ: Keras 3's `x·inv + (Neg(mean)·inv + β)` with `inv = r·γ`, instead of
+    /// `(x − mean)·r·γ + β` (only without extra readers, f32, γ a constant of the normalised
+    /// dims, β absent or the same).
+    pub factored: bool,
+    /// The means with keepdims = 0 where that is still a norm: every axis is normalised
+    /// (`k == rank`), so there are no kept dims and the scalar mean broadcasts like the
+    /// keepdims one (OpenVINO's batch-1 MVN tests have the same property).
+    pub squeeze: bool,
     /// Seed of the input data.
     pub seed: u64,
 }
@@ -264,8 +285,8 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
         proptest::collection::vec(1i64..=3, 4),
         proptest::collection::vec(1i64..=6, 4),
         any::<u64>(),
-        any::<[bool; 7]>(),
-        (0usize..4, 0usize..5, 0usize..4),
+        any::<[bool; 10]>(),
+        (0usize..5, 0usize..6, 0usize..4),
         (param(), param(), extra()),
         (
             any::<bool>(),
@@ -290,13 +311,25 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
                 let mut dims: Vec<i64> = (0..rank)
                     .map(|i| if i < rank - k { lead[i] } else { norm[i] })
                     .collect();
-                let eps = [Eps::Scalar, Eps::One, Eps::Ones, Eps::ConstantNode][eps_i];
+                let eps = [
+                    Eps::Scalar,
+                    Eps::One,
+                    Eps::Ones,
+                    Eps::ConstantNode,
+                    Eps::CastLike,
+                ][eps_i];
+                let eps = if eps == Eps::CastLike && !b[1] {
+                    Eps::Scalar
+                } else {
+                    eps
+                };
                 let inv = [
                     Inv::DivSqrt,
                     Inv::MulRecipSqrt,
                     Inv::MulPowNegHalf,
                     Inv::MulOneDivSqrt,
                     Inv::DivPowHalf,
+                    Inv::MulPowNegOne,
                 ][inv_i];
                 let flaw = if flawed {
                     pick_flaw(kind, rank, k, kseed >> 8, flaw_i)
@@ -309,6 +342,7 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
                     let h = dims[rank - 1].max(2);
                     dims = vec![h; rank];
                 }
+                let block: i64 = dims[rank - k..].iter().product();
                 Spec {
                     kind,
                     dims,
@@ -323,6 +357,18 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
                     swap_eps: b[4],
                     swap_inv: b[5],
                     swap_affine: b[6],
+                    clamp: b[7],
+                    factored: b[8]
+                        && kind == Kind::Ln
+                        && !f16
+                        && extra == Extra::None
+                        && matches!(gamma, Param::Const(PShape::Normalised))
+                        && matches!(beta, Param::None | Param::Const(PShape::Normalised))
+                        && flaw == Flaw::None
+                        // A one-element row has variance 0: inv = γ/√ε is huge and the
+                        // factored form loses β to cancellation (the fused node is exact).
+                        && block >= 2,
+                    squeeze: b[9] && k == rank && flaw == Flaw::None,
                     gamma,
                     beta,
                     extra,
@@ -337,21 +383,26 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
 fn pick_flaw(kind: Kind, rank: usize, k: usize, r: u64, i: usize) -> Flaw {
     let exps = [3.0f32, 1.0, 0.5, 2.0001];
     let all = match kind {
-        Kind::Ln => 10,
-        Kind::Rms => 8,
+        Kind::Ln => 13,
+        Kind::Rms => 10,
     };
     // The generic flaws first, then LN-only ones.
     let choice = (r as usize + i) % all;
     match choice {
         0 => Flaw::Exponent(exps[(r as usize / 16) % exps.len()]),
         1 => non_trailing(rank, r),
+        // keepdims = 0 with every axis normalised is still a norm (Spec::squeeze).
+        2 if k == rank => Flaw::Exponent(exps[(r as usize / 16) % exps.len()]),
         2 => Flaw::Keepdims0,
         3 => Flaw::MeanOfOther,
         4 => Flaw::EpsInput,
         5 => Flaw::EpsEnlarges,
         6 => Flaw::EpsPerElement,
         7 => Flaw::DivNoSqrt,
-        8 => Flaw::ReversedSub,
+        8 => Flaw::PowNegTwo,
+        9 => Flaw::ClampPositive,
+        10 => Flaw::ReversedSub,
+        11 => Flaw::FactoredOtherScale,
         _ => mismatched(rank, k, r),
     }
 }
@@ -524,7 +575,7 @@ pub fn build(s: &Spec) -> Model {
     } else {
         None
     };
-    let keep0 = s.flaw == Flaw::Keepdims0;
+    let keep0 = s.flaw == Flaw::Keepdims0 || s.squeeze;
     let opset = s.opset();
     let mean = |b: &mut B, v: ValueId, axes: &[i64], keep0: bool| -> ValueId {
         let axes: Vec<i64> = axes
@@ -589,6 +640,18 @@ pub fn build(s: &Spec) -> Model {
             (x, ms, sq, ms)
         }
     };
+    // Flax's clamp of the (LN) variance at 0, or the near-miss floor at 0.5.
+    let var = match (&s.flaw, s.clamp && s.kind == Kind::Ln) {
+        (Flaw::ClampPositive, _) => {
+            let c = b.scalar("floor", 0.5);
+            b.op("Max", &[var, c], vec![])
+        }
+        (_, true) => {
+            let c = b.scalar("zero", 0.0);
+            b.op("Max", &[c, var], vec![])
+        }
+        _ => var,
+    };
 
     let eps = match (&s.flaw, s.eps) {
         (Flaw::EpsInput, _) => b.input("eps", DType::F32, &[]),
@@ -603,6 +666,12 @@ pub fn build(s: &Spec) -> Model {
             b.init("eps", Tensor::from_f32("eps", vec![h], &vals))
         }
         (_, Eps::Scalar) => b.scalar("eps", s.eps_value),
+        (_, Eps::CastLike) => {
+            let bytes = f64::from(s.eps_value).to_le_bytes().to_vec();
+            let t = Tensor::from_bytes("eps64", DType::F64, vec![], bytes).expect("one f64");
+            let c = b.init("eps64", t);
+            b.op("CastLike", &[c, var], vec![])
+        }
         (_, Eps::One) => b.init("eps", Tensor::from_f32("eps", vec![1], &[s.eps_value])),
         (_, Eps::Ones) => b.init(
             "eps",
@@ -629,8 +698,54 @@ pub fn build(s: &Spec) -> Model {
             b.op("Mul", &[n, r], vec![])
         }
     };
+    let keras = s.factored || s.flaw == Flaw::FactoredOtherScale;
     let normed = if s.flaw == Flaw::DivNoSqrt {
         b.op("Div", &[num, ve], vec![])
+    } else if s.flaw == Flaw::PowNegTwo {
+        let sd = b.op("Sqrt", &[ve], vec![]);
+        let c = b.scalar("neg_two", -2.0);
+        let r = b.op("Pow", &[sd, c], vec![]);
+        mul(&mut b, num, r)
+    } else if keras {
+        // Keras 3: inv = r·γ; y = x·inv + (Neg(mean)·inv + β) (Neg(mean)·r for the flaw).
+        let sd = b.op("Sqrt", &[ve], vec![]);
+        let r = b.op("Reciprocal", &[sd], vec![]);
+        let dims = param_dims(s, PShape::Normalised);
+        let n = lnopt_ir::numel(&dims).expect("small parameter");
+        let g = b.init(
+            "gamma",
+            Tensor::from_f32(
+                "gamma",
+                dims.clone(),
+                &values(n, s.seed.wrapping_add(1), 0.25, 2.0),
+            ),
+        );
+        let inv = mul(&mut b, r, g);
+        let xs = b.op("Mul", &[x, inv], vec![]);
+        let neg = b.op("Neg", &[first_mean], vec![]);
+        let ms = b.op(
+            "Mul",
+            &[
+                neg,
+                if s.flaw == Flaw::FactoredOtherScale {
+                    r
+                } else {
+                    inv
+                },
+            ],
+            vec![],
+        );
+        let tail = match s.beta {
+            Param::Const(PShape::Normalised) => {
+                let bt = b.init(
+                    "beta",
+                    Tensor::from_f32("beta", dims, &values(n, s.seed.wrapping_add(2), -1.0, 1.0)),
+                );
+                b.op("Add", &[ms, bt], vec![])
+            }
+            _ => ms,
+        };
+        b.op("Add", &[xs, tail], vec![])
     } else {
         match s.inv {
             Inv::DivSqrt => {
@@ -653,6 +768,12 @@ pub fn build(s: &Spec) -> Model {
                 let r = b.op("Div", &[one, sd], vec![]);
                 mul(&mut b, num, r)
             }
+            Inv::MulPowNegOne => {
+                let sd = b.op("Sqrt", &[ve], vec![]);
+                let c = b.scalar("neg_one", -1.0);
+                let r = b.op("Pow", &[sd, c], vec![]);
+                mul(&mut b, num, r)
+            }
             Inv::DivPowHalf => {
                 let c = b.scalar("half", 0.5);
                 let sd = b.op("Pow", &[ve, c], vec![]);
@@ -665,7 +786,12 @@ pub fn build(s: &Spec) -> Model {
     } else {
         normed
     };
-    for (i, p) in [s.gamma, s.beta].into_iter().enumerate() {
+    let params = if keras {
+        [Param::None, Param::None]
+    } else {
+        [s.gamma, s.beta]
+    };
+    for (i, p) in params.into_iter().enumerate() {
         let name = if i == 0 { "gamma" } else { "beta" };
         let (shape, runtime) = match p {
             Param::None => continue,

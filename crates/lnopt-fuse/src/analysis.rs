@@ -148,6 +148,14 @@ impl Analysis<NormLang> for NormAnalysis {
             NormLang::Pow([a, b]) => binary(&f(a), &f(b), f64::powf),
             NormLang::Sqrt(a) => unary(&f(a), f64::sqrt),
             NormLang::Recip(a) => unary(&f(a), |x| 1.0 / x),
+            NormLang::Neg(a) => unary(&f(a), |x| -x),
+            NormLang::Max([a, b]) => binary(&f(a), &f(b), |x, y| {
+                if x.is_nan() || y.is_nan() {
+                    f64::NAN
+                } else {
+                    x.max(y)
+                }
+            }),
             NormLang::Cast([a, t]) => {
                 let x = f(a);
                 let to = f(t).int.map(|c| DType::from_onnx(c as i32));

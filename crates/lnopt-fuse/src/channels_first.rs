@@ -1,5 +1,6 @@
-//! Channels-first LayerNorm (statistics over axis 1 of an NCHW tensor, as ConvNeXt's
-//! `data_format="channels_first"` LayerNorm computes it) in transposed coordinates.
+//! Channels-first LayerNorm and RMSNorm (statistics over axis 1 of an NCHW tensor, as
+//! ConvNeXt's `data_format="channels_first"` LayerNorm and timm's `LayerNorm2d` / `RmsNorm2d`
+//! compute them) in transposed coordinates.
 //!
 //! `LayerNormalization` normalises trailing axes, so such a site cannot become one node. It
 //! can become `Transpose(0,2,3,1) → LayerNormalization(axis=-1) → Transpose(0,3,1,2)`:
@@ -7,6 +8,9 @@
 //! commutes with one common transpose. This module rewrites a site's region into that
 //! transposed form (constants such as γ `[C,1,1]` are transposed too); the caller then runs
 //! the ordinary fusion on the result and keeps it only if the site fused.
+//!
+//! A `Reshape` that provably returns its input ([`crate::region::is_noop_reshape`], tf2onnx
+//! writes one on the mean) is part of the region and becomes an `Identity` there.
 //!
 //! Only rank-4 tensors with statistics over exactly axis 1 qualify (the image layout the
 //! channels-first norm exists for); other non-trailing reductions are left as they are.
@@ -67,22 +71,33 @@ pub fn is_channel_mean(g: &Graph, types: &GraphTypes, opset: i64, n: NodeId) -> 
 /// The nodes of the site around `anchor`: starting from the anchor, every element-wise node
 /// or channel ReduceMean whose inputs are all the site's input `x`, site values or constants,
 /// with at least one site value.
-fn region(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> Option<Vec<NodeId>> {
-    let x = g.node(anchor).input(0)?;
+fn region(
+    g: &Graph,
+    types: &GraphTypes,
+    opset: i64,
+    anchor: NodeId,
+    x: ValueId,
+    square: Option<NodeId>,
+) -> Option<Vec<NodeId>> {
     let order = g.topo_order().ok()?;
     let mut inside: BTreeSet<NodeId> = BTreeSet::from([anchor]);
-    let mut values: BTreeSet<ValueId> =
-        g.node(anchor).outputs().iter().flatten().copied().collect();
+    inside.extend(square);
+    let mut values: BTreeSet<ValueId> = inside
+        .iter()
+        .flat_map(|&n| g.node(n).outputs().iter().flatten().copied())
+        .collect();
     let start = order.iter().position(|&n| n == anchor)?;
     for &n in &order[start + 1..] {
         let node = g.node(n);
         let op_ok = ELEMENTWISE.contains(&node.op_type.as_str())
             && (node.domain.is_empty() || node.domain == "ai.onnx")
-            || is_channel_mean(g, types, opset, n);
+            || is_channel_mean(g, types, opset, n)
+            || crate::region::is_noop_reshape(g, types, n);
         if !op_ok || node.outputs().len() != 1 {
             continue;
         }
-        let data_inputs: Vec<ValueId> = if node.op_type == "ReduceMean" {
+        let data_inputs: Vec<ValueId> = if matches!(node.op_type.as_str(), "ReduceMean" | "Reshape")
+        {
             node.input(0).into_iter().collect()
         } else {
             node.inputs().iter().flatten().copied().collect()
@@ -97,6 +112,25 @@ fn region(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> Option<V
         }
     }
     Some(order.into_iter().filter(|n| inside.contains(n)).collect())
+}
+
+/// The site's input and, for a mean of a square (`Pow(x, c)` or `Mul(x, x)`, an RMSNorm's
+/// statistic; timm's `RmsNorm2d`), the squaring node, which then belongs to the region.
+fn site_input(g: &Graph, anchor: NodeId) -> Option<(ValueId, Option<NodeId>)> {
+    let m = g.node(anchor).input(0)?;
+    if let Some((p, _)) = g.producer_node(m) {
+        let pn = g.node(p);
+        let default = pn.domain.is_empty() || pn.domain == "ai.onnx";
+        let square = match pn.op_type.as_str() {
+            "Pow" => pn.input(0),
+            "Mul" if pn.input(0).is_some() && pn.input(0) == pn.input(1) => pn.input(0),
+            _ => None,
+        };
+        if let (true, Some(x)) = (default, square) {
+            return Some((x, Some(p)));
+        }
+    }
+    Some((m, None))
 }
 
 /// A constant of rank ≤ 4 that can be transposed.
@@ -146,13 +180,13 @@ pub fn rewrite_site(
     opset: i64,
     anchor: NodeId,
 ) -> Option<String> {
-    let x = g.node(anchor).input(0)?;
-    let nodes = region(g, types, opset, anchor)?;
-    if !nodes
+    let (x, square) = site_input(g, anchor)?;
+    let nodes = region(g, types, opset, anchor, x, square)?;
+    let two_means = nodes
         .iter()
-        .any(|&n| n != anchor && g.node(n).op_type == "ReduceMean")
-    {
-        return None; // one statistic only: not a norm
+        .any(|&n| n != anchor && g.node(n).op_type == "ReduceMean");
+    if !two_means && square.is_none() {
+        return None; // one statistic of no square: not a norm
     }
     let inside: BTreeSet<NodeId> = nodes.iter().copied().collect();
     let produced: BTreeSet<ValueId> = nodes
@@ -171,7 +205,7 @@ pub fn rewrite_site(
     let mut consts: BTreeMap<ValueId, Tensor> = BTreeMap::new();
     for &n in &nodes {
         let node = g.node(n);
-        let data: Vec<ValueId> = if node.op_type == "ReduceMean" {
+        let data: Vec<ValueId> = if matches!(node.op_type.as_str(), "ReduceMean" | "Reshape") {
             node.input(0).into_iter().collect()
         } else {
             node.inputs().iter().flatten().copied().collect()
@@ -211,6 +245,12 @@ pub fn rewrite_site(
             .iter()
             .map(|i| i.map(|v| map.get(&v).copied().unwrap_or(v)))
             .collect();
+        if node.op_type == "Reshape" {
+            // A no-op Reshape in NCHW (the only kind in a region) is an Identity in NHWC; its
+            // target shape would describe the wrong layout there.
+            copy = Node::new("Identity", copy.name.clone());
+            inputs.truncate(1);
+        }
         if node.op_type == "ReduceMean" {
             if opset >= 18 {
                 inputs.truncate(1);

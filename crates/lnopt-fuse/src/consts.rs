@@ -87,8 +87,17 @@ fn const_rec(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Option<
             }
         }
         "Identity" => const_rec(g, types, node.input(0)?, depth + 1),
-        "Cast" => {
-            let to = DType::from_onnx(node.attr_int("to").ok()?? as i32);
+        "Cast" | "CastLike" => {
+            let to = if node.op_type == "Cast" {
+                DType::from_onnx(node.attr_int("to").ok()?? as i32)
+            } else {
+                let like = node.input(1)?;
+                types
+                    .ty(like)
+                    .map(|t| t.elem)
+                    .filter(|d| *d != DType::Undefined)
+                    .or_else(|| const_rec(g, types, like, depth + 1).map(|c| c.dtype))?
+            };
             let mut c = const_rec(g, types, node.input(0)?, depth + 1)?;
             if !(to.is_float() || to.is_int()) || !(c.dtype.is_float() || c.dtype.is_int()) {
                 return None;

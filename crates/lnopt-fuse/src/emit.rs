@@ -501,16 +501,41 @@ impl<'a, 'g> Emitter<'a, 'g> {
         let scale = match self.param_value(f, gamma, false, bound, &format!("{base}_scale"))? {
             Some(v) => v,
             None => {
-                let dims = self.norm_dims(x, k).ok_or_else(|| {
-                    "the normalised dims are not all fixed, so no unit Scale can be built"
-                        .to_string()
-                })?;
-                let n = lnopt_ir::numel(&dims).ok_or("normalised size overflows")?;
                 let dtype = self.ctx.eg[x].data.dtype.unwrap_or(DType::F32);
-                self.new_init(&format!("{base}_unit_scale"), dtype, dims, &vec![1.0; n])?
+                match self.norm_dims(x, k) {
+                    Some(dims) => {
+                        let n = lnopt_ir::numel(&dims).ok_or("normalised size overflows")?;
+                        self.new_init(&format!("{base}_unit_scale"), dtype, dims, &vec![1.0; n])?
+                    }
+                    None => self.runtime_unit_scale(xv, k, dtype, bound, &base)?,
+                }
             }
         };
         let bias = self.param_value(f, beta, true, bound, &format!("{base}_bias"))?;
+        // Statistics in f32, except an f64 RMSNormalization, whose standard op takes an f64
+        // stash_type (LayerNormalization's Mean/InvStdDev type does not include f64, and ONNX
+        // Runtime's SimplifiedLayerNormalization is not promised one).
+        let stash = match (self.ctx.eg[x].data.dtype, kind, self.ctx.opts.target) {
+            (Some(DType::F64), NormKind::RmsNorm, EmitTarget::Standard) => {
+                // The epsilon attribute is an f32: the nearest normal f32 moves ε by at most
+                // 2^-24 of itself, so √(v + ε) by at most 2^-25 relative (docs/numerics.md).
+                // A subnormal or zero f32 would lose ε, and is refused.
+                if !(eps as f32).is_normal() && eps != 0.0 {
+                    return Err(format!(
+                        "epsilon {eps:e} of the f64 statistics has no normal f32 value, and the \
+                         epsilon attribute is an f32"
+                    ));
+                }
+                DType::F64
+            }
+            (Some(DType::F64), _, _) => {
+                return Err(format!(
+                    "statistics are computed in f64: {} cannot compute them in f64 for this target",
+                    kind.op_name()
+                ))
+            }
+            _ => DType::F32,
+        };
         let (op, domain_note) = match (kind, self.ctx.opts.target) {
             (NormKind::LayerNorm, _) => ("LayerNormalization", ""),
             (NormKind::RmsNorm, EmitTarget::Standard) => ("RMSNormalization", ""),
@@ -534,7 +559,7 @@ impl<'a, 'g> Emitter<'a, 'g> {
         node.domain = domain_note.to_string();
         node.set_attr("axis", AttrValue::Int((rank as i64) - k));
         node.set_attr("epsilon", AttrValue::Float(eps as f32));
-        node.set_attr("stash_type", AttrValue::Int(1));
+        node.set_attr("stash_type", AttrValue::Int(i64::from(stash.onnx_code())));
         let mut inputs = vec![Some(xv), Some(scale)];
         if let Some(b) = bias {
             inputs.push(Some(b));
@@ -552,6 +577,54 @@ impl<'a, 'g> Emitter<'a, 'g> {
         Ok(y)
     }
 
+    /// A Scale of ones shaped like the last `k` dims of `xv`, computed at run time
+    /// (`ConstantOfShape(Slice(Shape(x), -k))`), for a norm whose normalised dims are not all
+    /// known: the core needs no normalised size, and γ/β, which may fix it only by
+    /// broadcasting, stay outside as they were.
+    fn runtime_unit_scale(
+        &mut self,
+        xv: ValueId,
+        k: i64,
+        dtype: DType,
+        bound: usize,
+        base: &str,
+    ) -> Result<ValueId, String> {
+        if self.ctx.opset < 10 {
+            return Err(
+                "the normalised dims are not all fixed, and a unit Scale built at run time \
+                 needs opset 10"
+                    .into(),
+            );
+        }
+        let hint = format!("{base}_unit_scale");
+        let shape = self.simple("Shape", vec![xv], None, bound, &hint)?;
+        let (starts, ends) = if self.dry {
+            (self.placeholder(), self.placeholder())
+        } else {
+            (
+                self.g.add_initializer(
+                    &format!("{hint}_start"),
+                    Tensor::from_i64("", vec![1], &[-k]),
+                ),
+                self.g.add_initializer(
+                    &format!("{hint}_end"),
+                    Tensor::from_i64("", vec![1], &[i64::MAX]),
+                ),
+            )
+        };
+        let dims = self.simple("Slice", vec![shape, starts, ends], None, bound, &hint)?;
+        let one = pack_float(&[1.0], dtype).ok_or_else(|| format!("cannot store {dtype} ones"))?;
+        let one = Tensor::from_bytes("", dtype, vec![1], one).map_err(|e| e.to_string())?;
+        self.simple_attr(
+            "ConstantOfShape",
+            vec![dims],
+            None,
+            bound,
+            &hint,
+            Some(("value", AttrValue::Tensor(one))),
+        )
+    }
+
     fn emit_generic(
         &mut self,
         node: &NormLang,
@@ -567,6 +640,8 @@ impl<'a, 'g> Emitter<'a, 'g> {
             NormLang::Pow([a, b]) => ("Pow", vec![*a, *b], None),
             NormLang::Sqrt(a) => ("Sqrt", vec![*a], None),
             NormLang::Recip(a) => ("Reciprocal", vec![*a], None),
+            NormLang::Neg(a) => ("Neg", vec![*a], None),
+            NormLang::Max([a, b]) => ("Max", vec![*a, *b], None),
             NormLang::Cast([a, t]) => {
                 let t = self.ctx.eg[*t].data.int.ok_or("cast without dtype")?;
                 ("Cast", vec![*a], Some(("to", AttrValue::Int(t))))

@@ -6,6 +6,7 @@
 use crate::lang::NormLang;
 use crate::rules::cond::NormEGraph;
 use egg::{Id, Language};
+use lnopt_ir::DType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -34,6 +35,10 @@ pub fn emittable_input(eg: &NormEGraph, x: Id) -> bool {
     crate::rules::cond::fusable_dtype(eg[x].data.dtype)
 }
 
+/// RMSNormalization (opset 23) is the exception: its `stash_type` may be f64, so an RMS over
+/// an f64 input is emitted with `stash_type = 11` and computes its statistics in f64, as the
+/// original did.
+///
 /// The chosen e-node per e-class.
 pub struct Extraction {
     choice: BTreeMap<Id, Choice>,
@@ -54,7 +59,10 @@ impl Extraction {
                             allow_ln && !banned.contains(&id) && emittable_input(eg, *x)
                         }
                         NormLang::Rms([x, ..]) => {
-                            allow_rms && !banned.contains(&id) && emittable_input(eg, *x)
+                            allow_rms
+                                && !banned.contains(&id)
+                                && (emittable_input(eg, *x)
+                                    || eg[*x].data.dtype == Some(DType::F64))
                         }
                         _ => true,
                     };

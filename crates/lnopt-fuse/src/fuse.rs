@@ -29,10 +29,7 @@ pub fn fuse_graph(
     let anchors: Vec<NodeId> = order
         .iter()
         .copied()
-        .filter(|&n| {
-            let node = graph.node(n);
-            node.op_type == "ReduceMean" && (node.domain.is_empty() || node.domain == "ai.onnx")
-        })
+        .filter(|&n| region::is_mean_node(graph.node(n)))
         .collect();
     let anchor_names: HashMap<NodeId, String> = anchors
         .iter()
@@ -100,6 +97,15 @@ pub fn fuse_graph(
         }
         if any {
             continue;
+        }
+        // A lone GlobalAveragePool is a pooling layer, not a norm candidate: not a site.
+        if let [m] = gr.members.as_slice() {
+            if graph.contains_node(*m)
+                && graph.node(*m).op_type == "GlobalAveragePool"
+                && !refusals.contains_key(m)
+            {
+                continue;
+            }
         }
         let refusal = gr.members.iter().find_map(|m| refusals.get(m)).cloned();
         let (kind, reason) = match refusal {
@@ -291,7 +297,13 @@ impl State<'_> {
             }
         }
         let mut class_values: BTreeMap<Id, Vec<ValueId>> = BTreeMap::new();
-        let mut cv: Vec<(&ValueId, &Id)> = reg.class_of.iter().collect();
+        // Values of another rank than their class (see Region::reshaped) are neither read as
+        // the class nor redefined: where still needed, their original nodes stay.
+        let mut cv: Vec<(&ValueId, &Id)> = reg
+            .class_of
+            .iter()
+            .filter(|(v, _)| !reg.reshaped.contains(*v))
+            .collect();
         cv.sort();
         for (v, c) in cv {
             class_values.entry(eg.find(*c)).or_default().push(*v);
@@ -343,6 +355,9 @@ impl State<'_> {
                     true,
                 );
                 for (&v, &c) in reg.class_of.iter() {
+                    if reg.reshaped.contains(&v) {
+                        continue;
+                    }
                     let Some((n, _)) = q.g.producer_node(v) else {
                         continue;
                     };

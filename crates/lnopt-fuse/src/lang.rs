@@ -30,8 +30,10 @@ impl FromStr for ValRef {
 define_language! {
     /// Terms of the normalisation language.
     ///
-    /// - `(mean x k)`: `ReduceMean` over the last `k` axes of `x` with `keepdims = 1`;
-    /// - `(cast x t)`: `Cast` to the ONNX dtype code `t`;
+    /// - `(mean x k)`: `ReduceMean` over the last `k` axes of `x` with `keepdims = 1` (also
+    ///   `GlobalAveragePool`, the mean over every axis from 2 on, keeping them);
+    /// - `(cast x t)`: `Cast` to the ONNX dtype code `t` (also `CastLike` to a value of type `t`);
+    /// - `(neg x)`: `Neg`; `(max a b)`: element-wise `Max` of two operands;
     /// - `(var x k)`: population variance over the last `k` axes (keepdims);
     /// - `(ln x k eps)`: `(x - mean) / sqrt(var + eps)` over the last `k` axes, no affine;
     /// - `(rms x k eps)`: `x / sqrt(mean(x²) + eps)` over the last `k` axes, no affine;
@@ -44,6 +46,8 @@ define_language! {
         "pow" = Pow([Id; 2]),
         "sqrt" = Sqrt(Id),
         "recip" = Recip(Id),
+        "neg" = Neg(Id),
+        "max" = Max([Id; 2]),
         "mean" = Mean([Id; 2]),
         "cast" = Cast([Id; 2]),
         "var" = Var([Id; 2]),

@@ -19,6 +19,7 @@ pub mod consts;
 pub mod emit;
 pub mod extract;
 pub mod flatten_roundtrip;
+pub mod functions;
 mod fuse;
 // egg's define_language! takes no doc comments on its literal variants (`Int`, `Val`);
 // the enum's own doc describes every term.
@@ -30,6 +31,7 @@ pub mod sites;
 mod subgraphs;
 
 pub use analysis::{Facts, NormAnalysis};
+pub use functions::fuse_model;
 pub use fuse::fuse_graph;
 pub use lang::{NormLang, ValRef};
 pub use subgraphs::fuse_graph_and_subgraphs;

@@ -33,9 +33,13 @@ pub enum Op {
     Sqrt,
     /// `Reciprocal`.
     Recip,
-    /// `Cast` to a dtype code.
+    /// `Neg`.
+    Neg,
+    /// `Max` of exactly two operands.
+    Max,
+    /// `Cast` to a dtype code (`CastLike` to a value of known type too).
     Cast(i64),
-    /// `ReduceMean` over the last `k` axes with keepdims.
+    /// `ReduceMean` over the last `k` axes with keepdims, or `GlobalAveragePool`.
     Mean(i64),
     /// `Identity` (and ReduceMean with no axes and `noop_with_empty_axes`).
     Alias,
@@ -52,16 +56,14 @@ pub fn mean_axes(
     let node = g.node(nid);
     let name = node.display_name(nid);
     let Some(x) = node.input(0) else {
-        return Err(format!("ReduceMean {name} has no input"));
+        return Err(format!("{} {name} has no input", node.op_type));
     };
+    if node.op_type == "GlobalAveragePool" {
+        return global_pool_axes(g, types, x, &name).map(Some);
+    }
     let keepdims = node
         .attr_int("keepdims")
         .map_err(|e| format!("{name}: {e}"))?;
-    if keepdims.unwrap_or(1) != 1 {
-        return Err(format!(
-            "ReduceMean keepdims=0 at node {name}: the mean would broadcast along the wrong axes"
-        ));
-    }
     let axes: Option<Vec<i64>> = if opset < 18 {
         node.attr_ints("axes")
             .map_err(|e| format!("{name}: {e}"))?
@@ -112,7 +114,109 @@ pub fn mean_axes(
             "ReduceMean axes {axes:?} are not trailing for rank {rank} at node {name}"
         ));
     }
+    if keepdims.unwrap_or(1) != 1 && !kept_dims_are_ones(types, x, k) {
+        return Err(format!(
+            "ReduceMean keepdims=0 at node {name}: the mean would broadcast along the wrong axes"
+        ));
+    }
     Ok(Some(k))
+}
+
+/// A keepdims=0 mean over the last `k` axes of `x` whose other dims are all 1 holds one
+/// value per row like the keepdims=1 mean, only with fewer (size-1) axes: broadcast against
+/// anything of `x`'s rank, both give the same tensor. The region gives it the keepdims=1
+/// term; the pass never lets its IR value be replaced or reused as that term
+/// ([`Region::reshaped`]).
+fn kept_dims_are_ones(types: &GraphTypes, x: ValueId, k: i64) -> bool {
+    let Some(shape) = types.ty(x).and_then(|t| t.shape.clone()) else {
+        return false;
+    };
+    let Ok(k) = usize::try_from(k) else {
+        return false;
+    };
+    shape.len() >= k
+        && shape[..shape.len() - k]
+            .iter()
+            .all(|d| *d == lnopt_ir::Dim::Fixed(1))
+}
+
+/// The axes a `GlobalAveragePool` averages: every axis from 2 on of a rank ≥ 3 input, kept
+/// as size 1 — the keepdims mean over the last `rank - 2` axes.
+fn global_pool_axes(g: &Graph, types: &GraphTypes, x: ValueId, name: &str) -> Result<i64, String> {
+    let Some(rank) = rank_of(g, types, x, 0) else {
+        return Err(format!(
+            "rank of the input of GlobalAveragePool {name} is unknown, the pooled axes cannot be checked"
+        ));
+    };
+    if rank < 3 {
+        return Err(format!(
+            "GlobalAveragePool {name} has a rank-{rank} input; it needs rank 3 or more"
+        ));
+    }
+    Ok(rank as i64 - 2)
+}
+
+/// True when the `Reshape` node `nid` provably returns its input unchanged: the target shape
+/// is a constant of the input's rank whose entries equal the input's dims (`0` copies a dim
+/// unless `allowzero` is set), with at most one `-1`, which then stands for the only dim left.
+pub fn is_noop_reshape(g: &Graph, types: &GraphTypes, nid: NodeId) -> bool {
+    let node = g.node(nid);
+    if node.op_type != "Reshape" || !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        return false;
+    }
+    let (Some(x), Some(t)) = (node.input(0), node.input(1)) else {
+        return false;
+    };
+    let allowzero = node.attr_int("allowzero").ok().flatten().unwrap_or(0) != 0;
+    let Some(target) = types.constant(t).and_then(|c| c.to_i64_vec()) else {
+        return false;
+    };
+    let Some(shape) = types.ty(x).and_then(|t| t.shape.clone()) else {
+        return false;
+    };
+    if target.len() != shape.len() || target.iter().filter(|&&d| d == -1).count() > 1 {
+        return false;
+    }
+    target.iter().zip(&shape).all(|(&t, d)| match t {
+        -1 => true,
+        0 if !allowzero => true,
+        t => *d == lnopt_ir::Dim::Fixed(t),
+    })
+}
+
+/// True when node `nid`'s only output is no graph output and only feeds ops of the language,
+/// so making it an alias of its input adds no second live value to that input's e-class.
+fn only_feeds_terms(g: &Graph, nid: NodeId) -> bool {
+    const TERMS: &[&str] = &[
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Pow",
+        "Sqrt",
+        "Reciprocal",
+        "Neg",
+        "Max",
+        "Cast",
+        "CastLike",
+        "ReduceMean",
+        "Identity",
+    ];
+    let Some(out) = g.node(nid).output(0) else {
+        return false;
+    };
+    !g.is_output(out)
+        && g.value(out)
+            .uses()
+            .iter()
+            .all(|(u, _)| TERMS.contains(&g.node(*u).op_type.as_str()))
+}
+
+/// True for the nodes that compute a mean the language models: `ReduceMean` and
+/// `GlobalAveragePool` in the default domain.
+pub fn is_mean_node(node: &lnopt_ir::Node) -> bool {
+    matches!(node.op_type.as_str(), "ReduceMean" | "GlobalAveragePool")
+        && (node.domain.is_empty() || node.domain == "ai.onnx")
 }
 
 /// Rank of `v`: inferred, or (when inference does not know) propagated through element-wise
@@ -137,8 +241,15 @@ pub fn rank_of(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Optio
             }
             Some(r)
         }
-        "Sqrt" | "Reciprocal" | "Cast" | "Identity" | "Neg" => {
+        "Sqrt" | "Reciprocal" | "Cast" | "CastLike" | "Identity" | "Neg" | "GlobalAveragePool" => {
             rank_of(g, types, node.input(0)?, depth + 1)
+        }
+        "Max" if node.inputs().len() == 2 => {
+            let mut r = 0;
+            for i in node.inputs() {
+                r = r.max(rank_of(g, types, (*i)?, depth + 1)?);
+            }
+            Some(r)
         }
         "ReduceMean" if node.attr_int("keepdims").ok()?.unwrap_or(1) == 1 => {
             rank_of(g, types, node.input(0)?, depth + 1)
@@ -164,11 +275,24 @@ pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Opti
         "Pow" => bin(Op::Pow),
         "Sqrt" => un(Op::Sqrt),
         "Reciprocal" => un(Op::Recip),
+        "Neg" => un(Op::Neg),
+        "Max" => bin(Op::Max),
         "Identity" => un(Op::Alias),
+        "Reshape" if is_noop_reshape(g, types, nid) && only_feeds_terms(g, nid) => Some(Op::Alias),
         "Cast" => {
             let to = node.attr_int("to").ok()??;
             un(Op::Cast(to))
         }
+        "CastLike" if n_in == 2 && node.inputs().len() == 2 => {
+            let like = node.input(1)?;
+            let d = types
+                .ty(like)
+                .map(|t| t.elem)
+                .filter(|d| *d != lnopt_ir::DType::Undefined)
+                .or_else(|| const_of(g, types, like).map(|c| c.dtype))?;
+            Some(Op::Cast(i64::from(d.onnx_code())))
+        }
+        "GlobalAveragePool" => mean_axes(g, types, opset, nid).ok().flatten().map(Op::Mean),
         "ReduceMean" => match mean_axes(g, types, opset, nid) {
             Ok(Some(k)) => Some(Op::Mean(k)),
             Ok(None) => Some(Op::Alias),
@@ -190,6 +314,11 @@ pub struct Region {
     pub roots: Vec<ValueId>,
     /// ReduceMean nodes of the region (topo order) with their output value.
     pub reduce_means: Vec<(NodeId, ValueId)>,
+    /// Region values whose IR rank differs from their e-class's (values computed from a
+    /// keepdims=0 mean with size-1 kept dims, or of unknown rank downstream of one). They are
+    /// equal to their class only after broadcasting, so they are never read in place of the
+    /// class nor redefined from a fused node.
+    pub reshaped: BTreeSet<ValueId>,
 }
 
 /// Facts of an opaque value.
@@ -209,7 +338,7 @@ pub fn leaf_facts(g: &Graph, types: &GraphTypes, v: ValueId) -> Facts {
         int: None,
         reduced: g
             .producer_node(v)
-            .is_some_and(|(n, _)| g.node(n).op_type == "ReduceMean"),
+            .is_some_and(|(n, _)| is_mean_node(g.node(n))),
     }
 }
 
@@ -237,7 +366,7 @@ pub fn build(
             let pn = g.node(p);
             let next = match pn.op_type.as_str() {
                 "Mul" if pn.input(0).is_some() && pn.input(0) == pn.input(1) => pn.input(0),
-                "Pow" | "Cast" => pn.input(0),
+                "Pow" | "Cast" | "CastLike" => pn.input(0),
                 _ => None,
             };
             match next {
@@ -320,6 +449,8 @@ pub fn build(
             (Op::Pow, Some(a), Some(b)) => NormLang::Pow([a, b]),
             (Op::Sqrt, Some(a), _) => NormLang::Sqrt(a),
             (Op::Recip, Some(a), _) => NormLang::Recip(a),
+            (Op::Neg, Some(a), _) => NormLang::Neg(a),
+            (Op::Max, Some(a), Some(b)) => NormLang::Max([a, b]),
             (Op::Cast(t), Some(a), _) => {
                 let t = egraph.add(NormLang::Int(t));
                 NormLang::Cast([a, t])
@@ -345,11 +476,32 @@ pub fn build(
         }
     }
     egraph.rebuild();
+    let squeezed = reduce_means.iter().any(|&(n, _)| {
+        g.node(n).op_type == "ReduceMean"
+            && g.node(n).attr_int("keepdims").ok().flatten().unwrap_or(1) != 1
+    });
+    let reshaped = if squeezed {
+        class_of
+            .iter()
+            .filter(|(v, _)| {
+                g.producer_node(**v)
+                    .is_some_and(|(n, _)| node_set.contains(&n))
+            })
+            .filter(|(v, c)| {
+                let ir = types.ty(**v).and_then(|t| t.rank());
+                ir.is_none() || ir != egraph[**c].data.rank()
+            })
+            .map(|(v, _)| *v)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     Region {
         nodes,
         egraph,
         class_of,
         roots,
         reduce_means,
+        reshaped,
     }
 }

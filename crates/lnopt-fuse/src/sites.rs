@@ -24,15 +24,17 @@ fn producer_op(g: &Graph, v: ValueId) -> Option<(NodeId, &lnopt_ir::Node)> {
     (node.domain.is_empty() || node.domain == "ai.onnx").then_some((n, node))
 }
 
-/// `v` with Cast and Identity producers peeled off.
+/// `v` with Cast, CastLike and Identity producers peeled off.
 pub fn strip_cast(g: &Graph, v: ValueId) -> ValueId {
     let mut cur = v;
     for _ in 0..4 {
         match producer_op(g, cur) {
-            Some((_, n)) if matches!(n.op_type.as_str(), "Cast" | "Identity") => match n.input(0) {
-                Some(i) => cur = i,
-                None => break,
-            },
+            Some((_, n)) if matches!(n.op_type.as_str(), "Cast" | "CastLike" | "Identity") => {
+                match n.input(0) {
+                    Some(i) => cur = i,
+                    None => break,
+                }
+            }
             _ => break,
         }
     }
@@ -115,7 +117,7 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
         .members
         .iter()
         .copied()
-        .filter(|&m| g.contains_node(m) && g.node(m).op_type == "ReduceMean")
+        .filter(|&m| g.contains_node(m) && crate::region::is_mean_node(g.node(m)))
         .collect();
     let mut ks = Vec::new();
     for &m in &members {
@@ -177,9 +179,34 @@ pub fn diagnose(g: &Graph, types: &GraphTypes, opset: i64, gr: &Group) -> String
                     Some(e) => findings.push(format!("Pow exponent {e} at node {name} is not 2")),
                     None => findings.push(format!("Pow exponent at node {name} is not a constant")),
                 },
-                "Sub" if outs.contains(&v) && slot == 0 => findings.push(format!(
-                    "Sub at node {name} computes mean - x (reversed operands)"
-                )),
+                "Max" => {
+                    let other = n.input(1 - slot.min(1));
+                    if let Some(c) = other
+                        .and_then(|e| const_of(g, types, e))
+                        .and_then(|c| c.uniform())
+                    {
+                        if c > 0.0 {
+                            findings.push(format!(
+                                "Max at node {name} floors the statistic at {c}, which changes \
+                                 small variances (only a floor at or below 0 is the variance)"
+                            ));
+                        }
+                    }
+                }
+                "Sub" if outs.contains(&v) && slot == 0 => {
+                    // `mean(x) - x` only: `E[x²] - E[x]²` has a mean first too.
+                    let mean_in = members
+                        .iter()
+                        .find(|&&m| g.node(m).output(0) == Some(v))
+                        .and_then(|&m| g.node(m).input(0));
+                    if let (Some(a), Some(b)) = (mean_in, n.input(1)) {
+                        if strip_cast(g, a) == strip_cast(g, b) {
+                            findings.push(format!(
+                                "Sub at node {name} computes mean - x (reversed operands)"
+                            ));
+                        }
+                    }
+                }
                 "Sub" if outs.contains(&v) && slot == 1 => {
                     let mean_in = members
                         .iter()

@@ -107,8 +107,9 @@ impl Outcome {
     }
 }
 
-/// Fuses the main graph of `model` under the opset policy of `options`, after refusing a
-/// model [`crate::validate`] finds invalid. On error the model is left unchanged.
+/// Fuses the main graph of `model` (its subgraphs and local function bodies too) under the
+/// opset policy of `options`, after refusing a model [`crate::validate`] finds invalid. On
+/// error the model is left unchanged.
 pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, Error> {
     crate::validate(model)?;
     let opset = model.opset_version("").unwrap_or(1);
@@ -140,7 +141,7 @@ pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, E
         ..allowed_at(opset)
     };
     let mut were_unused = crate::cleanup::unused_values(&work.graph);
-    let mut report = lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, opset, &all_kinds)?;
+    let mut report = lnopt_fuse::fuse_model(&mut work, opset, &all_kinds)?;
     let needed = report
         .sites
         .iter()
@@ -182,8 +183,7 @@ pub fn optimize_model(model: &mut Model, options: &Options) -> Result<Outcome, E
             outcome.opset_after = target;
         }
         were_unused = crate::cleanup::unused_values(&work.graph);
-        report =
-            lnopt_fuse::fuse_graph_and_subgraphs(&mut work.graph, target, &allowed_at(target))?;
+        report = lnopt_fuse::fuse_model(&mut work, target, &allowed_at(target))?;
     }
     // Nothing fused: the input model stays exactly as it was (no upgrade, no new names).
     if report.total_fused() > 0 {

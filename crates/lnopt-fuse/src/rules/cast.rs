@@ -7,7 +7,10 @@
 //! (cast (rms (cast x f32) k e) t)       => (rms x k e)  when x: t in {f16, bf16}
 //! (cast (sub x (mean x k)) w)           => (sub (cast x w) (mean (cast x w) k))
 //!                                          when w is a wider float than x
+//! (cast (cast x w) t)                   => x  when x: t and w is a wider float than t
 //! ```
+//! The last one is exact: a widening float cast is exact, so narrowing the widened value gives
+//! it back (the fp16 converter keeps some ops in f32 between such casts).
 //! The stash rules also accept statistics in f64 around an f16/bf16 input (TorchScript's
 //! `.half()` LayerNorm export): they become `stash_type = 1`, whose f32 statistics are far
 //! below the output's f16 resolution. The centering rule moves a widening cast before the
@@ -81,8 +84,14 @@ pub fn rules() -> Vec<Rule> {
     let widen = move |eg: &mut NormEGraph, _: Id, s: &Subst| {
         widening(facts(eg, s, x).dtype, facts(eg, s, w).int)
     };
+    let (x2, w3, t3) = (var("?x"), var("?w"), var("?t"));
+    let round_trip = move |eg: &mut NormEGraph, _: Id, s: &Subst| {
+        let dx = facts(eg, s, x2).dtype;
+        same_type(dx, facts(eg, s, t3).int) && widening(dx, facts(eg, s, w3).int)
+    };
     vec![
         rewrite!("cast-noop"; "(cast ?x ?t)" => "?x" if noop),
+        rewrite!("widen-narrow-round-trip"; "(cast (cast ?x ?w) ?t)" => "?x" if round_trip),
         rewrite!("cast-widen-centering";
             "(cast (sub ?x (mean ?x ?k)) ?w)" => "(sub (cast ?x ?w) (mean (cast ?x ?w) ?k))"
             if widen),
@@ -109,6 +118,8 @@ mod tests {
         assert!(!widening(Some(DType::F16), Some(16)));
         assert!(!widening(Some(DType::I64), Some(11)));
         assert!(!widened_stats(Some(DType::F16), Some(1), Some(1)));
+        // bf16 -> f16 is not a widening (the round trip through it is not exact).
+        assert!(!widening(Some(DType::BF16), Some(10)));
         assert!(same_type(Some(DType::F32), Some(1)));
         assert!(!same_type(None, Some(1)));
     }

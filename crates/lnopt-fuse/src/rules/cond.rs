@@ -79,6 +79,32 @@ pub fn is_centred(eg: &NormEGraph, x: Id) -> bool {
     })
 }
 
+/// `max(Var[x over the last k axes], c)` is the variance itself: `c` is a constant at most 0
+/// everywhere (so it never exceeds a variance, which is a mean of squares) whose shape
+/// broadcasts within the variance's (so it cannot enlarge the result), and both are floats.
+pub fn clamp_below_variance(x: &Facts, k: &Facts, c: &Facts) -> bool {
+    let Some(v) = c.uniform else {
+        return false;
+    };
+    let Some(red) = reduced_shape(&x.shape, k.int) else {
+        return false;
+    };
+    v <= 0.0
+        && x.is_float()
+        && c.is_float()
+        && c.shape.as_ref().is_some_and(|s| broadcasts_within(s, &red))
+}
+
+/// egg condition: [`clamp_below_variance`] of `?x`, `?k`, `?c`.
+pub fn clamp_cannot_bind(
+    x: &str,
+    k: &str,
+    c: &str,
+) -> impl Fn(&mut NormEGraph, Id, &Subst) -> bool {
+    let (x, k, c) = (var(x), var(k), var(c));
+    move |eg, _, s| clamp_below_variance(facts(eg, s, x), facts(eg, s, k), facts(eg, s, c))
+}
+
 /// egg condition: `?c` is the constant `want` broadcasting within `?a`.
 pub fn exponent(want: f64) -> impl Fn(&mut NormEGraph, Id, &Subst) -> bool {
     let (a, c) = (var("?a"), var("?c"));
@@ -146,6 +172,41 @@ mod tests {
         assert!(!eps_ok(&t(DType::F32, &[8], Some(1e-5)), &x, &int(1)));
         assert!(!eps_ok(&t(DType::F32, &[], None), &x, &int(1)));
         assert!(!eps_ok(&t(DType::F32, &[], Some(f64::NAN)), &x, &int(1)));
+    }
+
+    #[test]
+    fn variance_clamp_only_at_or_below_zero() {
+        let x = t(DType::F32, &[2, 3, 8], None);
+        assert!(clamp_below_variance(
+            &x,
+            &int(1),
+            &t(DType::F32, &[], Some(0.0))
+        ));
+        assert!(clamp_below_variance(
+            &x,
+            &int(1),
+            &t(DType::F32, &[1, 1, 1], Some(-1.0))
+        ));
+        assert!(!clamp_below_variance(
+            &x,
+            &int(1),
+            &t(DType::F32, &[], Some(1e-6))
+        ));
+        assert!(!clamp_below_variance(
+            &x,
+            &int(1),
+            &t(DType::F32, &[], None)
+        ));
+        assert!(!clamp_below_variance(
+            &x,
+            &int(1),
+            &t(DType::F32, &[8], Some(0.0))
+        ));
+        assert!(!clamp_below_variance(
+            &x,
+            &int(1),
+            &t(DType::F32, &[], Some(f64::NAN))
+        ));
     }
 
     #[test]
