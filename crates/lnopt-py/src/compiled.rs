@@ -26,7 +26,7 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    fn new(model: Model, shapes: Option<Vec<Vec<usize>>>) -> PyResult<Compiled> {
+    fn new(model: Model) -> PyResult<Compiled> {
         lnopt::validate(&model).map_err(lnopt_err)?;
         let g = &model.graph;
         let inputs = g
@@ -36,16 +36,12 @@ impl Compiled {
             .map(|&v| g.value(v).name.clone())
             .collect();
         let outputs = g.outputs().iter().map(|&v| g.value(v).name.clone()).collect();
-        let compiled = Compiled {
+        Ok(Compiled {
             model,
             inputs,
             outputs,
             by_shapes: Mutex::new(HashMap::new()),
-        };
-        if let Some(shapes) = shapes {
-            compiled.for_shapes(shapes)?;
-        }
-        Ok(compiled)
+        })
     }
 
     /// The code for `shapes`, compiled on first use.
@@ -85,6 +81,11 @@ impl Compiled {
     #[getter]
     fn output_names(&self) -> Vec<String> {
         self.outputs.clone()
+    }
+
+    /// Compiles for `shapes` (one per runtime input, in order) now rather than at first run.
+    fn prepare(&self, shapes: Vec<Vec<usize>>) -> PyResult<()> {
+        self.for_shapes(shapes).map(|_| ())
     }
 
     /// Runs on `inputs` (one per runtime input, in order); returns every output.
@@ -136,17 +137,15 @@ impl Compiled {
 
 /// Loads serialized ONNX `data` (no external data) for the JIT.
 #[pyfunction]
-#[pyo3(signature = (data, input_shapes=None))]
-pub fn compile_bytes(data: &[u8], input_shapes: Option<Vec<Vec<usize>>>) -> PyResult<Compiled> {
+pub fn compile_bytes(data: &[u8]) -> PyResult<Compiled> {
     let model =
         lnopt::onnx::decode(data, None, &lnopt::onnx::Limits::default()).map_err(lnopt_err)?;
-    Compiled::new(model, input_shapes)
+    Compiled::new(model)
 }
 
 /// Loads the model file `path` (external data beside it) for the JIT.
 #[pyfunction]
-#[pyo3(signature = (path, input_shapes=None))]
-pub fn compile_file(path: PathBuf, input_shapes: Option<Vec<Vec<usize>>>) -> PyResult<Compiled> {
+pub fn compile_file(path: PathBuf) -> PyResult<Compiled> {
     let model = lnopt::onnx::load(&path, &lnopt::onnx::Limits::default()).map_err(lnopt_err)?;
-    Compiled::new(model, input_shapes)
+    Compiled::new(model)
 }
