@@ -35,7 +35,11 @@ impl Compiled {
             .filter(|&&v| g.value(v).initializer.is_none())
             .map(|&v| g.value(v).name.clone())
             .collect();
-        let outputs = g.outputs().iter().map(|&v| g.value(v).name.clone()).collect();
+        let outputs = g
+            .outputs()
+            .iter()
+            .map(|&v| g.value(v).name.clone())
+            .collect();
         Ok(Compiled {
             model,
             inputs,
@@ -114,15 +118,16 @@ impl Compiled {
             tensors.push(t);
         }
         let code = self.for_shapes(shapes)?;
-        let outs = py
-            .detach(|| code.run(&tensors))
-            .map_err(lnopt_err)?;
+        let outs = py.detach(|| code.run(&tensors)).map_err(lnopt_err)?;
         outs.iter()
             .enumerate()
             .map(|(i, t)| {
                 let name = self.outputs.get(i).cloned().unwrap_or_default();
                 let bytes = t.bytes().ok_or_else(|| {
-                    lnopt_err(format!("output '{name}': {} tensors are not supported", t.dtype))
+                    lnopt_err(format!(
+                        "output '{name}': {} tensors are not supported",
+                        t.dtype
+                    ))
                 })?;
                 Ok((
                     name,
