@@ -174,3 +174,42 @@ def test_console_script_errors_and_help():
     assert usage.returncode == 2
     helped = subprocess.run([_script(), "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "lnopt" in helped.stdout
+
+
+def _externalised(tmp_path: Path) -> Path:
+    """The canonical model with every initializer in model.onnx.data beside it."""
+    model = onnx.load(str(MODEL))
+    path = tmp_path / "model.onnx"
+    onnx.save(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
+    assert any(
+        t.data_location == onnx.TensorProto.EXTERNAL
+        for t in onnx.load(str(path), load_external_data=False).graph.initializer
+    )
+    return path
+
+
+def test_optimize_path_with_external_data_returns_inline_tensors(tmp_path):
+    fused = lnopt.optimize(_externalised(tmp_path))
+    assert "LayerNormalization" in _op_types(fused)
+    assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in fused.graph.initializer)
+    np.testing.assert_allclose(_ort_run(fused, INPUT), EXPECTED, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["copy", "keep"])
+def test_optimize_file_external_data_modes(tmp_path, mode):
+    src = _externalised(tmp_path)
+    out = tmp_path / "fused.onnx"
+    lnopt.optimize_file(src, out, external_data=mode)
+    assert (tmp_path / "fused.onnx.data").exists() == (mode == "copy")
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: INPUT})[0]
+    np.testing.assert_allclose(got, EXPECTED, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="external_data"):
+        lnopt.optimize_file(src, out, external_data="move")
