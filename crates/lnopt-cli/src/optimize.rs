@@ -98,7 +98,8 @@ pub fn optimize(a: &OptimizeArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn kind_name(k: Option<NormKind>) -> &'static str {
+/// The ONNX op name of a norm kind, as the report spells it (`unknown` when none matched).
+pub fn kind_name(k: Option<NormKind>) -> &'static str {
     match k {
         Some(NormKind::LayerNorm) => "LayerNormalization",
         Some(NormKind::RmsNorm) => "RMSNormalization",
