@@ -107,7 +107,7 @@ fn tolerance(expect: &Json, t: &Tensor) -> Tolerance {
 
 /// Compares outputs with the reference; returns the worst abs error or the first problem.
 fn check_outputs(expect: &Json, got: &[Tensor], want: &[Tensor]) -> Result<f64, String> {
-    if got.len() < want.len() {
+    if got.len() != want.len() {
         return Err(format!("{} outputs, {} expected", got.len(), want.len()));
     }
     let mut worst = 0.0f64;
@@ -125,9 +125,42 @@ fn run_interp(model: &Model, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
     lnopt::interp::run_model(model, inputs).map_err(|e| e.to_string())
 }
 
-fn check_golden(path: &Path, actual: &str) -> Result<(), String> {
-    if std::env::var_os("LNOPT_BLESS").is_some() {
+/// Whether this run re-blesses the golden dumps: `LNOPT_BLESS=1` only. Unset means no; any
+/// other value is an error (so `LNOPT_BLESS=0` cannot bless by accident).
+fn bless_requested() -> Result<bool, String> {
+    match std::env::var("LNOPT_BLESS") {
+        Err(std::env::VarError::NotPresent) => Ok(false),
+        Ok(v) if v == "1" => Ok(true),
+        Ok(v) => Err(format!("LNOPT_BLESS must be 1 or unset, not '{v}'")),
+        Err(e) => Err(format!("LNOPT_BLESS: {e}")),
+    }
+}
+
+/// Compares `actual` with the golden file, or (when blessing) rewrites the file if it differs
+/// and prints what it rewrote.
+fn check_golden(path: &Path, actual: &str, bless: bool) -> Result<(), String> {
+    if bless {
+        let old = std::fs::read_to_string(path).ok();
+        if old.as_deref() == Some(actual) {
+            return Ok(());
+        }
         std::fs::write(path, actual).map_err(|e| e.to_string())?;
+        let changed = match &old {
+            None => "new file".to_string(),
+            Some(old) => {
+                let (a, b): (Vec<_>, Vec<_>) = (old.lines().collect(), actual.lines().collect());
+                let differ =
+                    a.iter().zip(&b).filter(|(x, y)| x != y).count() + a.len().abs_diff(b.len());
+                format!("{differ} line(s) changed")
+            }
+        };
+        // Straight to the process's stderr: the test harness hides `println!` of passing tests.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "LNOPT_BLESS: rewrote {}: {changed}",
+            path.display()
+        );
         return Ok(());
     }
     let expected = std::fs::read_to_string(path)
@@ -187,7 +220,7 @@ fn check_bad_case(case: &Path, expect: &Json) -> Result<(), String> {
     Ok(())
 }
 
-fn check_case(case: &Path) -> Result<String, String> {
+fn check_case(case: &Path, bless: bool) -> Result<String, String> {
     let expect: Json = serde_json::from_str(
         &std::fs::read_to_string(case.join("expect.json")).map_err(|e| e.to_string())?,
     )
@@ -247,7 +280,7 @@ fn check_case(case: &Path) -> Result<String, String> {
             "fused nodes need a newer opset than the output declares ({opset})"
         ));
     }
-    check_golden(&case.join("fused.dump.txt"), &dump_model(&fused))?;
+    check_golden(&case.join("fused.dump.txt"), &dump_model(&fused), bless)?;
     if use_interp {
         let got = run_interp(&fused, &inputs).map_err(|e| format!("interp (fused): {e}"))?;
         let w = check_outputs(&expect, &got, &want).map_err(|e| format!("fused vs ORT: {e}"))?;
@@ -281,13 +314,26 @@ fn check_case(case: &Path) -> Result<String, String> {
 
 #[test]
 fn every_fixture_case() {
+    let bless = bless_requested().unwrap_or_else(|e| panic!("{e}"));
     let mut cases = Vec::new();
     find_cases(&fixtures_root(), &mut cases);
-    assert!(
-        cases.len() >= 30,
-        "expected at least 30 fixture cases, found {}",
-        cases.len()
-    );
+    // The fewest cases each group may have (its count when the floor was set): a fixture that
+    // disappears fails the suite instead of silently shrinking it.
+    for (group, least) in [
+        ("bad", 13),
+        ("fusion", 46),
+        ("negative", 17),
+        ("roundtrip", 42),
+    ] {
+        let n = cases
+            .iter()
+            .filter(|c| c.starts_with(fixtures_root().join(group)))
+            .count();
+        assert!(
+            n >= least,
+            "{group}: {n} fixture cases, expected at least {least}"
+        );
+    }
     let mut failures = Vec::new();
     for case in &cases {
         let name = case
@@ -295,7 +341,7 @@ fn every_fixture_case() {
             .unwrap_or(case)
             .display()
             .to_string();
-        match std::panic::catch_unwind(|| check_case(case)) {
+        match std::panic::catch_unwind(|| check_case(case, bless)) {
             Ok(Ok(note)) => println!("ok    {name}: {note}"),
             Ok(Err(e)) => {
                 println!("FAIL  {name}: {e}");

@@ -119,31 +119,56 @@ fn three_ways(model: &Model, x: &Tensor) -> [Vec<f64>; 3] {
     let mut fused = model.clone();
     let outcome = lnopt::optimize_model(&mut fused, &lnopt::Options::default()).expect("fuses");
     assert_eq!(outcome.report.total_fused(), 1, "{}", outcome.summary());
-    let run = |m: &Model| {
-        lnopt::interp::run_model(m, std::slice::from_ref(x)).expect("runs")[0]
-            .to_f64_vec()
-            .expect("numeric")
+    let one = |outs: Vec<Tensor>| {
+        assert_eq!(outs.len(), 1, "one output expected");
+        outs[0].to_f64_vec().expect("numeric")
     };
-    let jit = lnopt_jit::compile(&fused, &lnopt_jit::InputShapes::of(std::slice::from_ref(x)))
-        .expect("compiles")
-        .run(std::slice::from_ref(x))
-        .expect("runs")[0]
-        .to_f64_vec()
-        .expect("numeric");
+    let run = |m: &Model| one(lnopt::interp::run_model(m, std::slice::from_ref(x)).expect("runs"));
+    let jit = one(
+        lnopt_jit::compile(&fused, &lnopt_jit::InputShapes::of(std::slice::from_ref(x)))
+            .expect("compiles")
+            .run(std::slice::from_ref(x))
+            .expect("runs"),
+    );
     [run(model), run(&fused), jit]
 }
 
+/// Largest absolute difference; infinite when the lengths differ, when one side is NaN and
+/// the other is not, or when an infinity meets anything but the same infinity (a NaN output
+/// can never pass as "error 0").
 fn max_err(got: &[f64], want: &[f64]) -> f64 {
+    if got.len() != want.len() {
+        return f64::INFINITY;
+    }
     got.iter()
         .zip(want)
         .map(|(a, b)| {
-            if a.is_nan() && b.is_nan() {
+            if a == b || (a.is_nan() && b.is_nan()) {
                 0.0
+            } else if !a.is_finite() || !b.is_finite() {
+                f64::INFINITY
             } else {
                 (a - b).abs()
             }
         })
         .fold(0.0, f64::max)
+}
+
+#[test]
+fn max_err_fails_on_nan_inf_and_length_mismatches() {
+    assert_eq!(max_err(&[1.0, 2.0], &[1.0, 2.5]), 0.5);
+    assert_eq!(max_err(&[f64::NAN, 1.0], &[f64::NAN, 1.0]), 0.0);
+    assert_eq!(max_err(&[f64::INFINITY], &[f64::INFINITY]), 0.0);
+    for (a, b) in [
+        (f64::NAN, 1.0),
+        (1.0, f64::NAN),
+        (f64::INFINITY, 1.0),
+        (1.0, f64::NEG_INFINITY),
+        (f64::INFINITY, f64::NEG_INFINITY),
+    ] {
+        assert_eq!(max_err(&[0.0, a], &[0.0, b]), f64::INFINITY, "{a} vs {b}");
+    }
+    assert_eq!(max_err(&[1.0], &[1.0, 2.0]), f64::INFINITY);
 }
 
 /// Deterministic pseudo-normal noise in [-1, 1].

@@ -101,6 +101,42 @@ fn pow_three() {
     expect_not_fused(&b.g, 13, "Pow exponent 3");
 }
 
+/// An exponent a hair away from 2 is not 2: no tolerance in the exponent check (2.0001 in f32
+/// is 2.00009990; an "almost 2" rule would fuse a different function).
+#[test]
+fn pow_exponent_near_two_is_not_two() {
+    for exp in [2.0001f32, 1.9999, 2.0 + f32::EPSILON * 2.0] {
+        let mut b = B::new();
+        ln(&mut b, &[-1], &[-1], exp, false, false, false);
+        expect_not_fused(&b.g, 13, "Pow exponent");
+    }
+}
+
+/// The same for the RMS spelling `x / Pow(mean(Pow(x, 2)) + eps, 0.5)`: neither exponent may
+/// be approximately right.
+#[test]
+fn rms_pow_exponents_near_two_and_half_are_not_exact() {
+    for (sq, root) in [(2.0001f32, 0.5f32), (2.0, 0.5001), (2.0, 0.4999)] {
+        let mut b = B::new();
+        let x = b.input("x", DType::F32, &[4, 6, H]);
+        let e2 = b.scalar("sq", sq);
+        let p = b.op("Pow", &[x, e2], vec![]);
+        let v = b.mean(p, &[-1]);
+        let eps = b.scalar("eps", 1e-6);
+        let a = b.op("Add", &[v, eps], vec![]);
+        let half = b.scalar("root", root);
+        let s = b.op("Pow", &[a, half], vec![]);
+        let y = b.op("Div", &[x, s], vec![]);
+        b.output(y);
+        let (f, r) = fuse(&b.g, 13, &FuseOptions::default());
+        assert_eq!(r.total_fused(), 0, "Pow {sq} / Pow {root} fused: {r:#?}");
+        assert_eq!(
+            count(&f, "RMSNormalization") + count(&f, "LayerNormalization"),
+            0
+        );
+    }
+}
+
 #[test]
 fn eps_not_constant() {
     let mut b = B::new();

@@ -42,12 +42,18 @@ fn compare(got: &Tensor, want: &Tensor) -> Result<(), String> {
         let ok = match tol {
             _ if a.is_nan() && b.is_nan() => true,
             _ if a == b => true,
+            // NaN or an infinity against anything else is a mismatch.
+            _ if !a.is_finite() || !b.is_finite() => false,
             Some((atol, rtol)) => (a - b).abs() <= atol + rtol * b.abs(),
             None => false,
         };
         if !ok {
             bad += 1;
-            worst = worst.max((a - b).abs());
+            worst = if a.is_finite() && b.is_finite() {
+                worst.max((a - b).abs())
+            } else {
+                f64::INFINITY
+            };
         }
     }
     if bad > 0 {

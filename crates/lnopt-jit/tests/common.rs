@@ -48,8 +48,9 @@ pub fn data(case: &Path, kind: &str) -> Vec<Tensor> {
     out
 }
 
-/// Largest violation of |a-b| <= atol + rtol*|b| (0 when all close); Err on shape/dtype/NaN
-/// mismatch.
+/// Largest violation of |a-b| <= atol + rtol*|b| (0 when all close); Err on shape/dtype
+/// mismatch, on NaN where the other side has none, and on an infinity the other side does not
+/// have with the same sign.
 pub fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64, String> {
     if got.dims != want.dims {
         return Err(format!("dims {:?} vs {:?}", got.dims, want.dims));
@@ -68,10 +69,38 @@ pub fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64,
         if x.is_nan() || x == y {
             continue;
         }
+        if x.is_infinite() || y.is_infinite() {
+            return Err(format!("infinity mismatch {x} vs {y}"));
+        }
         let excess = (x - y).abs() - (atol + rtol * y.abs());
         worst = worst.max(excess);
     }
     Ok(worst)
+}
+
+/// Compares every output with [`compare`] after checking that there are as many outputs as
+/// reference tensors; returns the largest tolerance violation (0 when all close).
+pub fn compare_all(got: &[Tensor], want: &[Tensor], atol: f64, rtol: f64) -> Result<f64, String> {
+    if got.len() != want.len() {
+        return Err(format!("{} outputs, {} expected", got.len(), want.len()));
+    }
+    let mut worst = 0f64;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        worst = worst.max(compare(g, w, atol, rtol).map_err(|e| format!("output {i}: {e}"))?);
+    }
+    Ok(worst)
+}
+
+/// `|got - want| / (1 + |want|)`, infinite when one side is NaN or an infinity the other side
+/// does not share (so a `max` over it can never drop a NaN).
+pub fn rel_err(got: f64, want: f64) -> f64 {
+    if got == want || (got.is_nan() && want.is_nan()) {
+        0.0
+    } else if !got.is_finite() || !want.is_finite() {
+        f64::INFINITY
+    } else {
+        (got - want).abs() / (1.0 + want.abs())
+    }
 }
 
 /// LayerNorm / RMSNorm of one row in f64, two-pass (the reference of the direct-kernel tests).

@@ -28,7 +28,7 @@ fn worst(rms: bool, hidden: usize, rows: &[Vec<f32>], threads: usize) -> f64 {
             .iter()
             .zip(got)
         {
-            worst = worst.max((gv as f64 - w).abs() / (1.0 + w.abs()));
+            worst = worst.max(common::rel_err(gv as f64, *w));
         }
     }
     worst

@@ -69,7 +69,8 @@ impl Tolerance {
 pub struct Comparison {
     /// Largest absolute difference over non-NaN pairs.
     pub max_abs: f64,
-    /// Whether every element is within tolerance (NaN only where the reference has NaN).
+    /// Whether every element is within tolerance (NaN only where the reference has NaN, an
+    /// infinity only where the reference has the same one).
     pub ok: bool,
     /// Why it is not ok, when it is not.
     pub problem: Option<String>,
@@ -107,6 +108,11 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: Tolerance) -> Comparison {
             a.is_nan() != b.is_nan()
         } else if a == b {
             false
+        } else if a.is_infinite() || b.is_infinite() {
+            // An infinity only matches the same infinity: `inf - x` is never within
+            // `atol + rtol * inf`, which would otherwise accept any finite value.
+            max_abs = f64::INFINITY;
+            true
         } else {
             let d = (a - b).abs();
             max_abs = max_abs.max(d);
@@ -157,6 +163,24 @@ mod tests {
         assert!(!c.ok);
         let c = compare(&t(&[f32::NAN]), &t(&[f32::NAN]), tolerance_for(DType::F32));
         assert!(c.ok);
+    }
+
+    #[test]
+    fn infinity_must_match_the_same_infinity() {
+        let tol = tolerance_for(DType::F32);
+        for (got, want) in [
+            (1.0, f32::INFINITY),
+            (f32::INFINITY, 1.0),
+            (f32::NEG_INFINITY, f32::INFINITY),
+            (f32::MAX, f32::INFINITY),
+            (f32::NAN, f32::INFINITY),
+        ] {
+            let c = compare(&t(&[0.0, got]), &t(&[0.0, want]), tol);
+            assert!(!c.ok, "{got} accepted for {want}");
+            assert!(c.problem.is_some(), "{got} vs {want}: no problem reported");
+        }
+        assert!(compare(&t(&[f32::INFINITY]), &t(&[f32::INFINITY]), tol).ok);
+        assert!(compare(&t(&[f32::NEG_INFINITY]), &t(&[f32::NEG_INFINITY]), tol).ok);
     }
 
     #[test]

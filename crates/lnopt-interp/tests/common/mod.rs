@@ -39,14 +39,15 @@ pub fn ints(t: &Tensor) -> Vec<i64> {
     t.to_i64_vec().unwrap()
 }
 
-/// Asserts element-wise closeness (1e-6 absolute + relative).
+/// Asserts element-wise closeness (1e-6 absolute + relative); NaN must meet NaN and an
+/// infinity the same infinity.
 pub fn close(got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "length: got {got:?}, want {want:?}");
     for (g, w) in got.iter().zip(want) {
-        assert!(
-            (g - w).abs() <= 1e-6 * (1.0 + w.abs()),
-            "got {got:?}, want {want:?}"
-        );
+        let ok = g == w
+            || (g.is_nan() && w.is_nan())
+            || (g.is_finite() && w.is_finite() && (g - w).abs() <= 1e-6 * (1.0 + w.abs()));
+        assert!(ok, "got {got:?}, want {want:?}");
     }
 }
 
