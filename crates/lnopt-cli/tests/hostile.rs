@@ -642,7 +642,10 @@ fn two_runs_give_byte_identical_output() {
     let dir = tempfile::tempdir().unwrap();
     for (i, m) in good_fixtures().iter().enumerate().step_by(7) {
         // Same file name in two folders: external data is named after the output.
-        let (da, db) = (dir.path().join(format!("a{i}")), dir.path().join(format!("b{i}")));
+        let (da, db) = (
+            dir.path().join(format!("a{i}")),
+            dir.path().join(format!("b{i}")),
+        );
         std::fs::create_dir_all(&da).unwrap();
         std::fs::create_dir_all(&db).unwrap();
         let (a, b) = (da.join("out.onnx"), db.join("out.onnx"));
