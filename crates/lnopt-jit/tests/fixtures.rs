@@ -190,7 +190,7 @@ fn fuse(model: &Model, expect: &serde_json::Value) -> Result<Model, String> {
         report.fused_count(lnopt::fuse::NormKind::LayerNorm),
         report.fused_count(lnopt::fuse::NormKind::RmsNorm),
     );
-    let (ln0, rms0) = count_model_norms(&model);
+    let (ln0, rms0) = count_model_norms(model);
     let (ln1, rms1) = count_model_norms(&fused);
     let added = (ln1.saturating_sub(ln0), rms1.saturating_sub(rms0));
     if reported != want || added != want {
