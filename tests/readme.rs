@@ -83,6 +83,17 @@ fn coverage_table_matches_the_expectation_files() {
     let text = readme();
     check_row(&text, "zoo", &["zoo", "onnx-node"]);
     check_row(&text, "peer", &["peer"]);
+    // One row per family of our own exporter corpus.
+    let mut families = 0;
+    for entry in std::fs::read_dir(root().join("fixtures/exporters")).expect("exporter corpus") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            let fam = path.file_name().unwrap().to_string_lossy().to_string();
+            check_row(&text, &format!("{fam} |"), &[fam.as_str()]);
+            families += 1;
+        }
+    }
+    assert!(families >= 13, "{families} exporter families");
 }
 
 #[test]
