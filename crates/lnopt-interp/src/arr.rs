@@ -9,8 +9,9 @@ use lnopt_ir::{DType, Tensor, TensorData};
 /// Largest number of elements any value may have (8 bytes each: 256 MiB).
 pub(crate) const MAX_ELEMENTS: usize = 1 << 25;
 
-/// Largest number of elements all values of one graph run may hold together (8 bytes each:
-/// 512 MiB), so a tiny hostile model cannot make the interpreter take gigabytes.
+/// Largest number of elements the values computed by one graph run may hold at once (8 bytes
+/// each: 512 MiB; each value is freed after its last reader), so a tiny hostile model cannot
+/// make the interpreter take gigabytes. Inputs and initializers are bounded by their files.
 pub(crate) const MAX_LIVE_ELEMENTS: usize = 1 << 26;
 
 /// Elements of an [`Arr`].

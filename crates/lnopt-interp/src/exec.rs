@@ -125,12 +125,17 @@ impl<'m> Exec<'m> {
         let order = graph
             .topo_order()
             .map_err(|e| graph_err(graph, e.to_string()))?;
-        let mut live_elements: usize = scope
-            .vals
-            .values()
-            .map(|a| a.shape.iter().product::<usize>())
-            .sum();
-        for id in order {
+        // Inputs and initializers are bounded by the files they came from; the budget counts
+        // the values nodes compute, each freed after the last node that reads it.
+        let last_use = last_uses(graph, &order);
+        let mut dies_at: Vec<Vec<&str>> = vec![Vec::new(); order.len()];
+        for (name, &step) in &last_use {
+            if let Some(list) = dies_at.get_mut(step) {
+                list.push(name.as_str());
+            }
+        }
+        let mut live_elements: usize = 0;
+        for (step, &id) in order.iter().enumerate() {
             let node = graph.node(id);
             let mut args = Vec::with_capacity(node.inputs().len());
             for v in node.inputs() {
@@ -173,7 +178,12 @@ impl<'m> Exec<'m> {
                                 ),
                             });
                         }
-                        scope.vals.insert(name.clone(), a.clone());
+                        if last_use.contains_key(name.as_str()) {
+                            scope.vals.insert(name.clone(), a.clone());
+                        } else {
+                            // Read by no node and not a graph output: dead on arrival.
+                            live_elements -= a.shape.iter().product::<usize>();
+                        }
                     }
                     None => {
                         return Err(InterpError::Op {
@@ -182,6 +192,11 @@ impl<'m> Exec<'m> {
                             what: format!("output {slot} ('{name}') is not produced by this op"),
                         })
                     }
+                }
+            }
+            for &name in &dies_at[step] {
+                if let Some(a) = scope.vals.remove(name) {
+                    live_elements = live_elements.saturating_sub(a.shape.iter().product::<usize>());
                 }
             }
         }
@@ -659,4 +674,33 @@ pub(crate) fn msg(e: &OpError) -> String {
         OpError::Invalid(s) => s.clone(),
         OpError::Nested(e) => e.to_string(),
     }
+}
+
+/// For each value a node of `graph` computes, the step (index in `order`) of the last node
+/// that reads it, directly or from a subgraph by name; graph outputs live to the end
+/// (`usize::MAX`). Values no node reads and no output names are absent.
+fn last_uses(graph: &Graph, order: &[NodeId]) -> HashMap<String, usize> {
+    let mut last = HashMap::new();
+    for (step, &id) in order.iter().enumerate() {
+        let n = graph.node(id);
+        for v in n.inputs().iter().flatten() {
+            last.insert(graph.value(*v).name.clone(), step);
+        }
+        for sub in n.subgraphs() {
+            let mut names = std::collections::BTreeSet::new();
+            crate::node::free_names(sub, &mut names);
+            for name in names {
+                last.insert(name, step);
+            }
+        }
+    }
+    for &o in graph.outputs() {
+        last.insert(graph.value(o).name.clone(), usize::MAX);
+    }
+    last.retain(|name, _| {
+        graph
+            .find_value(name)
+            .is_some_and(|v| matches!(graph.value(v).producer(), Producer::Node(..)))
+    });
+    last
 }

@@ -127,7 +127,7 @@ pub struct PreparedNode {
 }
 
 /// Names that `g` (and the subgraphs inside it) read from outside `g`.
-fn free_names(g: &Graph, out: &mut BTreeSet<String>) {
+pub(crate) fn free_names(g: &Graph, out: &mut BTreeSet<String>) {
     let mut inner = BTreeSet::new();
     for id in g.node_ids() {
         for sub in g.node(id).subgraphs() {
