@@ -37,7 +37,7 @@ fn a_long_chain_of_large_values_fits_once_each_is_freed() {
     // are alive at once.
     let n = 1usize << 23;
     let x = f32t(&[n as i64], &vec![-1.0; n]);
-    let y = run_model(&chain(false), &[x.clone()]).unwrap();
+    let y = run_model(&chain(false), std::slice::from_ref(&x)).unwrap();
     assert_eq!(y.len(), 1);
     assert_eq!(y[0].dims, vec![n as i64]);
     // All twelve alive together (each is a graph output) exceed the budget.
