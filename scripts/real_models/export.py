@@ -36,13 +36,15 @@ def build(name):
 
 
 class LastHidden(torch.nn.Module):
+    """The model's last hidden state from token ids and an attention mask (passing the mask
+    keeps transformers from tracing its packed-sequence detection, which uses aten::diff)."""
+
     def __init__(self, m):
         super().__init__()
         self.m = m
 
-    def forward(self, ids):
-        return self.m(input_ids=ids, use_cache=False).last_hidden_state if hasattr(
-            self.m.config, "use_cache") else self.m(input_ids=ids).last_hidden_state
+    def forward(self, ids, mask):
+        return self.m(input_ids=ids, attention_mask=mask).last_hidden_state
 
 
 def main():
@@ -57,20 +59,24 @@ def main():
         model.eval()
         wrapped = LastHidden(model)
         ids = torch.randint(0, vocab, (1, a.seq), dtype=torch.int64)
+        mask = torch.ones((1, a.seq), dtype=torch.int64)
         d = os.path.join(a.out, name)
         os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
         path = os.path.join(d, "model.onnx")
         with torch.no_grad():
-            torch.onnx.export(wrapped, (ids,), path, input_names=["input_ids"],
+            torch.onnx.export(wrapped, (ids, mask), path, input_names=["input_ids", "attention_mask"],
                               output_names=["last_hidden_state"], opset_version=14,
                               dynamo=False)
         m = onnx.load(path)
         onnx.save(m, path, save_as_external_data=True, location="model.onnx.data")
         so = ort.SessionOptions()
         sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        out = sess.run(None, {sess.get_inputs()[0].name: ids.numpy()})
-        with open(os.path.join(d, "test_data_set_0", "input_0.pb"), "wb") as f:
-            f.write(numpy_helper.from_array(ids.numpy(), "input_ids").SerializeToString())
+        feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+        names = [i.name for i in sess.get_inputs()]
+        out = sess.run(None, {n: feeds[n] for n in names})
+        for i, n in enumerate(names):
+            with open(os.path.join(d, "test_data_set_0", f"input_{i}.pb"), "wb") as f:
+                f.write(numpy_helper.from_array(feeds[n], n).SerializeToString())
         for i, o in enumerate(out):
             with open(os.path.join(d, "test_data_set_0", f"output_{i}.pb"), "wb") as f:
                 f.write(numpy_helper.from_array(np.asarray(o), f"out{i}").SerializeToString())

@@ -9,6 +9,12 @@ use lnopt_ir::{DType, Tensor, TensorData};
 /// Largest number of elements any value may have (8 bytes each: 256 MiB).
 pub(crate) const MAX_ELEMENTS: usize = 1 << 25;
 
+/// Largest number of elements of a tensor read from the model or an input file (8 bytes each
+/// once widened: 2 GiB). Such tensors already passed the file's size limits; the interpreter
+/// only refuses what it cannot widen in reasonable memory (GPT-2's token embedding has
+/// 38.6 M elements).
+pub(crate) const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
+
 /// Largest number of elements the values computed by one graph run may hold at once (8 bytes
 /// each: 512 MiB; each value is freed after its last reader), so a tiny hostile model cannot
 /// make the interpreter take gigabytes. Inputs and initializers are bounded by their files.
@@ -306,7 +312,14 @@ impl Arr {
                 Err(_) => bail!("tensor '{}' has negative dim in {:?}", t.name, t.dims),
             }
         }
-        let n = checked_numel(&shape)?;
+        let n = match t.numel() {
+            Some(n) if n <= MAX_TENSOR_ELEMENTS => n,
+            _ => bail!(
+                "tensor '{}' of shape {:?} has more than {MAX_TENSOR_ELEMENTS} elements",
+                t.name,
+                t.dims
+            ),
+        };
         if let TensorData::Strings(v) = &t.data {
             if t.dtype != DType::String || v.len() != n {
                 bail!("tensor '{}' does not hold {n} strings", t.name);

@@ -133,6 +133,34 @@ fn split_by_sizes_attribute_input_and_uneven_num_outputs() {
     assert_eq!(lens, vec![2, 2, 1]);
 }
 
+/// Split sizes are sizes, not a shape: GPT-2 splits its fused QKV product into 768 x 3,
+/// whose product (453 M) is no element count (this was once refused as one).
+#[test]
+fn split_sizes_are_not_checked_as_a_shape() {
+    let x = iota(&[1, 2304]);
+    let y = run_op_at(
+        "Split",
+        13,
+        vec![attr("axis", AttrValue::Int(1))],
+        &[Some(x), Some(i64t(&[3], &[768, 768, 768]))],
+        3,
+    )
+    .unwrap();
+    assert_eq!(y.len(), 3);
+    assert!(y.iter().all(|t| t.dims == vec![1, 768]));
+    assert_eq!(vals(&y[2])[0], 1536.0);
+    // A negative size is still refused.
+    let x = iota(&[4]);
+    assert!(run_op_at(
+        "Split",
+        13,
+        vec![],
+        &[Some(x), Some(i64t(&[2], &[5, -1]))],
+        2
+    )
+    .is_err());
+}
+
 #[test]
 fn slice_clamps_and_steps_backwards() {
     let x = iota(&[6]);

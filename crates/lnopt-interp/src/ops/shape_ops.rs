@@ -260,7 +260,11 @@ pub(crate) fn split(c: &Call<'_>) -> OpResult<Vec<Arr>> {
     let axis = norm_axis(c.int("axis", 0)?, x.rank())?;
     let dim = x.shape[axis];
     let sizes: Vec<usize> = match c.ints_from_input_or_attr(1, "split")? {
-        Some(s) => to_dims(&s, "split")?,
+        // Sizes, not a shape: each must be non-negative (their sum is checked below).
+        Some(s) => s
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| format!("split has a negative size: {s:?}")))
+            .collect::<Result<_, _>>()?,
         None => {
             let n = c.opt_int("num_outputs")?.unwrap_or(c.n_outputs as i64);
             if n <= 0 {
