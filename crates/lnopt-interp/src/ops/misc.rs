@@ -6,9 +6,9 @@ use crate::call::Call;
 use crate::error::{OpError, OpResult};
 use crate::ops::{bitcast, bitwise, gather_nd, quant, scatter, select, sort, strings, unsigned};
 
-/// The ops whose kernels handle string elements (every other op refuses string inputs, so no
-/// kernel ever reads a string as a number).
-const STRING_OPS: &[&str] = &[
+/// Ops that only move, select or compare elements for equality: exact on any element kind,
+/// so they accept strings and u64 values above i64::MAX alike (`unsigned.rs` extends it).
+pub(crate) const ELEMENT_MOVERS: &[&str] = &[
     "Identity",
     "Reshape",
     "Flatten",
@@ -30,6 +30,11 @@ const STRING_OPS: &[&str] = &[
     "Compress",
     "ReverseSequence",
     "Unique",
+];
+
+/// The other ops whose kernels handle string elements (every op outside these two lists
+/// refuses string inputs, so no kernel ever reads a string as a number).
+const STRING_OPS: &[&str] = &[
     "Cast",
     "CastLike",
     "StringConcat",
@@ -49,7 +54,7 @@ pub(crate) fn misc_dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>
         .iter()
         .flatten()
         .any(|a| matches!(a.buf, Buf::S(_)));
-    if has_strings && !STRING_OPS.contains(&op) {
+    if has_strings && !ELEMENT_MOVERS.contains(&op) && !STRING_OPS.contains(&op) {
         return Some(Err(OpError::Invalid(format!(
             "{op} on string tensors is not implemented"
         ))));

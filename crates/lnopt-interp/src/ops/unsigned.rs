@@ -10,30 +10,9 @@ use crate::error::{bail, OpResult};
 use crate::index::{broadcast_index, broadcast_shapes};
 use lnopt_ir::DType;
 
-/// Ops that are exact on any u64 value (they move, compare for equality or wrap bits, or have
-/// a kernel below).
+/// Ops besides `misc::ELEMENT_MOVERS` that are exact on any u64 value (they wrap bits, or
+/// have a kernel below).
 const EXACT: &[&str] = &[
-    "Identity",
-    "Reshape",
-    "Flatten",
-    "Squeeze",
-    "Unsqueeze",
-    "Shape",
-    "Size",
-    "Expand",
-    "Concat",
-    "Split",
-    "Slice",
-    "Transpose",
-    "Gather",
-    "GatherElements",
-    "GatherND",
-    "Tile",
-    "Where",
-    "Equal",
-    "Compress",
-    "ReverseSequence",
-    "Unique",
     "TopK",
     "Cast",
     "CastLike",
@@ -81,7 +60,7 @@ pub(crate) fn u64_dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>>
         "GreaterOrEqual" => cmp(|a, b| a >= b),
         "Max" => Some(variadic(c, u64::max).map(|a| vec![a])),
         "Min" => Some(variadic(c, u64::min).map(|a| vec![a])),
-        _ if EXACT.contains(&op) => None,
+        _ if super::misc::ELEMENT_MOVERS.contains(&op) || EXACT.contains(&op) => None,
         _ => Some(Err(format!(
             "{op} on u64 values above 2^63 is not implemented"
         )

@@ -142,14 +142,13 @@ impl ExternalWriter {
                 .map_err(|e| format!("cannot write: {e}"))?,
         }
         df.len = offset + n;
-        let mut extra = r.extra.clone();
-        // A checksum stays valid: the bytes are the same.
-        extra.retain(|(k, _)| k != "location" && k != "offset" && k != "length");
+        // Other keys (a checksum) stay valid: the bytes are the same. Import keeps location,
+        // offset and length out of `extra`.
         Ok(ExternalRef {
             location: df.name.clone(),
             offset,
             length: Some(n),
-            extra,
+            extra: r.extra.clone(),
         })
     }
 
