@@ -18,6 +18,9 @@ pub struct BenchArgs {
     /// print where the time goes, summed by op type (JIT only).
     #[arg(long)]
     profile: bool,
+    /// How many of the slowest steps `--profile` lists.
+    #[arg(long, default_value_t = 12)]
+    top: usize,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -69,7 +72,7 @@ pub fn bench(a: &BenchArgs) -> Result<u8, Failure> {
     );
     if a.profile {
         match &exec {
-            Executor::Jit(c) => print_profile(c, &loaded.inputs, a.iters)?,
+            Executor::Jit(c) => print_profile(c, &loaded.inputs, a.iters, a.top)?,
             Executor::Interp(_) => {}
         }
     }
@@ -81,6 +84,7 @@ fn print_profile(
     c: &lnopt_jit::CompiledModel,
     inputs: &[lnopt::ir::Tensor],
     iters: usize,
+    top: usize,
 ) -> Result<(), Failure> {
     let mut per_step = Vec::new();
     for _ in 0..iters {
@@ -122,7 +126,7 @@ fn print_profile(
     let mut slowest: Vec<usize> = (0..steps.len().min(per_step.len())).collect();
     slowest.sort_by(|&a, &b| per_step[b].cmp(&per_step[a]).then(a.cmp(&b)));
     println!("slowest steps:");
-    for &i in slowest.iter().take(12) {
+    for &i in slowest.iter().take(top) {
         let (name, op) = &steps[i];
         println!(
             "  #{i:<4} {op:<20} {:>8.2} us  {name}",

@@ -234,7 +234,7 @@ mod probe_chain {
         let n = rows * h;
         let x: Vec<f32> = (0..n).map(|i| ((i % 61) as f32 - 30.0) * 0.1).collect();
         let bias: Vec<f32> = (0..h).map(|i| (i as f32) * 0.001).collect();
-        let mut out = vec![0f32; n];
+        let mut out = crate::pool::zeroed(n);
         let ins = [x.as_ptr(), bias.as_ptr()];
         let mut best = f64::INFINITY;
         for _ in 0..20000 {

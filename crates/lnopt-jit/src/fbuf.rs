@@ -4,13 +4,14 @@
 //! viewing them in place instead of converting them makes compiling a large model (BERT-base:
 //! 340 MB of weights) cost no copy and no extra memory.
 
+use crate::pool::Pooled;
 use lnopt_ir::Blob;
 
 /// f32 elements, either owned or borrowed from an IR tensor's shared bytes.
 #[derive(Clone)]
 pub(crate) enum FBuf {
-    /// Owned elements.
-    Owned(Vec<f32>),
+    /// Owned elements (returned to [`crate::pool`] when dropped).
+    Owned(Pooled),
     /// `len` f32s at the start of `bytes`, which is 4-byte aligned and holds at least
     /// `4 * len` bytes (checked by [`FBuf::view_le_bytes`]).
     Shared {
@@ -39,7 +40,7 @@ impl FBuf {
     /// The elements as a slice.
     pub(crate) fn as_slice(&self) -> &[f32] {
         match self {
-            FBuf::Owned(v) => v,
+            FBuf::Owned(v) => &v.0,
             // SAFETY: `view_le_bytes` checked alignment and that `bytes` holds `4 * len`
             // bytes; any bit pattern is a valid f32; the bytes are immutable while shared
             // (a `Blob` never changes) and live as long as `self`.
@@ -59,13 +60,13 @@ impl std::ops::Deref for FBuf {
 
 impl From<Vec<f32>> for FBuf {
     fn from(v: Vec<f32>) -> FBuf {
-        FBuf::Owned(v)
+        FBuf::Owned(Pooled(v))
     }
 }
 
 impl FromIterator<f32> for FBuf {
     fn from_iter<I: IntoIterator<Item = f32>>(it: I) -> FBuf {
-        FBuf::Owned(it.into_iter().collect())
+        FBuf::Owned(Pooled(crate::pool::collect(it)))
     }
 }
 

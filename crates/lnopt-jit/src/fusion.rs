@@ -168,8 +168,8 @@ impl NormStep {
             }
         };
         let n = x.numel();
-        let mut y = vec![0f32; n];
-        let mut sum = vec![0f32; if key.sum_out { n } else { 0 }];
+        let mut y = crate::pool::zeroed(n);
+        let mut sum = crate::pool::zeroed(if key.sum_out { n } else { 0 });
         let mut mean = vec![0f32; if key.mean_out { g.rows } else { 0 }];
         let mut inv = vec![0f32; if key.inv_out { g.rows } else { 0 }];
         let xd = x.f32s()?;
@@ -313,7 +313,7 @@ impl ChainStep {
                 }
             })
         };
-        let mut out = vec![0f32; n];
+        let mut out = crate::pool::zeroed(n);
         let ptrs: Vec<SendPtr> = ins
             .iter()
             .map(|v| match &*v.data {

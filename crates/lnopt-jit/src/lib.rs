@@ -26,6 +26,7 @@ mod matmul_step;
 mod ops;
 mod par;
 mod plan;
+mod pool;
 mod rows;
 mod step;
 mod value;
@@ -36,6 +37,7 @@ mod wide_norm;
 pub use direct::NormKernel;
 pub use error::JitError;
 pub use kernels::{KernelCache, KernelStats, NormKey};
+pub use pool::release as release_pooled_buffers;
 
 /// Rows of `hidden` floats from which one norm call (or one thread's share of it) counts as
 /// larger than the caches: the generated kernel switches to its per-row two-pass loop, and on

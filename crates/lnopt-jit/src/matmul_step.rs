@@ -7,7 +7,7 @@
 
 use crate::error::{bail, OpError, OpResult};
 use crate::ops::bcast::{broadcast2, strides};
-use crate::ops::sgemm::{sgemm_threads, Mat};
+use crate::ops::sgemm::{pack, product, MatMut, MatRef, PackedB};
 use crate::ops::Ctx;
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
@@ -40,6 +40,8 @@ pub(crate) struct MatMulStep {
     pub out_transpose: Option<PNode>,
     /// Slot the step's result goes to.
     pub out: usize,
+    /// The right operand packed at compile time, when it is a 2-D f32 constant.
+    pub packed_b: Option<PackedB>,
 }
 
 fn single_output(n: &PNode) -> Option<usize> {
@@ -143,7 +145,11 @@ pub(crate) fn plan(
                 }
             }
         }
-        if absorbed.is_empty() {
+        let packed_b = consts
+            .get(b.slot)
+            .and_then(|c| c.as_deref())
+            .and_then(|v| pack_constant(v, b.transpose.as_ref()));
+        if absorbed.is_empty() && packed_b.is_none() {
             continue; // a plain MatMul: the runtime function does the same
         }
         for p in absorbed {
@@ -156,9 +162,34 @@ pub(crate) fn plan(
             bias,
             out_transpose,
             out: result,
+            packed_b,
         });
     }
     out
+}
+
+/// A 2-D f32 constant right operand (seen through its folded Transpose) packed for the
+/// product kernels; `None` for anything else, which is then packed per run.
+fn pack_constant(v: &Val, transpose: Option<&PNode>) -> Option<PackedB> {
+    if v.dtype != DType::F32 || v.rank() != 2 {
+        return None;
+    }
+    let Data::F(d) = &*v.data else {
+        return None;
+    };
+    let view = View::of(v, transpose).ok()?;
+    let (k, n) = (view.shape[0], view.shape[1]);
+    if k == 0 || n == 0 || d.len() < k * n {
+        return None;
+    }
+    let b = MatRef {
+        ptr: d.as_ptr(),
+        rs: view.strides[0] as isize,
+        cs: view.strides[1] as isize,
+    };
+    // SAFETY: the view of a k×n tensor with its own (permuted) strides stays inside its k·n
+    // elements.
+    Some(unsafe { pack(k, n, b) })
 }
 
 /// A strided view of a tensor: logical shape and element strides.
@@ -343,7 +374,8 @@ impl MatMulStep {
         if reach(&va) >= ad.len().max(1) || reach(&vb) >= bd.len().max(1) {
             bail!("internal: operand views out of range");
         }
-        let mut out = vec![0f32; total];
+        // Every element is written below (bias rows first, or the product without accumulation).
+        let mut out = crate::pool::take(total);
         let r = oshape.len();
         let (ors, ocs) = (ost[r - 2], ost[r - 1]);
         if let Some(bias) = bias {
@@ -375,41 +407,66 @@ impl MatMulStep {
             SendPtr(out.as_mut_ptr() as usize),
         );
         let macs = total.saturating_mul(k);
-        // A single product splits its own rows across threads (sgemm_threads decides when
-        // that pays); a batch of products is split by batch element below.
+        // A right operand without batch dims is packed once for the whole batch: at compile
+        // time for a constant, here otherwise.
+        let packed_here;
+        let shared_b: Option<&PackedB> = match (&self.packed_b, rb) {
+            (Some(p), 2) if p.k() == k && p.n() == n => Some(p),
+            (_, 2) => {
+                let rhs = MatRef {
+                    ptr: bd.as_ptr(),
+                    rs: brs as isize,
+                    cs: bcs as isize,
+                };
+                // SAFETY: the k×n view's reach was checked against b's buffer above.
+                packed_here = unsafe { pack(k, n, rhs) };
+                Some(&packed_here)
+            }
+            _ => None,
+        };
+        // A single product splits its own column panels across threads (`product` decides
+        // when that pays); a batch of products is split by batch element below.
         let product_threads = if nb == 1 { threads } else { 1 };
-        let product = |lo: usize, hi: usize| {
+        let run = |lo: usize, hi: usize| {
             for bi in lo..hi {
                 let oa = batch_offset(bi, &batch, a_lead.0, a_lead.1);
-                let ob = batch_offset(bi, &batch, b_lead.0, b_lead.1);
                 let oo = batch_offset(bi, &batch, &batch, &ost[..r - 2]);
-                let dst = Mat {
+                let dst = MatMut {
                     ptr: (po.0 as *mut f32).wrapping_add(oo),
                     rs: ors as isize,
                     cs: ocs as isize,
                 };
-                let lhs = Mat {
+                let lhs = MatRef {
                     ptr: (pa.0 as *const f32).wrapping_add(oa),
                     rs: ars as isize,
                     cs: acs as isize,
-                };
-                let rhs = Mat {
-                    ptr: (pb.0 as *const f32).wrapping_add(ob),
-                    rs: brs as isize,
-                    cs: bcs as isize,
                 };
                 // SAFETY: every offset reached by the m×k, k×n and m×n matrices at these bases
                 // and strides lies inside its buffer (the views' reach was checked above and the
                 // output strides come from the output's own shape); batch elements write
                 // disjoint output positions, so workers never write the same element.
-                unsafe { sgemm_threads((m, n, k), dst, bias.is_some(), lhs, rhs, product_threads) }
+                unsafe {
+                    match shared_b {
+                        Some(pb) => product(m, dst, bias.is_some(), lhs, pb, product_threads),
+                        None => {
+                            let ob = batch_offset(bi, &batch, b_lead.0, b_lead.1);
+                            let rhs = MatRef {
+                                ptr: (pb.0 as *const f32).wrapping_add(ob),
+                                rs: brs as isize,
+                                cs: bcs as isize,
+                            };
+                            let packed = pack(k, n, rhs);
+                            product(m, dst, bias.is_some(), lhs, &packed, product_threads)
+                        }
+                    }
+                }
             }
         };
         if nb > 1 && threads > 1 && macs >= PAR_MIN_MACS {
             // Batch elements are split across threads (work given as "always worth it").
-            par_for(nb, usize::MAX, threads, product);
+            par_for(nb, usize::MAX, threads, run);
         } else {
-            product(0, nb);
+            run(0, nb);
         }
         Ok(Some(Val::new(
             DType::F32,

@@ -211,7 +211,7 @@ fn f32_runs(
     n: usize,
     f: impl Fn(f32, f32) -> f32,
 ) -> OpResult<Vec<f32>> {
-    let mut v = vec![0f32; n];
+    let mut v = crate::pool::zeroed(n);
     let mut bad = false;
     // Elements a run of `len` with `step` reads from `start`.
     let span = |start: usize, step: usize, len: usize| start..start + step * (len - 1) + 1;

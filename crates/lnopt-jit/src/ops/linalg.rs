@@ -54,23 +54,23 @@ fn mm<T: 'static + Copy>(
             unsafe { std::mem::transmute_copy::<T, f32>(&v) == 1.0 }
         };
         if one(beta) && accumulate.is_none_or(one) {
-            use super::sgemm::{sgemm_threads, Mat};
+            use super::sgemm::{sgemm_threads, MatMut, MatRef};
             // SAFETY: T is f32; the bounds of all three matrices were checked above.
             unsafe {
                 sgemm_threads(
                     (m, n, k),
-                    Mat {
+                    MatMut {
                         ptr: dst.as_mut_ptr() as *mut f32,
                         rs: n as isize,
                         cs: 1,
                     },
                     accumulate.is_some(),
-                    Mat {
+                    MatRef {
                         ptr: a.as_ptr() as *const f32,
                         rs: ars as isize,
                         cs: acs as isize,
                     },
-                    Mat {
+                    MatRef {
                         ptr: b.as_ptr() as *const f32,
                         rs: brs as isize,
                         cs: bcs as isize,
@@ -177,8 +177,9 @@ pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
         bail!("MatMul of {} and {}", a.dtype, b.dtype);
     }
     macro_rules! run {
-        ($x:expr, $y:expr, $zero:expr, $one:expr) => {{
-            let mut out = vec![$zero; total];
+        ($x:expr, $y:expr, $out:expr, $one:expr) => {{
+            // Every element is written: each batch element's product without accumulation.
+            let mut out = $out;
             for bi in 0..nb {
                 let (oa, ob) = (ia.at(bi) * m * k, ib.at(bi) * k * n);
                 mm(
@@ -200,13 +201,13 @@ pub(crate) fn matmul(c: &Ctx<'_>) -> OpResult<Val> {
     }
     let data = match (&*a.data, &*b.data) {
         (Data::F(x), Data::F(y)) => {
-            let mut v = run!(x, y, 0f32, 1f32);
+            let mut v = run!(x, y, crate::pool::take(total), 1f32);
             if dt != lnopt_ir::DType::F32 {
                 v.iter_mut().for_each(|e| *e = round_to(dt, *e));
             }
             Data::F(v.into())
         }
-        (Data::D(x), Data::D(y)) => Data::D(run!(x, y, 0f64, 1f64)),
+        (Data::D(x), Data::D(y)) => Data::D(run!(x, y, vec![0f64; total], 1f64)),
         (Data::I(x), Data::I(y)) => {
             let mut out = vec![0i64; total];
             for bi in 0..nb {
@@ -278,7 +279,7 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
     }
     let data = match (&*a.data, &*b.data) {
         (Data::F(x), Data::F(y)) => {
-            let mut out = vec![0f32; total];
+            let mut out = crate::pool::zeroed(total);
             let mut acc = None;
             if let Some((cv, _)) = &cidx {
                 fill_c(&mut out, cv.f32s()?, &cv.shape, &out_shape, beta)?;
@@ -405,7 +406,7 @@ pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
     let ow = (piw - ew) / sw + 1;
     let cog = co / g;
     let kk = cig * kh * kw;
-    let mut out = vec![0f32; checked_numel(&[n, co, oh, ow])?];
+    let mut out = crate::pool::zeroed(checked_numel(&[n, co, oh, ow])?);
     let mut col = vec![0f32; checked_numel(&[kk, oh, ow])?];
     let bias = c.opt(2).map(|b| b.f32s()).transpose()?;
     if let Some(b) = bias {

@@ -109,7 +109,7 @@ pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
 /// Softmax / LogSoftmax of contiguous f32 rows of `len` (> 0): exponentials once per element
 /// in f32, the row sum in f64.
 fn softmax_rows_f32(xs: &[f32], len: usize, log: bool) -> Vec<f32> {
-    let mut out = vec![0f32; xs.len()];
+    let mut out = crate::pool::zeroed(xs.len());
     if !log {
         softmax_rows(xs, &mut out, len);
         return out;

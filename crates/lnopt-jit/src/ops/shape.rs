@@ -94,8 +94,8 @@ fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data>
     let (inner, istep) = dims.last().copied().unwrap_or((1, 1));
     let outer = &dims[..dims.len().saturating_sub(1)];
     macro_rules! copy {
-        ($v:expr, $w:ident) => {{
-            let mut out = Vec::with_capacity(n);
+        ($v:expr, $w:ident, $alloc:expr) => {{
+            let mut out = $alloc;
             let mut idx = vec![0usize; outer.len()];
             let mut off = base;
             loop {
@@ -123,10 +123,10 @@ fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data>
         }};
     }
     Some(match d {
-        Data::F(v) => copy!(v, F),
-        Data::D(v) => copy!(v, D),
-        Data::I(v) => copy!(v, I),
-        Data::B(v) => copy!(v, B),
+        Data::F(v) => copy!(v, F, crate::pool::with_capacity(n)),
+        Data::D(v) => copy!(v, D, Vec::with_capacity(n)),
+        Data::I(v) => copy!(v, I, Vec::with_capacity(n)),
+        Data::B(v) => copy!(v, B, Vec::with_capacity(n)),
     })
 }
 

@@ -1,0 +1,164 @@
+//! The blocked product: `KC`-deep slices of the inner dimension, `MC`-row blocks of A packed
+//! into micro-panels, and for each column panel of B every micro-tile of the block.
+
+use crate::kernels::{self, Dest};
+use crate::{Isa, PackedB};
+use std::cell::RefCell;
+use std::ops::Range;
+
+/// Depth of one pass over the inner dimension: a 32-column panel slice of B is then
+/// `KC·32·4` = 32 KiB, the size of L1.
+const KC: usize = 256;
+/// Rows of A packed at once (a multiple of every MR): `MC·KC·4` = 192 KiB, well inside L2.
+const MC: usize = 192;
+
+/// A read-only strided matrix: element (r, c) is at `ptr + r·rs + c·cs`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef {
+    /// Element (0, 0).
+    pub ptr: *const f32,
+    /// Row stride in elements.
+    pub rs: isize,
+    /// Column stride in elements.
+    pub cs: isize,
+}
+
+/// A writable strided matrix: element (r, c) is at `ptr + r·rs + c·cs`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatMut {
+    /// Element (0, 0).
+    pub ptr: *mut f32,
+    /// Row stride in elements.
+    pub rs: isize,
+    /// Column stride in elements.
+    pub cs: isize,
+}
+
+// SAFETY: the matrices are plain addresses; the callers of `gemm` promise that what they
+// address is valid and that concurrent calls write disjoint elements.
+unsafe impl Send for MatRef {}
+// SAFETY: as above.
+unsafe impl Sync for MatRef {}
+// SAFETY: as above.
+unsafe impl Send for MatMut {}
+// SAFETY: as above.
+unsafe impl Sync for MatMut {}
+
+thread_local! {
+    /// Each thread's buffer for packed A blocks, kept between calls (no page faults per call).
+    static A_PANELS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `C[:, cols] = (add ? C : 0) + A·B[:, cols]` for the m×k matrix `a`, the packed k×n `b` and
+/// the m×n matrix `c`, over the columns of B's panels `panels` (clamped to B's panels).
+///
+/// # Safety
+/// Every element of the m×k matrix `a` and of the m×n matrix `c` must be valid to read (and,
+/// for `c`, write); `c` must not overlap `a` or `b`. Concurrent calls must write disjoint
+/// columns of `c` (disjoint panel ranges) or different matrices.
+pub unsafe fn gemm(m: usize, a: MatRef, b: &PackedB, c: MatMut, add: bool, panels: Range<usize>) {
+    let (k, n, isa) = (b.k(), b.n(), b.isa());
+    let nr = isa.nr();
+    let panels = panels.start..panels.end.min(b.panels());
+    if m == 0 || panels.is_empty() {
+        return;
+    }
+    if k == 0 {
+        if !add {
+            for r in 0..m {
+                for j in panels.start * nr..(panels.end * nr).min(n) {
+                    // SAFETY: (r, j) lies inside C (caller).
+                    unsafe { *c.ptr.offset(r as isize * c.rs + j as isize * c.cs) = 0.0 };
+                }
+            }
+        }
+        return;
+    }
+    A_PANELS.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let mr = isa.mr();
+        let want = MC.min(m.next_multiple_of(mr)) * KC.min(k);
+        if buf.len() < want {
+            buf.resize(want, 0.0);
+        }
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            for i0 in (0..m).step_by(MC) {
+                let mc = MC.min(m - i0);
+                // SAFETY: rows i0..i0+mc and columns p0..p0+kc lie inside A (caller).
+                unsafe { pack_a(&mut buf, a, (i0, mc), (p0, kc), mr) };
+                for p in panels.clone() {
+                    let bp = b.panel_rows(p, p0);
+                    let cols = nr.min(n - p * nr);
+                    for t in 0..mc.div_ceil(mr) {
+                        let r0 = i0 + t * mr;
+                        let d = Dest {
+                            // SAFETY: (r0, p·nr) lies inside C (caller).
+                            c: unsafe {
+                                c.ptr.offset(r0 as isize * c.rs + (p * nr) as isize * c.cs)
+                            },
+                            rs: c.rs,
+                            cs: c.cs,
+                            rows: mr.min(m - r0),
+                            cols,
+                            add: add || p0 > 0,
+                        };
+                        let ap = buf[t * mr * kc..].as_ptr();
+                        // SAFETY: the micro-panel holds kc·mr floats, the panel slice kc·nr
+                        // (B's panel has k ≥ p0 + kc rows); the tile lies inside C; the CPU
+                        // runs `isa` (PackedB::pack checked it).
+                        unsafe { tile(isa, kc, ap, bp, &d) };
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Runs the family's micro-kernel.
+///
+/// # Safety
+/// As the kernels' `tile`.
+unsafe fn tile(isa: Isa, kc: usize, a: *const f32, b: *const f32, d: &Dest) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => kernels::avx512::tile(kc, a, b, d),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => kernels::avx2::tile(kc, a, b, d),
+            _ => kernels::portable::tile(kc, a, b, d),
+        }
+    }
+}
+
+/// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of A into micro-panels of `mr` rows: panel t
+/// holds `kc` steps of `mr` floats (rows past the block are zero).
+///
+/// # Safety
+/// The block must lie inside A.
+unsafe fn pack_a(
+    buf: &mut [f32],
+    a: MatRef,
+    (i0, mc): (usize, usize),
+    (p0, kc): (usize, usize),
+    mr: usize,
+) {
+    for t in 0..mc.div_ceil(mr) {
+        let panel = &mut buf[t * mr * kc..(t + 1) * mr * kc];
+        for r in 0..mr {
+            let row = t * mr + r;
+            if row >= mc {
+                for s in 0..kc {
+                    panel[s * mr + r] = 0.0;
+                }
+                continue;
+            }
+            let base = (i0 + row) as isize * a.rs + p0 as isize * a.cs;
+            for s in 0..kc {
+                // SAFETY: (i0 + row, p0 + s) lies inside A (caller).
+                panel[s * mr + r] = unsafe { *a.ptr.offset(base + s as isize * a.cs) };
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The AVX2/FMA micro-kernel: 6 rows × 16 columns, 12 accumulators in ymm registers.
+
+use super::{store, Dest};
+use std::arch::x86_64::*;
+
+/// Rows per tile.
+pub(crate) const MR: usize = 6;
+/// Columns per tile.
+pub(crate) const NR: usize = 16;
+
+/// `tile (+)= A·B` over `kc` steps, written into C through `d`.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `a` holds `kc·MR` floats and `b` `kc·NR` floats; `d` is valid.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, d: &Dest) {
+    let mut lo = [_mm256_setzero_ps(); MR];
+    let mut hi = [_mm256_setzero_ps(); MR];
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: step s reads a[s·MR .. s·MR+MR] and b[s·NR .. s·NR+NR] (caller's sizes).
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for r in 0..MR {
+                let av = _mm256_broadcast_ss(&*ap.add(r));
+                lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+    }
+    let mut out = [0f32; MR * NR];
+    for r in 0..MR {
+        // SAFETY: row r of `out` has NR = 16 floats.
+        unsafe {
+            _mm256_storeu_ps(out.as_mut_ptr().add(r * NR), lo[r]);
+            _mm256_storeu_ps(out.as_mut_ptr().add(r * NR + 8), hi[r]);
+        }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { store(&out, NR, d) };
+}

@@ -1,0 +1,111 @@
+//! Every kernel family this CPU runs, against a plain f64 triple loop: odd and tile-sized
+//! shapes, inner dimensions across the KC boundary, transposed operands and outputs,
+//! accumulation, and panel sub-ranges (as threads call it).
+
+use lnopt_gemm::{gemm, Isa, MatMut, MatRef, PackedB};
+use proptest::prelude::*;
+
+/// One product checked: A is m×k with strides `a_st`, B k×n with `b_st`, C m×n row-major or
+/// column-major, computed over panel ranges `splits` (each a separate call).
+fn check(isa: Isa, (m, k, n): (usize, usize, usize), a_t: bool, b_t: bool, c_t: bool, add: bool) {
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7 + 3) % 23) as f32 * 0.25 - 2.5)
+        .collect();
+    let b: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 5 + 1) % 19) as f32 * 0.5 - 4.0)
+        .collect();
+    let a_st = if a_t { (1, m) } else { (k, 1) };
+    let b_st = if b_t { (1, k) } else { (n, 1) };
+    let c_st = if c_t { (1, m) } else { (n, 1) };
+    let packed = PackedB::pack(isa, (k, n), &b, b_st).unwrap();
+    let mut c: Vec<f32> = (0..m * n).map(|i| (i % 5) as f32).collect();
+    let before = c.clone();
+    let panels = packed.panels();
+    let cut = panels / 2;
+    for range in [0..cut, cut..panels] {
+        // SAFETY: a, b and c hold m×k, k×n and m×n elements at these strides.
+        unsafe {
+            gemm(
+                m,
+                MatRef {
+                    ptr: a.as_ptr(),
+                    rs: a_st.0 as isize,
+                    cs: a_st.1 as isize,
+                },
+                &packed,
+                MatMut {
+                    ptr: c.as_mut_ptr(),
+                    rs: c_st.0 as isize,
+                    cs: c_st.1 as isize,
+                },
+                add,
+                range,
+            )
+        };
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let mut want: f64 = (0..k)
+                .map(|p| a[i * a_st.0 + p * a_st.1] as f64 * b[p * b_st.0 + j * b_st.1] as f64)
+                .sum();
+            let at = i * c_st.0 + j * c_st.1;
+            if add {
+                want += before[at] as f64;
+            }
+            let got = c[at] as f64;
+            assert!(
+                (got - want).abs() <= 1e-5 * (k as f64 + 1.0) * want.abs().max(1.0),
+                "{isa:?} {m}×{k}×{n} (a_t {a_t}, b_t {b_t}, c_t {c_t}, add {add}) [{i},{j}]: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fixed_shapes_every_family() {
+    let isas = Isa::all_available();
+    assert!(isas.contains(&Isa::Portable));
+    for isa in isas {
+        for &dims in &[
+            (1, 1, 1),
+            (12, 256, 32),
+            (13, 257, 33),
+            (197, 300, 70),
+            (5, 600, 129),
+            (200, 3, 64),
+            (7, 0, 9),
+        ] {
+            for (a_t, b_t, c_t, add) in [
+                (false, false, false, false),
+                (false, false, false, true),
+                (true, true, true, false),
+                (true, false, true, true),
+            ] {
+                check(isa, dims, a_t, b_t, c_t, add);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn random_shapes_every_family(
+        m in 1usize..40, k in 0usize..300, n in 1usize..80,
+        a_t: bool, b_t: bool, c_t: bool, add: bool,
+    ) {
+        for isa in Isa::all_available() {
+            check(isa, (m, k, n), a_t, b_t, c_t, add);
+        }
+    }
+}
+
+#[test]
+fn an_unavailable_family_is_refused_and_a_short_buffer_too() {
+    let b = vec![1f32; 6];
+    assert!(PackedB::pack(Isa::Portable, (2, 4), &b, (4, 1)).is_err());
+    for isa in [Isa::Avx512, Isa::Avx2Fma] {
+        let r = PackedB::pack(isa, (2, 3), &b, (3, 1));
+        assert_eq!(r.is_ok(), isa.available());
+    }
+}
