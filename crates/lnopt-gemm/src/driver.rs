@@ -6,11 +6,30 @@ use crate::{Isa, PackedB};
 use std::cell::RefCell;
 use std::ops::Range;
 
-/// Depth of one pass over the inner dimension: a 32-column panel slice of B is then
-/// `KC·32·4` = 32 KiB, the size of L1.
-const KC: usize = 256;
-/// Rows of A packed at once (a multiple of every MR): `MC·KC·4` = 192 KiB, well inside L2.
-const MC: usize = 192;
+/// Depth of one pass over the inner dimension. Measured by `benches/blocking.rs` (AVX-512,
+/// one core; 128×768×3072, 197×3072×768, 1500×512×512 and 197×197×64): 768 beat 256–512 by
+/// 3–20 % on the first three and tied on the last; fewer passes mean fewer read-modify-writes
+/// of C, and a 768-deep panel slice (96 KiB) still streams well from L2.
+const KC_DEFAULT: usize = 768;
+/// Rows of A packed at once (a multiple of every MR): `MC·KC·4` = 576 KiB, inside L2.
+const MC_DEFAULT: usize = 192;
+
+/// The blocking in use: the defaults, or `LNOPT_GEMM_BLOCKING=KC,MC` (for tuning
+/// measurements; MC is rounded up to a multiple of 12).
+fn blocking() -> (usize, usize) {
+    static B: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+    *B.get_or_init(|| {
+        let env = std::env::var("LNOPT_GEMM_BLOCKING").ok();
+        let parsed = env.as_deref().and_then(|s| {
+            let (k, m) = s.split_once(',')?;
+            Some((k.trim().parse().ok()?, m.trim().parse::<usize>().ok()?))
+        });
+        match parsed {
+            Some((kc, mc)) if kc > 0 && mc > 0 => (kc, mc.next_multiple_of(12)),
+            _ => (KC_DEFAULT, MC_DEFAULT),
+        }
+    })
+}
 
 /// A read-only strided matrix: element (r, c) is at `ptr + r·rs + c·cs`.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +76,25 @@ thread_local! {
 /// for `c`, write); `c` must not overlap `a` or `b`. Concurrent calls must write disjoint
 /// columns of `c` (disjoint panel ranges) or different matrices.
 pub unsafe fn gemm(m: usize, a: MatRef, b: &PackedB, c: MatMut, add: bool, panels: Range<usize>) {
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm_blocked(blocking(), m, a, b, c, add, panels) }
+}
+
+/// [`gemm`] with an explicit `(KC, MC)` blocking (MC a multiple of 12), for tuning benches.
+///
+/// # Safety
+/// As [`gemm`].
+#[doc(hidden)]
+pub unsafe fn gemm_blocked(
+    (kc_max, mc_max): (usize, usize),
+    m: usize,
+    a: MatRef,
+    b: &PackedB,
+    c: MatMut,
+    add: bool,
+    panels: Range<usize>,
+) {
+    let (kc_max, mc_max) = (kc_max.max(1), mc_max.max(1).next_multiple_of(12));
     let (k, n, isa) = (b.k(), b.n(), b.isa());
     let nr = isa.nr();
     let panels = panels.start..panels.end.min(b.panels());
@@ -77,14 +115,14 @@ pub unsafe fn gemm(m: usize, a: MatRef, b: &PackedB, c: MatMut, add: bool, panel
     A_PANELS.with(|cell| {
         let mut buf = cell.borrow_mut();
         let mr = isa.mr();
-        let want = MC.min(m.next_multiple_of(mr)) * KC.min(k);
+        let want = mc_max.min(m.next_multiple_of(mr)) * kc_max.min(k);
         if buf.len() < want {
             buf.resize(want, 0.0);
         }
-        for p0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - p0);
-            for i0 in (0..m).step_by(MC) {
-                let mc = MC.min(m - i0);
+        for p0 in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - p0);
+            for i0 in (0..m).step_by(mc_max) {
+                let mc = mc_max.min(m - i0);
                 // SAFETY: rows i0..i0+mc and columns p0..p0+kc lie inside A (caller).
                 unsafe { pack_a(&mut buf, a, (i0, mc), (p0, kc), mr) };
                 for p in panels.clone() {

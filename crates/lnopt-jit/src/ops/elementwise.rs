@@ -406,12 +406,14 @@ pub(crate) fn where_op(c: &Ctx<'_>) -> OpResult<Val> {
     }
     let out = broadcast2(&broadcast2(&cv.shape, &x.shape)?, &y.shape)?;
     crate::value::checked_numel(&out)?;
-    let (ic, ix, iy) = (
-        BIdx::new(&cv.shape, &out),
-        BIdx::new(&x.shape, &out),
-        BIdx::new(&y.shape, &out),
-    );
     let n: usize = out.iter().product();
+    // Each operand is read at the output's index (same shape), at 0 (one element), or
+    // through the general broadcast index.
+    let (ic, ix, iy) = (
+        Pick::new(&cv.shape, &out),
+        Pick::new(&x.shape, &out),
+        Pick::new(&y.shape, &out),
+    );
     macro_rules! sel {
         ($a:expr, $b:expr, $w:ident) => {
             Data::$w(
@@ -435,6 +437,63 @@ pub(crate) fn where_op(c: &Ctx<'_>) -> OpResult<Val> {
         _ => bail!("Where: x is {} but y is {}", x.dtype, y.dtype),
     };
     Val::new(x.dtype, out, data)
+}
+
+/// How an operand of a broadcasting op is indexed from the output's flat index.
+enum Pick {
+    /// The operand has the output's shape.
+    Same,
+    /// The operand has one element.
+    One,
+    /// Anything else.
+    Broadcast(BIdx),
+}
+
+impl Pick {
+    fn new(shape: &[usize], out: &[usize]) -> Pick {
+        if shape == out {
+            Pick::Same
+        } else if shape.iter().product::<usize>() == 1 {
+            Pick::One
+        } else {
+            Pick::Broadcast(BIdx::new(shape, out))
+        }
+    }
+
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        match self {
+            Pick::Same => i,
+            Pick::One => 0,
+            Pick::Broadcast(b) => b.at(i),
+        }
+    }
+}
+
+/// `IsNaN` and `IsInf` (with `detect_negative` / `detect_positive`) on float tensors.
+pub(crate) fn float_class(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
+    let x = c.input(0)?;
+    let (neg, pos) = if op == "IsInf" {
+        (
+            c.int("detect_negative", 1)? != 0,
+            c.int("detect_positive", 1)? != 0,
+        )
+    } else {
+        (false, false)
+    };
+    let test = |v: f64| -> bool {
+        if op == "IsNaN" {
+            v.is_nan()
+        } else {
+            (pos && v == f64::INFINITY) || (neg && v == f64::NEG_INFINITY)
+        }
+    };
+    let out: Vec<bool> = match &*x.data {
+        Data::F(v) => v.iter().map(|&a| test(a as f64)).collect(),
+        Data::D(v) => v.iter().map(|&a| test(a)).collect(),
+        _ => bail!("{op} of {}", x.dtype),
+    };
+    Val::new(DType::Bool, x.shape.clone(), Data::B(out))
 }
 
 /// `Cast(x, to)`.

@@ -99,6 +99,8 @@ pub(crate) fn supported(domain: &str, op: &str) -> bool {
             "Cast"
                 | "CastLike"
                 | "Where"
+                | "IsNaN"
+                | "IsInf"
                 | "Identity"
                 | "Shape"
                 | "Size"
@@ -140,6 +142,7 @@ pub(crate) fn run(c: &Ctx<'_>) -> OpResult<Vec<Val>> {
         "Cast" => one(elementwise::cast_op(c)),
         "CastLike" => one(elementwise::cast(c.input(0)?, c.input(1)?.dtype)),
         "Where" => one(elementwise::where_op(c)),
+        "IsNaN" | "IsInf" => one(elementwise::float_class(c, op)),
         "Identity" => Ok(vec![c.input(0)?.clone()]),
         "Shape" => one(shape::shape_op(c)),
         "Size" => one(Val::ints(vec![], vec![c.input(0)?.numel() as i64])),

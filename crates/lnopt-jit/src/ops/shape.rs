@@ -499,18 +499,36 @@ pub(crate) fn gather(c: &Ctx<'_>) -> OpResult<Val> {
     shape.extend(&iv.shape);
     shape.extend(&x.shape[axis + 1..]);
     let n = checked_numel(&shape)?;
-    let mut idx = Vec::with_capacity(n);
+    // Source offset of each gathered block of `inner` elements, checked first.
+    let mut starts = Vec::with_capacity(outer * ind.len());
     for o in 0..outer {
         for &i in &ind {
             let j = if i < 0 { i + dim as i64 } else { i };
             if j < 0 || j >= dim as i64 {
                 bail!("index {i} out of range for axis of size {dim}");
             }
-            let b = (o * dim + j as usize) * inner;
-            idx.extend((b..b + inner).map(Some));
+            starts.push((o * dim + j as usize) * inner);
         }
     }
-    Val::new(x.dtype, shape, take(&x.data, &idx)?)
+    macro_rules! blocks {
+        ($v:expr, $w:ident, $alloc:expr) => {{
+            let mut out = $alloc;
+            for &b in &starts {
+                match $v.get(b..b + inner) {
+                    Some(src) => out.extend_from_slice(src),
+                    None => bail!("internal: block {b} out of range"),
+                }
+            }
+            Data::$w(out.into())
+        }};
+    }
+    let data = match &*x.data {
+        Data::F(v) => blocks!(v, F, crate::pool::with_capacity(n)),
+        Data::D(v) => blocks!(v, D, Vec::with_capacity(n)),
+        Data::I(v) => blocks!(v, I, Vec::with_capacity(n)),
+        Data::B(v) => blocks!(v, B, Vec::with_capacity(n)),
+    };
+    Val::new(x.dtype, shape, data)
 }
 
 /// `Expand`.
