@@ -2,12 +2,27 @@
 //! shapes, inner dimensions across the KC boundary, transposed operands and outputs,
 //! accumulation, and panel sub-ranges (as threads call it).
 
-use lnopt_gemm::{gemm, Isa, MatMut, MatRef, PackedB};
+use lnopt_gemm::{gemm, gemm_blocked, Isa, MatMut, MatRef, PackedB};
 use proptest::prelude::*;
 
-/// One product checked: A is m×k with strides `a_st`, B k×n with `b_st`, C m×n row-major or
-/// column-major, computed over panel ranges `splits` (each a separate call).
-fn check(isa: Isa, (m, k, n): (usize, usize, usize), a_t: bool, b_t: bool, c_t: bool, add: bool) {
+/// [`check_blocked`] with the default blocking and with a tiny one (7-deep passes, 24-row
+/// blocks), so that multi-pass accumulation and row-block tails are exercised at small sizes.
+fn check(isa: Isa, dims: (usize, usize, usize), a_t: bool, b_t: bool, c_t: bool, add: bool) {
+    check_blocked(None, isa, dims, a_t, b_t, c_t, add);
+    check_blocked(Some((7, 24)), isa, dims, a_t, b_t, c_t, add);
+}
+
+/// One product checked: A is m×k, B k×n, C m×n, each row-major or transposed, computed in two
+/// calls over the two halves of B's panels.
+fn check_blocked(
+    blocking: Option<(usize, usize)>,
+    isa: Isa,
+    (m, k, n): (usize, usize, usize),
+    a_t: bool,
+    b_t: bool,
+    c_t: bool,
+    add: bool,
+) {
     let a: Vec<f32> = (0..m * k)
         .map(|i| ((i * 7 + 3) % 23) as f32 * 0.25 - 2.5)
         .collect();
@@ -55,7 +70,7 @@ fn check(isa: Isa, (m, k, n): (usize, usize, usize), a_t: bool, b_t: bool, c_t: 
             let got = c[at] as f64;
             assert!(
                 (got - want).abs() <= 1e-5 * (k as f64 + 1.0) * want.abs().max(1.0),
-                "{isa:?} {m}×{k}×{n} (a_t {a_t}, b_t {b_t}, c_t {c_t}, add {add}) [{i},{j}]: {got} vs {want}"
+                "{isa:?} {blocking:?} {m}×{k}×{n} (a_t {a_t}, b_t {b_t}, c_t {c_t}, add {add}) [{i},{j}]: {got} vs {want}"
             );
         }
     }
@@ -70,6 +85,7 @@ fn fixed_shapes_every_family() {
             (1, 1, 1),
             (12, 256, 32),
             (13, 257, 33),
+            (25, 770, 40),
             (197, 300, 70),
             (5, 600, 129),
             (200, 3, 64),
