@@ -42,6 +42,41 @@ pub(crate) struct MatMulStep {
     pub out: usize,
     /// The right operand packed at compile time, when it is a 2-D f32 constant.
     pub packed_b: Option<PackedB>,
+    /// For a `Gemm` node: whether B is read transposed (`transB`), and the slot of its C
+    /// input (added like a folded bias).
+    pub gemm: Option<GemmForm>,
+}
+
+/// What a `Gemm` node (alpha = beta = 1, transA = 0) adds to a plain product.
+#[derive(Clone, Copy)]
+pub(crate) struct GemmForm {
+    /// B is given as n×k (`transB` = 1).
+    pub trans_b: bool,
+    /// The slot of C.
+    pub c: Option<usize>,
+}
+
+/// The [`GemmForm`] of a `Gemm` node this step can run, or `None`: alpha and beta must be 1
+/// and A untransposed (anything else runs as the plain `Gemm` op).
+fn gemm_form(n: &PNode) -> Option<GemmForm> {
+    let c = ctx(n);
+    let one = |name: &str| c.float(name, 1.0).ok() == Some(1.0);
+    if !(one("alpha") && one("beta")) || c.int("transA", 0).ok()? != 0 {
+        return None;
+    }
+    let trans_b = match c.int("transB", 0).ok()? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    match n.inputs.as_slice() {
+        [Some(_), Some(_)] | [Some(_), Some(_), None] => Some(GemmForm { trans_b, c: None }),
+        [Some(_), Some(_), Some(cs)] => Some(GemmForm {
+            trans_b,
+            c: Some(*cs),
+        }),
+        _ => None,
+    }
 }
 
 fn single_output(n: &PNode) -> Option<usize> {
@@ -84,17 +119,47 @@ pub(crate) fn plan(
     };
     let mut out: Vec<Option<MatMulStep>> = (0..nodes.len()).map(|_| None).collect();
     for (i, n) in nodes.iter().enumerate() {
-        if taken[i] || n.op != "MatMul" || !default_domain(n) {
+        if taken[i] || !default_domain(n) {
             continue;
         }
-        let (Some(Some(sa)), Some(Some(sb)), 2) =
-            (n.inputs.first(), n.inputs.get(1), n.inputs.len())
-        else {
+        let gemm = match n.op.as_str() {
+            "MatMul" if n.inputs.len() == 2 => None,
+            "Gemm" => match gemm_form(n) {
+                Some(g) => Some(g),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let (Some(Some(sa)), Some(Some(sb))) = (n.inputs.first(), n.inputs.get(1)) else {
             continue;
         };
         let Some(mut result) = single_output(n) else {
             continue;
         };
+        if let Some(g) = gemm {
+            // A Gemm runs with its own operands only: its B must be a constant worth packing.
+            let b_const = consts.get(*sb).and_then(|c| c.as_deref());
+            let Some(packed_b) = b_const.and_then(|v| pack_constant(v, None, g.trans_b)) else {
+                continue;
+            };
+            out[i] = Some(MatMulStep {
+                node: n.clone(),
+                a: Operand {
+                    slot: *sa,
+                    transpose: None,
+                },
+                b: Operand {
+                    slot: *sb,
+                    transpose: None,
+                },
+                bias: None,
+                out_transpose: None,
+                out: result,
+                packed_b: Some(packed_b),
+                gemm: Some(g),
+            });
+            continue;
+        }
         let mut absorbed = Vec::new();
         let operand = |s: usize, absorbed: &mut Vec<usize>| -> Operand {
             if let Some(p) = producer.get(s).copied().flatten() {
@@ -148,7 +213,7 @@ pub(crate) fn plan(
         let packed_b = consts
             .get(b.slot)
             .and_then(|c| c.as_deref())
-            .and_then(|v| pack_constant(v, b.transpose.as_ref()));
+            .and_then(|v| pack_constant(v, b.transpose.as_ref(), false));
         if absorbed.is_empty() && packed_b.is_none() {
             continue; // a plain MatMul: the runtime function does the same
         }
@@ -163,6 +228,7 @@ pub(crate) fn plan(
             out_transpose,
             out: result,
             packed_b,
+            gemm: None,
         });
     }
     out
@@ -170,14 +236,17 @@ pub(crate) fn plan(
 
 /// A 2-D f32 constant right operand (seen through its folded Transpose) packed for the
 /// product kernels; `None` for anything else, which is then packed per run.
-fn pack_constant(v: &Val, transpose: Option<&PNode>) -> Option<PackedB> {
+fn pack_constant(v: &Val, transpose: Option<&PNode>, trans_b: bool) -> Option<PackedB> {
     if v.dtype != DType::F32 || v.rank() != 2 {
         return None;
     }
     let Data::F(d) = &*v.data else {
         return None;
     };
-    let view = View::of(v, transpose).ok()?;
+    let mut view = View::of(v, transpose).ok()?;
+    if trans_b {
+        view.swap_last();
+    }
     let (k, n) = (view.shape[0], view.shape[1]);
     if k == 0 || n == 0 || d.len() < k * n {
         return None;
@@ -199,6 +268,15 @@ struct View {
 }
 
 impl View {
+    /// The view with its last two axes swapped (a matrix read transposed).
+    fn swap_last(&mut self) {
+        let r = self.shape.len();
+        if r >= 2 {
+            self.shape.swap(r - 2, r - 1);
+            self.strides.swap(r - 2, r - 1);
+        }
+    }
+
     fn of(v: &Val, transpose: Option<&PNode>) -> OpResult<View> {
         let st = strides(&v.shape);
         match transpose {
@@ -249,10 +327,19 @@ impl MatMulStep {
     /// Slots read.
     pub(crate) fn reads(&self) -> Vec<usize> {
         let mut r = vec![self.a.slot, self.b.slot];
-        if let Some((_, s)) = &self.bias {
-            r.push(*s);
+        if let Some(s) = self.bias_slot() {
+            r.push(s);
         }
         r
+    }
+
+    /// The slot of the bias added to the product: a folded `Add`'s constant or a Gemm's C.
+    fn bias_slot(&self) -> Option<usize> {
+        match (&self.bias, self.gemm) {
+            (Some((_, s)), _) => Some(*s),
+            (None, Some(g)) => g.c,
+            (None, None) => None,
+        }
     }
 
     /// The original nodes in plan order (for the fallback).
@@ -313,8 +400,14 @@ impl MatMulStep {
         let (Data::F(ad), Data::F(bd)) = (&*av.data, &*bv.data) else {
             return Ok(None);
         };
+        if self.gemm.is_some() && (av.rank() != 2 || bv.rank() != 2) {
+            return Ok(None); // the Gemm op reports the bad ranks
+        }
         let va = View::of(av, self.a.transpose.as_ref())?;
-        let vb = View::of(bv, self.b.transpose.as_ref())?;
+        let mut vb = View::of(bv, self.b.transpose.as_ref())?;
+        if self.gemm.is_some_and(|g| g.trans_b) {
+            vb.swap_last();
+        }
         let (ra, rb) = (va.shape.len(), vb.shape.len());
         let (m, k) = (va.shape[ra - 2], va.shape[ra - 1]);
         let (k2, n) = (vb.shape[rb - 2], vb.shape[rb - 1]);
@@ -326,10 +419,10 @@ impl MatMulStep {
         let mut oshape = batch.clone();
         oshape.extend([m, n]);
         let total = checked_numel(&oshape)?;
-        let bias = match &self.bias {
+        let bias = match self.bias_slot() {
             None => None,
-            Some((_, s)) => {
-                let Some(bv) = slot_val(slots, *s) else {
+            Some(s) => {
+                let Some(bv) = slot_val(slots, s) else {
                     bail!("the bias was not computed");
                 };
                 // Only a bias along the last axis ([n] or [1, …, 1, n]) is written row by row.

@@ -40,6 +40,8 @@ struct Case {
     tout: bool,
     /// The Transpose of A is also a graph output (read twice: must not be folded).
     shared_ta: bool,
+    /// B is an initializer (a weight): packed at compile time when it is 2-D.
+    b_const: bool,
 }
 
 fn declare(g: &mut Graph, name: &str, dims: &[usize]) -> ValueId {
@@ -97,17 +99,26 @@ fn build(c: &Case, seed: u64) -> (Model, Vec<Tensor>) {
     } else {
         input(&mut g, "a", vec![c.b, c.h, c.m, c.k], seed)
     };
+    let mut b_operand = |g: &mut Graph, dims: Vec<usize>| {
+        if c.b_const {
+            let n = dims.iter().product();
+            let d: Vec<i64> = dims.iter().map(|&x| x as i64).collect();
+            g.add_initializer("b", Tensor::from_f32("", d, &values(n, seed ^ 7)))
+        } else {
+            input(g, "b", dims, seed ^ 7)
+        }
+    };
     let bm = match (c.b2d, c.tb) {
         (true, true) => {
-            let src = input(&mut g, "b", vec![c.n, c.k], seed ^ 7);
+            let src = b_operand(&mut g, vec![c.n, c.k]);
             node(&mut g, "Transpose", vec![src], None)
         }
-        (true, false) => input(&mut g, "b", vec![c.k, c.n], seed ^ 7),
+        (true, false) => b_operand(&mut g, vec![c.k, c.n]),
         (false, true) => {
-            let src = input(&mut g, "b", vec![c.b, c.n, c.h, c.k], seed ^ 7);
+            let src = b_operand(&mut g, vec![c.b, c.n, c.h, c.k]);
             node(&mut g, "Transpose", vec![src], Some(&[0, 2, 3, 1]))
         }
-        (false, false) => input(&mut g, "b", vec![c.b, c.h, c.k, c.n], seed ^ 7),
+        (false, false) => b_operand(&mut g, vec![c.b, c.h, c.k, c.n]),
     };
     let mut y = node(&mut g, "MatMul", vec![a, bm], None);
     let bias_dims = match c.bias {
@@ -176,18 +187,20 @@ fn bias_kind() -> impl Strategy<Value = Bias> {
 
 prop_compose! {
     fn case()(b in 1usize..3, h in 1usize..4, m in 1usize..20, k in 1usize..40, n in 1usize..24,
-              ta: bool, tb: bool, b2d: bool, bias in bias_kind(), tout: bool, shared_ta: bool)
+              ta: bool, tb: bool, b2d: bool, bias in bias_kind(), tout: bool, shared_ta: bool,
+              b_const: bool)
               -> Case {
-        Case { b, h, m, k, n, ta, tb, b2d, bias, tout, shared_ta }
+        Case { b, h, m, k, n, ta, tb, b2d, bias, tout, shared_ta, b_const }
     }
 }
 
 prop_compose! {
-    /// Shapes wide enough for the matrixmultiply back end (n >= 64, 16-row multiples or >= 64 rows).
-    fn wide_case()(b in 1usize..3, h in 1usize..3, m in prop_oneof![Just(16usize), Just(32), 64usize..80],
-                   k in 1usize..70, n in 64usize..80, ta: bool, tb: bool, b2d: bool,
-                   bias in bias_kind(), tout: bool) -> Case {
-        Case { b, h, m, k, n, ta, tb, b2d, bias, tout, shared_ta: false }
+    /// Several column panels and row blocks per product, and inner dimensions past 768 (two
+    /// passes of the product kernels).
+    fn wide_case()(b in 1usize..3, h in 1usize..3, m in prop_oneof![Just(12usize), Just(24), 60usize..80],
+                   k in prop_oneof![1usize..70, 760usize..780], n in 60usize..80, ta: bool, tb: bool,
+                   b2d: bool, bias in bias_kind(), tout: bool, b_const: bool) -> Case {
+        Case { b, h, m, k, n, ta, tb, b2d, bias, tout, shared_ta: false, b_const }
     }
 }
 
@@ -224,8 +237,19 @@ fn large_batched_product_matches_interpreter_on_two_threads() {
         bias: Bias::Row,
         tout: true,
         shared_ta: false,
+        b_const: false,
     };
     check(&c, 5, 2).unwrap();
+    check(
+        &Case {
+            b2d: true,
+            b_const: true,
+            ..c
+        },
+        6,
+        2,
+    )
+    .unwrap();
 }
 
 fn base_case() -> Case {
@@ -241,6 +265,7 @@ fn base_case() -> Case {
         bias: Bias::Row,
         tout: true,
         shared_ta: false,
+        b_const: false,
     }
 }
 
@@ -282,6 +307,93 @@ fn shared_transpose_runtime_bias_and_option_off_are_not_folded() {
         (cm.plan_stats().steps, cm.plan_stats().matmul_folds),
         (5, 0)
     );
+}
+
+/// A plain MatMul by a 2-D weight becomes a product step (its weight packed at compile time),
+/// and so does a Gemm by a weight with alpha = beta = 1 and an untransposed A.
+#[test]
+fn products_by_weights_are_steps() {
+    let (model, inputs) = build(
+        &Case {
+            ta: false,
+            tb: false,
+            b2d: true,
+            bias: Bias::None,
+            tout: false,
+            b_const: true,
+            ..base_case()
+        },
+        1,
+    );
+    let p = compiled(&model, &inputs, 1).plan_stats();
+    assert_eq!((p.steps, p.matmul_folds), (1, 1));
+}
+
+/// `Gemm` with a constant B (transB 0/1), C absent / a row / a full matrix / one element,
+/// alpha or beta ≠ 1 and transA = 1 (the last three run as the plain op), against the
+/// interpreter; the planned ones are product steps.
+#[test]
+fn gemm_by_weights_matches_interpreter() {
+    // A square B (k = n) too: packed the wrong way round it would still fit the product.
+    for &(m, k, n) in &[(3usize, 4usize, 5usize), (6, 8, 8), (70, 770, 40)] {
+        for trans_b in [0i64, 1] {
+            for c_dims in [
+                None,
+                Some(vec![n as i64]),
+                Some(vec![1, n as i64]),
+                Some(vec![m as i64, n as i64]),
+                Some(vec![1]),
+            ] {
+                for (alpha, beta, trans_a) in [
+                    (1.0f32, 1.0f32, 0i64),
+                    (0.5, 1.0, 0),
+                    (1.0, 2.0, 0),
+                    (1.0, 1.0, 1),
+                ] {
+                    let mut g = Graph::new("gemm");
+                    let a_dims = if trans_a == 1 { [k, m] } else { [m, k] };
+                    let a = declare(&mut g, "a", &a_dims);
+                    g.add_input(a);
+                    let b_dims = if trans_b == 1 {
+                        vec![n as i64, k as i64]
+                    } else {
+                        vec![k as i64, n as i64]
+                    };
+                    let b = g.add_initializer("b", Tensor::from_f32("", b_dims, &values(k * n, 3)));
+                    let mut ins = vec![Some(a), Some(b)];
+                    let planned = alpha == 1.0 && beta == 1.0 && trans_a == 0;
+                    if let Some(d) = &c_dims {
+                        let cnt = d.iter().product::<i64>() as usize;
+                        ins.push(Some(g.add_initializer(
+                            "c",
+                            Tensor::from_f32("", d.clone(), &values(cnt, 5)),
+                        )));
+                    }
+                    let o = g.new_value("y");
+                    let mut node = Node::new("Gemm", "");
+                    node.set_attr("transA", AttrValue::Int(trans_a));
+                    node.set_attr("transB", AttrValue::Int(trans_b));
+                    node.set_attr("alpha", AttrValue::Float(alpha));
+                    node.set_attr("beta", AttrValue::Float(beta));
+                    g.add_node(node, ins, vec![Some(o)]).unwrap();
+                    g.add_output(o);
+                    let model = Model::new(g, 13);
+                    let inputs = vec![Tensor::from_f32(
+                        "a",
+                        a_dims.iter().map(|&d| d as i64).collect(),
+                        &values(m * k, 9),
+                    )];
+                    let cm = compiled(&model, &inputs, 2);
+                    let what = format!("{m}x{k}x{n} transB {trans_b} C {c_dims:?} alpha {alpha} beta {beta} transA {trans_a}");
+                    assert_eq!(cm.plan_stats().matmul_folds, usize::from(planned), "{what}");
+                    let want = lnopt_interp::run_model(&model, &inputs).unwrap();
+                    let got = cm.run(&inputs).unwrap();
+                    let e = common::compare_all(&got, &want, 1e-5, 1e-5).unwrap();
+                    assert!(e <= 0.0, "{what}: exceeds tolerance by {e}");
+                }
+            }
+        }
+    }
 }
 
 /// An `Identity` of a constant is evaluated at compile time, so the bias behind it still
