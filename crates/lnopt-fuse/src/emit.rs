@@ -658,6 +658,11 @@ impl<'a, 'g> Emitter<'a, 'g> {
                 let sq = self.simple("Mul", vec![d, d], None, bound, hint)?;
                 return self.mean_of_value(sq, *a, k, dest, bound, hint);
             }
+            NormLang::Sum(_) | NormLang::Flat(_) | NormLang::Chan(_) | NormLang::Num(_) => {
+                return Err(format!(
+                    "the term {node} is only an intermediate of the rules and is not written back"
+                ))
+            }
             _ => return Err("unexpected term".into()),
         };
         let mut vals = Vec::with_capacity(args.len());
