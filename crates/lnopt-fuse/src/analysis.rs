@@ -232,6 +232,33 @@ impl Analysis<NormLang> for NormAnalysis {
                     reduced: false,
                 }
             }
+            NormLang::RMin([a, k]) | NormLang::RMax([a, k]) => {
+                let x = f(a);
+                Facts {
+                    dtype: x.dtype,
+                    shape: reduced_shape(&x.shape, f(k).int),
+                    uniform: x.uniform,
+                    int: None,
+                    reduced: false,
+                }
+            }
+            NormLang::Eq([a, b]) | NormLang::And([a, b]) => Facts {
+                dtype: Some(DType::Bool),
+                uniform: None,
+                ..binary(&f(a), &f(b), |x, _| x)
+            },
+            NormLang::Where([c, a, b]) => {
+                let (fc, fa, fb) = (f(c), f(a), f(b));
+                let ab = binary(&fa, &fb, |x, _| x);
+                Facts {
+                    shape: match (&fc.shape, &ab.shape) {
+                        (Some(x), Some(y)) => broadcast(x, y),
+                        _ => None,
+                    },
+                    uniform: None,
+                    ..ab
+                }
+            }
             NormLang::Num(v) => Facts {
                 shape: Some(Vec::new()),
                 uniform: Some(v.value()),

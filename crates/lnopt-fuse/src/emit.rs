@@ -658,7 +658,15 @@ impl<'a, 'g> Emitter<'a, 'g> {
                 let sq = self.simple("Mul", vec![d, d], None, bound, hint)?;
                 return self.mean_of_value(sq, *a, k, dest, bound, hint);
             }
-            NormLang::Sum(_) | NormLang::Flat(_) | NormLang::Chan(_) | NormLang::Num(_) => {
+            NormLang::Sum(_)
+            | NormLang::Flat(_)
+            | NormLang::Chan(_)
+            | NormLang::Num(_)
+            | NormLang::RMin(_)
+            | NormLang::RMax(_)
+            | NormLang::Eq(_)
+            | NormLang::And(_)
+            | NormLang::Where(_) => {
                 return Err(format!(
                     "the term {node} is only an intermediate of the rules and is not written back"
                 ))

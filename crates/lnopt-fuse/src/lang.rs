@@ -73,6 +73,8 @@ define_language! {
     ///   of every axis but 1, or a keepdims=0 reduction that keeps only axis 1);
     /// - `(chan p x)`: the rank-1 `p` of `x`'s channel count viewed as `[1, C, 1, …, 1]` of
     ///   `x`'s rank (how `BatchNormalization` broadcasts its per-channel inputs over axis 1);
+    /// - `(rmin x k)`, `(rmax x k)`: `ReduceMin` / `ReduceMax` over the last `k` axes (keepdims);
+    /// - `(eq a b)`, `(and a b)`, `(where c a b)`: `Equal`, `And`, `Where`;
     /// - `#v`: a scalar literal (an attribute value);
     /// - `(ln x k eps)`: `(x - mean) / sqrt(var + eps)` over the last `k` axes, no affine;
     /// - `(rms x k eps)`: `x / sqrt(mean(x²) + eps)` over the last `k` axes, no affine;
@@ -93,6 +95,11 @@ define_language! {
         "sum" = Sum([Id; 2]),
         "flat" = Flat(Id),
         "chan" = Chan([Id; 2]),
+        "rmin" = RMin([Id; 2]),
+        "rmax" = RMax([Id; 2]),
+        "eq" = Eq([Id; 2]),
+        "and" = And([Id; 2]),
+        "where" = Where([Id; 3]),
         "ln" = Ln([Id; 3]),
         "rms" = Rms([Id; 3]),
         Int(i64),

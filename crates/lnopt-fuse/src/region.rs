@@ -53,6 +53,19 @@ pub enum Op {
         /// keepdims=0 with only axis 1 kept.
         flat: bool,
     },
+    /// `ReduceMin` (or, with `max`, `ReduceMax`) over the last `k` axes with keepdims.
+    Extremum {
+        /// Trailing axes reduced.
+        k: i64,
+        /// `ReduceMax`.
+        max: bool,
+    },
+    /// `Equal`.
+    Eq,
+    /// `And`.
+    And,
+    /// `Where`.
+    Where,
     /// `Squeeze` of every axis but 1 ([`NormLang::Flat`]).
     Flat,
     /// Inference-mode `BatchNormalization` ([`batch_norm_spec`]).
@@ -472,6 +485,16 @@ pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Opti
             })
         }
         "Squeeze" if squeeze_is_flat(g, types, opset, nid) => Some(Op::Flat),
+        "ReduceMin" | "ReduceMax" => match sum_spec(g, types, opset, nid) {
+            Some((k, false)) => Some(Op::Extremum {
+                k,
+                max: node.op_type == "ReduceMax",
+            }),
+            _ => None,
+        },
+        "Equal" => bin(Op::Eq),
+        "And" => bin(Op::And),
+        "Where" if n_in == 3 && node.inputs().len() == 3 => Some(Op::Where),
         "BatchNormalization" => batch_norm_spec(g, types, opset, nid),
         "GlobalAveragePool" => mean_axes(g, types, opset, nid).ok().flatten().map(Op::Mean),
         "ReduceMean" => match mean_axes(g, types, opset, nid) {
@@ -638,6 +661,20 @@ pub fn build(
         let node = g.node(n);
         let Some(op) = op_of(n) else { continue };
         let Some(out) = node.output(0) else { continue };
+        if op == Op::Where {
+            let ins: Vec<Id> = node
+                .inputs()
+                .iter()
+                .flatten()
+                .map(|&v| leaf(&mut egraph, &mut class_of, v))
+                .collect();
+            let &[c, a, b] = ins.as_slice() else {
+                continue;
+            };
+            let w = egraph.add(NormLang::Where([c, a, b]));
+            class_of.insert(out, w);
+            continue;
+        }
         if let Op::BatchNorm { eps, scale, bias } = op {
             let ins: Vec<Id> = node
                 .inputs()
@@ -693,6 +730,16 @@ pub fn build(
                 }
             }
             (Op::Flat, Some(a), _) => NormLang::Flat(a),
+            (Op::Extremum { k, max }, Some(a), _) => {
+                let k = egraph.add(NormLang::Int(k));
+                if max {
+                    NormLang::RMax([a, k])
+                } else {
+                    NormLang::RMin([a, k])
+                }
+            }
+            (Op::Eq, Some(a), Some(b)) => NormLang::Eq([a, b]),
+            (Op::And, Some(a), Some(b)) => NormLang::And([a, b]),
             (Op::Mean(k), Some(a), _) => {
                 reduce_means.push((n, out));
                 let k = egraph.add(NormLang::Int(k));

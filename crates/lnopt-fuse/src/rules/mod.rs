@@ -4,6 +4,7 @@ pub mod algebra;
 pub mod cast;
 pub mod channel;
 pub mod cond;
+pub mod guard;
 pub mod layernorm;
 pub mod rmsnorm;
 pub mod variance;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<Rule> {
     r.extend(variance::rules());
     r.extend(cast::rules());
     r.extend(channel::rules());
+    r.extend(guard::rules());
     r.extend(layernorm::rules());
     r.extend(rmsnorm::rules());
     r
