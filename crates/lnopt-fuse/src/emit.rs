@@ -497,7 +497,11 @@ impl<'a, 'g> Emitter<'a, 'g> {
             }
         }
         let xv = self.emit(x, None, bound, hint)?;
-        let rank = self.ctx.eg[x].data.rank().ok_or("rank of x unknown")?;
+        // The axis counts from the end when the rank is unknown (the same axes for any rank).
+        let axis = match self.ctx.eg[x].data.rank() {
+            Some(rank) => rank as i64 - k,
+            None => -k,
+        };
         let scale = match self.param_value(f, gamma, false, bound, &format!("{base}_scale"))? {
             Some(v) => v,
             None => {
@@ -557,7 +561,7 @@ impl<'a, 'g> Emitter<'a, 'g> {
         let name = self.unique_name(&format!("{base}/{op}"));
         let mut node = Node::new(op, name.clone());
         node.domain = domain_note.to_string();
-        node.set_attr("axis", AttrValue::Int((rank as i64) - k));
+        node.set_attr("axis", AttrValue::Int(axis));
         node.set_attr("epsilon", AttrValue::Float(eps as f32));
         node.set_attr("stash_type", AttrValue::Int(i64::from(stash.onnx_code())));
         let mut inputs = vec![Some(xv), Some(scale)];

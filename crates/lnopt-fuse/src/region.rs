@@ -263,9 +263,14 @@ pub fn mean_axes(
         return Ok(None);
     }
     let Some(rank) = rank_of(g, types, x, 0) else {
-        return Err(format!(
-            "rank of the input of ReduceMean {name} is unknown, axes cannot be checked"
-        ));
+        // Negative axes that are the last `k` (`[-1]`, `[-2, -1]`) are the trailing axes of
+        // any rank the node accepts (it fails on a rank below `k`).
+        return match (&axes, keepdims.unwrap_or(1)) {
+            (Some(a), 1) if negative_trailing(a).is_some() => Ok(negative_trailing(a)),
+            _ => Err(format!(
+                "rank of the input of ReduceMean {name} is unknown, axes cannot be checked"
+            )),
+        };
     };
     let rank = rank as i64;
     let axes = match axes {
@@ -305,6 +310,13 @@ pub fn mean_axes(
         ));
     }
     Ok(Some(k))
+}
+
+/// `k` when `axes` are `-k, …, -1` in any order (and not empty).
+pub fn negative_trailing(axes: &[i64]) -> Option<i64> {
+    let k = axes.len() as i64;
+    let set: BTreeSet<i64> = axes.iter().copied().collect();
+    (k >= 1 && set.len() == axes.len() && set.iter().copied().eq(-k..0)).then_some(k)
 }
 
 /// A keepdims=0 mean over the last `k` axes of `x` whose other dims are all 1 holds one
