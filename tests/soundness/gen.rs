@@ -375,17 +375,13 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
                 }
                 let block: i64 = dims[rank - k..].iter().product();
                 let rows: i64 = dims[..rank - k].iter().product();
-                let bn_view = (kind == Kind::Ln
-                    && !f16
-                    && extra == Extra::None
-                    && (kseed >> 40) % 3 == 0)
-                    .then(|| {
-                        if (kseed >> 42) & 1 == 1 && block % 2 == 0 && block >= 4 {
+                let bn_view =
+                    (kind == Kind::Ln && !f16 && extra == Extra::None && (kseed >> 40) % 3 == 0)
+                        .then_some(if (kseed >> 42) & 1 == 1 && block % 2 == 0 && block >= 4 {
                             BnView::HalfRows
                         } else {
                             BnView::Rows
-                        }
-                    });
+                        });
                 // The spelling's own near-misses replace the generic ones.
                 let flaw = match (&flaw, bn_view) {
                     (Flaw::None, _) | (_, None) => flaw,
@@ -961,8 +957,14 @@ fn keras2_batch_norm(
     let n = b.scalar("count", count as f32);
     let var = b.op("Div", &[ssq, n], vec![]);
     let c = vdims[1] as usize;
-    let ones = b.init("bn_scale", Tensor::from_f32("bn_scale", vec![c as i64], &vec![1.0; c]));
-    let zeros = b.init("bn_bias", Tensor::from_f32("bn_bias", vec![c as i64], &vec![0.0; c]));
+    let ones = b.init(
+        "bn_scale",
+        Tensor::from_f32("bn_scale", vec![c as i64], &vec![1.0; c]),
+    );
+    let zeros = b.init(
+        "bn_bias",
+        Tensor::from_f32("bn_bias", vec![c as i64], &vec![0.0; c]),
+    );
     let bn = b.op(
         "BatchNormalization",
         &[xv, ones, zeros, m, var],
