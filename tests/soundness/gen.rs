@@ -143,6 +143,23 @@ pub enum Flaw {
     ClampPositive,
     /// LN, Keras 3 form: `x·inv + Neg(mean)·r` whose mean product lacks γ (`r`, not `inv`).
     FactoredOtherScale,
+    /// Keras 2 BatchNormalization view: the sum of squares divided by `block − 1`.
+    BnCount,
+    /// Keras 2 BatchNormalization view of shape `[2, rows/2, block, 1]`: the moments over
+    /// axes `[0, 2, 3]` mix two rows.
+    BnBatch2,
+}
+
+/// tf2onnx's Keras 2 spelling of a LayerNorm: x viewed as `[1, rows, block, 1]`, moments
+/// over axes `[0, 2, 3]` (ReduceMean, ReduceSumSquare / count) fed to an inference
+/// BatchNormalization with unit scale and zero bias, reshaped back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BnView {
+    /// The view `[1, rows, block, 1]`.
+    Rows,
+    /// The view `[1, 2·rows, block/2, 1]`: a LayerNorm of half rows (still a norm, on the
+    /// view; it must not be folded back onto x's rows).
+    HalfRows,
 }
 
 /// One generated graph.
@@ -194,6 +211,9 @@ pub struct Spec {
     /// (`k == rank`), so there are no kept dims and the scalar mean broadcasts like the
     /// keepdims one (OpenVINO's batch-1 MVN tests have the same property).
     pub squeeze: bool,
+    /// LN written as tf2onnx writes Keras 2's (only f32, no extra readers, not factored;
+    /// the spelling knobs of the statistics do not apply).
+    pub bn_view: Option<BnView>,
     /// Seed of the input data.
     pub seed: u64,
 }
@@ -269,7 +289,11 @@ impl Spec {
     /// Size of one normalised block (the last `k` dims), for input conditioning.
     pub fn block(&self) -> usize {
         let r = self.rank();
-        self.dims[r - self.k..].iter().product::<i64>() as usize
+        let block = self.dims[r - self.k..].iter().product::<i64>() as usize;
+        match self.bn_view {
+            Some(BnView::HalfRows) => block / 2,
+            _ => block,
+        }
     }
 }
 
@@ -342,7 +366,29 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
                     let h = dims[rank - 1].max(2);
                     dims = vec![h; rank];
                 }
+                if matches!(flaw, Flaw::NonTrailing(_) | Flaw::Mismatched(_)) {
+                    // Reducing an axis of size 1 changes nothing (the pass knows it), so the
+                    // axes of these near-misses must really differ: no dim of size 1.
+                    for d in dims.iter_mut() {
+                        *d = (*d).max(2);
+                    }
+                }
                 let block: i64 = dims[rank - k..].iter().product();
+                let rows: i64 = dims[..rank - k].iter().product();
+                let bn_view =
+                    (kind == Kind::Ln && !f16 && extra == Extra::None && (kseed >> 40) % 3 == 0)
+                        .then_some(if (kseed >> 42) & 1 == 1 && block % 2 == 0 && block >= 4 {
+                            BnView::HalfRows
+                        } else {
+                            BnView::Rows
+                        });
+                // The spelling's own near-misses replace the generic ones.
+                let flaw = match (&flaw, bn_view) {
+                    (Flaw::None, _) | (_, None) => flaw,
+                    _ if flaw_i % 3 == 0 => Flaw::MeanOfOther,
+                    _ if flaw_i % 3 == 1 && rows % 2 == 0 => Flaw::BnBatch2,
+                    _ => Flaw::BnCount,
+                };
                 Spec {
                     kind,
                     dims,
@@ -359,6 +405,7 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
                     swap_affine: b[6],
                     clamp: b[7],
                     factored: b[8]
+                        && bn_view.is_none()
                         && kind == Kind::Ln
                         && !f16
                         && extra == Extra::None
@@ -368,7 +415,8 @@ pub fn spec(flawed: bool) -> impl Strategy<Value = Spec> {
                         // A one-element row has variance 0: inv = γ/√ε is huge and the
                         // factored form loses β to cancellation (the fused node is exact).
                         && block >= 2,
-                    squeeze: b[9] && k == rank && flaw == Flaw::None,
+                    squeeze: b[9] && k == rank && flaw == Flaw::None && bn_view.is_none(),
+                    bn_view,
                     gamma,
                     beta,
                     extra,
@@ -575,6 +623,12 @@ pub fn build(s: &Spec) -> Model {
     } else {
         None
     };
+    if let Some(view) = s.bn_view {
+        let normed = keras2_batch_norm(&mut b, s, view, x, other);
+        let y = apply_affine(&mut b, s, normed, io, [s.gamma, s.beta]);
+        b.g.add_output(y);
+        return Model::new(b.g, s.opset());
+    }
     let keep0 = s.flaw == Flaw::Keepdims0 || s.squeeze;
     let opset = s.opset();
     let mean = |b: &mut B, v: ValueId, axes: &[i64], keep0: bool| -> ValueId {
@@ -717,7 +771,12 @@ pub fn build(s: &Spec) -> Model {
             Tensor::from_f32(
                 "gamma",
                 dims.clone(),
-                &values(n, s.seed.wrapping_add(1), 0.25, 2.0),
+                // γ = 1 would make the near-miss's `r` the same as `inv`.
+                &if s.flaw == Flaw::FactoredOtherScale {
+                    values(n, s.seed.wrapping_add(1), 1.25, 2.0)
+                } else {
+                    values(n, s.seed.wrapping_add(1), 0.25, 2.0)
+                },
             ),
         );
         let inv = mul(&mut b, r, g);
@@ -781,7 +840,7 @@ pub fn build(s: &Spec) -> Model {
             }
         }
     };
-    let mut y = if s.f16 {
+    let y = if s.f16 {
         b.cast(normed, DType::F16)
     } else {
         normed
@@ -791,6 +850,36 @@ pub fn build(s: &Spec) -> Model {
     } else {
         [s.gamma, s.beta]
     };
+    let y = apply_affine(&mut b, s, y, io, params);
+    b.g.add_output(y);
+    match s.extra {
+        Extra::None => {}
+        Extra::MeanOut => b.g.add_output(first_mean),
+        Extra::MeanFeedsOp => {
+            let t = b.op("Tanh", &[first_mean], vec![]);
+            b.g.add_output(t);
+        }
+        Extra::CentredOut => b.g.add_output(centred),
+        Extra::CentredFeedsOp => {
+            let t = b.op("Tanh", &[centred], vec![]);
+            b.g.add_output(t);
+        }
+        Extra::VarOut => b.g.add_output(var),
+        Extra::VarEpsFeedsOp => {
+            let t = b.op("Tanh", &[ve], vec![]);
+            b.g.add_output(t);
+        }
+        Extra::NormOut => {
+            if !b.g.is_output(normed) {
+                b.g.add_output(normed);
+            }
+        }
+    }
+    Model::new(b.g, opset)
+}
+
+/// `y · γ + β` for the parameters `params` (γ, β) of `s`.
+fn apply_affine(b: &mut B, s: &Spec, mut y: ValueId, io: DType, params: [Param; 2]) -> ValueId {
     for (i, p) in params.into_iter().enumerate() {
         let name = if i == 0 { "gamma" } else { "beta" };
         let (shape, runtime) = match p {
@@ -819,31 +908,70 @@ pub fn build(s: &Spec) -> Model {
             b.op(op, &[y, pv], vec![])
         };
     }
-    b.g.add_output(y);
-    match s.extra {
-        Extra::None => {}
-        Extra::MeanOut => b.g.add_output(first_mean),
-        Extra::MeanFeedsOp => {
-            let t = b.op("Tanh", &[first_mean], vec![]);
-            b.g.add_output(t);
+    y
+}
+
+/// The Keras 2 spelling ([`BnView`]) of `s` over `x` (moments of `other` for
+/// [`Flaw::MeanOfOther`]); returns the normalised value reshaped back to x's dims.
+fn keras2_batch_norm(
+    b: &mut B,
+    s: &Spec,
+    view: BnView,
+    x: ValueId,
+    other: Option<ValueId>,
+) -> ValueId {
+    let r = s.rank();
+    let block: i64 = s.dims[r - s.k..].iter().product();
+    let rows: i64 = s.dims[..r - s.k].iter().product();
+    let vdims = match (view, &s.flaw) {
+        (_, Flaw::BnBatch2) => vec![2, rows / 2, block, 1],
+        (BnView::HalfRows, _) => vec![1, rows * 2, block / 2, 1],
+        (BnView::Rows, _) => vec![1, rows, block, 1],
+    };
+    let shape = b.init("view", Tensor::from_i64("view", vec![4], &vdims));
+    let xv = b.op("Reshape", &[x, shape], vec![]);
+    let src = match other {
+        Some(z) => b.op("Reshape", &[z, shape], vec![]),
+        None => xv,
+    };
+    let axes = [0i64, 2, 3];
+    let axes_c = b.init("stat_axes", Tensor::from_i64("stat_axes", vec![3], &axes));
+    let reduce = |b: &mut B, op: &str, v: ValueId, keep: i64| {
+        let kd = ("keepdims", AttrValue::Int(keep));
+        if s.opset() >= 18 {
+            b.op(op, &[v, axes_c], vec![kd])
+        } else {
+            b.op(op, &[v], vec![kd, ("axes", AttrValue::Ints(axes.to_vec()))])
         }
-        Extra::CentredOut => b.g.add_output(centred),
-        Extra::CentredFeedsOp => {
-            let t = b.op("Tanh", &[centred], vec![]);
-            b.g.add_output(t);
-        }
-        Extra::VarOut => b.g.add_output(var),
-        Extra::VarEpsFeedsOp => {
-            let t = b.op("Tanh", &[ve], vec![]);
-            b.g.add_output(t);
-        }
-        Extra::NormOut => {
-            if !b.g.is_output(normed) {
-                b.g.add_output(normed);
-            }
-        }
-    }
-    Model::new(b.g, opset)
+    };
+    let mean = reduce(b, "ReduceMean", src, 1);
+    let d = b.op("Sub", &[src, mean], vec![]);
+    let ssq = reduce(b, "ReduceSumSquare", d, 0);
+    let m = b.op("Squeeze", &[mean, axes_c], vec![]);
+    let per_view = vdims[2] * vdims[0];
+    let count = if s.flaw == Flaw::BnCount {
+        per_view - 1
+    } else {
+        per_view
+    };
+    let n = b.scalar("count", count as f32);
+    let var = b.op("Div", &[ssq, n], vec![]);
+    let c = vdims[1] as usize;
+    let ones = b.init(
+        "bn_scale",
+        Tensor::from_f32("bn_scale", vec![c as i64], &vec![1.0; c]),
+    );
+    let zeros = b.init(
+        "bn_bias",
+        Tensor::from_f32("bn_bias", vec![c as i64], &vec![0.0; c]),
+    );
+    let bn = b.op(
+        "BatchNormalization",
+        &[xv, ones, zeros, m, var],
+        vec![("epsilon", AttrValue::Float(s.eps_value))],
+    );
+    let back = b.init("back", Tensor::from_i64("back", vec![r as i64], &s.dims));
+    b.op("Reshape", &[bn, back], vec![])
 }
 
 /// Dims of a γ/β of shape kind `p`.

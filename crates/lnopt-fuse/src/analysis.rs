@@ -130,6 +130,23 @@ pub fn reduced_shape(shape: &Option<Vec<Dim>>, k: Option<i64>) -> Option<Vec<Dim
     )
 }
 
+/// Shape of `(chan p x)`: `[1, C, 1, …, 1]` of `x`'s rank (at least 2), with `C` the length
+/// of the rank-1 `p` when known, else `x`'s dim 1 (the op that broadcasts `p` this way
+/// requires the two to be equal).
+pub fn channel_shape(p: &Option<Vec<Dim>>, x: &Option<Vec<Dim>>) -> Option<Vec<Dim>> {
+    let (p, x) = (p.as_ref()?, x.as_ref()?);
+    if p.len() != 1 || x.len() < 2 {
+        return None;
+    }
+    let c = match &p[0] {
+        Dim::Fixed(_) => p[0].clone(),
+        _ => x[1].clone(),
+    };
+    let mut out = vec![Dim::Fixed(1); x.len()];
+    out[1] = c;
+    Some(out)
+}
+
 impl Analysis<NormLang> for NormAnalysis {
     type Data = Facts;
 
@@ -181,6 +198,72 @@ impl Analysis<NormLang> for NormAnalysis {
                     reduced: false,
                 }
             }
+            NormLang::Sum([a, k]) => {
+                let x = f(a);
+                Facts {
+                    dtype: x.dtype,
+                    shape: reduced_shape(&x.shape, f(k).int),
+                    uniform: None,
+                    int: None,
+                    reduced: false,
+                }
+            }
+            NormLang::Flat(m) => {
+                let x = f(m);
+                Facts {
+                    dtype: x.dtype,
+                    shape: x
+                        .shape
+                        .as_ref()
+                        .filter(|s| s.len() >= 2)
+                        .map(|s| vec![s[1].clone()]),
+                    uniform: x.uniform,
+                    int: None,
+                    reduced: false,
+                }
+            }
+            NormLang::Chan([p, x]) => {
+                let (p, x) = (f(p), f(x));
+                Facts {
+                    dtype: p.dtype,
+                    shape: channel_shape(&p.shape, &x.shape),
+                    uniform: p.uniform,
+                    int: None,
+                    reduced: false,
+                }
+            }
+            NormLang::RMin([a, k]) | NormLang::RMax([a, k]) => {
+                let x = f(a);
+                Facts {
+                    dtype: x.dtype,
+                    shape: reduced_shape(&x.shape, f(k).int),
+                    uniform: x.uniform,
+                    int: None,
+                    reduced: false,
+                }
+            }
+            NormLang::Eq([a, b]) | NormLang::And([a, b]) => Facts {
+                dtype: Some(DType::Bool),
+                uniform: None,
+                ..binary(&f(a), &f(b), |x, _| x)
+            },
+            NormLang::Where([c, a, b]) => {
+                let (fc, fa, fb) = (f(c), f(a), f(b));
+                let ab = binary(&fa, &fb, |x, _| x);
+                Facts {
+                    shape: match (&fc.shape, &ab.shape) {
+                        (Some(x), Some(y)) => broadcast(x, y),
+                        _ => None,
+                    },
+                    uniform: None,
+                    ..ab
+                }
+            }
+            NormLang::Num(v) => Facts {
+                shape: Some(Vec::new()),
+                uniform: Some(v.value()),
+                ..Facts::default()
+            },
             NormLang::Ln([a, _, _]) | NormLang::Rms([a, _, _]) => {
                 let x = f(a);
                 Facts {

@@ -135,3 +135,18 @@ pub fn pack_float(values: &[f64], dtype: DType) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+/// The value every element of `v` provably holds: that of a constant whose elements are all
+/// equal, or of such a constant repeated by `Expand` (TensorFlow's `ones` / `zeros` of a
+/// shape known only at run time).
+pub fn uniform_of(g: &Graph, types: &GraphTypes, v: ValueId) -> Option<f64> {
+    if let Some(c) = const_of(g, types, v) {
+        return c.uniform();
+    }
+    let (nid, _) = g.producer_node(v)?;
+    let node = g.node(nid);
+    if node.op_type != "Expand" || !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        return None;
+    }
+    const_of(g, types, node.input(0)?)?.uniform()
+}

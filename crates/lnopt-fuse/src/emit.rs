@@ -497,7 +497,11 @@ impl<'a, 'g> Emitter<'a, 'g> {
             }
         }
         let xv = self.emit(x, None, bound, hint)?;
-        let rank = self.ctx.eg[x].data.rank().ok_or("rank of x unknown")?;
+        // The axis counts from the end when the rank is unknown (the same axes for any rank).
+        let axis = match self.ctx.eg[x].data.rank() {
+            Some(rank) => rank as i64 - k,
+            None => -k,
+        };
         let scale = match self.param_value(f, gamma, false, bound, &format!("{base}_scale"))? {
             Some(v) => v,
             None => {
@@ -557,7 +561,7 @@ impl<'a, 'g> Emitter<'a, 'g> {
         let name = self.unique_name(&format!("{base}/{op}"));
         let mut node = Node::new(op, name.clone());
         node.domain = domain_note.to_string();
-        node.set_attr("axis", AttrValue::Int((rank as i64) - k));
+        node.set_attr("axis", AttrValue::Int(axis));
         node.set_attr("epsilon", AttrValue::Float(eps as f32));
         node.set_attr("stash_type", AttrValue::Int(i64::from(stash.onnx_code())));
         let mut inputs = vec![Some(xv), Some(scale)];
@@ -657,6 +661,19 @@ impl<'a, 'g> Emitter<'a, 'g> {
                 let d = self.simple("Sub", vec![xv, m], None, bound, hint)?;
                 let sq = self.simple("Mul", vec![d, d], None, bound, hint)?;
                 return self.mean_of_value(sq, *a, k, dest, bound, hint);
+            }
+            NormLang::Sum(_)
+            | NormLang::Flat(_)
+            | NormLang::Chan(_)
+            | NormLang::Num(_)
+            | NormLang::RMin(_)
+            | NormLang::RMax(_)
+            | NormLang::Eq(_)
+            | NormLang::And(_)
+            | NormLang::Where(_) => {
+                return Err(format!(
+                    "the term {node} is only an intermediate of the rules and is not written back"
+                ))
             }
             _ => return Err("unexpected term".into()),
         };

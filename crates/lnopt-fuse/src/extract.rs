@@ -13,7 +13,7 @@ use std::rc::Rc;
 /// Own cost of one e-node (children excluded).
 pub fn node_cost(n: &NormLang) -> f64 {
     match n {
-        NormLang::Val(_) | NormLang::Int(_) => 0.0,
+        NormLang::Val(_) | NormLang::Int(_) | NormLang::Num(_) => 0.0,
         NormLang::Ln(_) | NormLang::Rms(_) => 1.0,
         NormLang::Var(_) => 40.0,
         _ => 10.0,

@@ -33,7 +33,7 @@ mod subgraphs;
 pub use analysis::{Facts, NormAnalysis};
 pub use functions::fuse_model;
 pub use fuse::fuse_graph;
-pub use lang::{NormLang, ValRef};
+pub use lang::{NormLang, Scalar, ValRef};
 pub use subgraphs::fuse_graph_and_subgraphs;
 
 use std::fmt;

@@ -5,8 +5,8 @@
 //! read from outside the region become opaque `%n` leaves whose facts come from inference.
 
 use crate::analysis::{Facts, NormAnalysis};
-use crate::consts::const_of;
-use crate::lang::{NormLang, ValRef};
+use crate::consts::{const_of, uniform_of};
+use crate::lang::{NormLang, Scalar, ValRef};
 use crate::rules::cond::NormEGraph;
 use egg::Id;
 use lnopt_infer::GraphTypes;
@@ -43,6 +43,179 @@ pub enum Op {
     Mean(i64),
     /// `Identity` (and ReduceMean with no axes and `noop_with_empty_axes`).
     Alias,
+    /// `ReduceSum` (or, with `square`, `ReduceSumSquare`) over the last `k` axes; with
+    /// `flat`, keepdims=0 keeping only axis 1 (the `flat` view of the keepdims sum).
+    Sum {
+        /// Trailing axes reduced.
+        k: i64,
+        /// `ReduceSumSquare`: the sum of `x·x`.
+        square: bool,
+        /// keepdims=0 with only axis 1 kept.
+        flat: bool,
+    },
+    /// `ReduceMin` (or, with `max`, `ReduceMax`) over the last `k` axes with keepdims.
+    Extremum {
+        /// Trailing axes reduced.
+        k: i64,
+        /// `ReduceMax`.
+        max: bool,
+    },
+    /// `Equal`.
+    Eq,
+    /// `And`.
+    And,
+    /// `Where`.
+    Where,
+    /// `Squeeze` of every axis but 1 ([`NormLang::Flat`]).
+    Flat,
+    /// Inference-mode `BatchNormalization` ([`batch_norm_spec`]).
+    BatchNorm {
+        /// The epsilon attribute.
+        eps: Scalar,
+        /// The scale is not provably all ones (so it stays a product).
+        scale: bool,
+        /// The bias is not provably all zeros (so it stays a sum).
+        bias: bool,
+    },
+}
+
+/// The normalised (non-negative, distinct, in range) reduction axes, or `None`.
+fn normalised_axes(axes: &[i64], rank: i64) -> Option<BTreeSet<i64>> {
+    let mut norm = BTreeSet::new();
+    for &a in axes {
+        let p = if a < 0 { a + rank } else { a };
+        if p < 0 || p >= rank || !norm.insert(p) {
+            return None;
+        }
+    }
+    Some(norm)
+}
+
+/// The `k` of a keepdims reduction over `axes` that equals the reduction over the last `k`
+/// axes: the axes are the last `k` (`k ≥ 1`) plus axes whose dim is known to be 1 (reducing
+/// a size-1 axis with keepdims changes nothing; tf2onnx reduces axes `[0, 2, 3]` of a
+/// `[1, rows, H, 1]` view).
+pub fn trailing_with_unit_axes(axes: &BTreeSet<i64>, shape: &[lnopt_ir::Dim]) -> Option<i64> {
+    let rank = shape.len() as i64;
+    let mut k = 0;
+    while k < rank && axes.contains(&(rank - 1 - k)) {
+        k += 1;
+    }
+    let units = axes
+        .iter()
+        .filter(|&&a| a < rank - k)
+        .all(|&a| shape.get(a as usize) == Some(&lnopt_ir::Dim::Fixed(1)));
+    (k >= 1 && units).then_some(k)
+}
+
+/// Axes of a reduction or Squeeze node: the `axes` attribute before opset `input_from`,
+/// a constant second input from then on. `Ok(None)` when absent.
+fn axes_of(
+    g: &Graph,
+    types: &GraphTypes,
+    opset: i64,
+    nid: NodeId,
+    input_from: i64,
+) -> Result<Option<Vec<i64>>, ()> {
+    let node = g.node(nid);
+    if opset < input_from {
+        return node
+            .attr_ints("axes")
+            .map(|a| a.map(|a| a.to_vec()))
+            .map_err(|_| ());
+    }
+    match node.input(1) {
+        None => Ok(None),
+        Some(a) => match const_of(g, types, a) {
+            Some(c) => Ok(Some(c.values.iter().map(|&v| v as i64).collect())),
+            None => Err(()),
+        },
+    }
+}
+
+/// `ReduceSum` / `ReduceSumSquare` as a term: `(k, flat)` when it reduces the last `k` axes
+/// (plus size-1 axes, [`trailing_with_unit_axes`]) keeping dims, or with keepdims=0 keeps
+/// only axis 1 of a rank ≥ 3 input.
+pub fn sum_spec(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Option<(i64, bool)> {
+    let node = g.node(nid);
+    let input_from = if node.op_type == "ReduceSum" { 13 } else { 18 };
+    let axes = axes_of(g, types, opset, nid, input_from).ok()?;
+    let keepdims = node.attr_int("keepdims").ok()?.unwrap_or(1);
+    let noop = node.attr_int("noop_with_empty_axes").ok()?.unwrap_or(0);
+    let shape = types.ty(node.input(0)?)?.shape.clone()?;
+    let rank = shape.len() as i64;
+    let axes = match axes {
+        Some(a) if !a.is_empty() => a,
+        _ if noop != 0 => return None,
+        _ => (0..rank).collect(),
+    };
+    let norm = normalised_axes(&axes, rank)?;
+    let k = trailing_with_unit_axes(&norm, &shape)?;
+    match keepdims {
+        1 => Some((k, false)),
+        0 if rank >= 3 && !norm.contains(&1) && norm.len() as i64 == rank - 1 => Some((k, true)),
+        _ => None,
+    }
+}
+
+/// True when the `Squeeze` node `nid` removes every axis but axis 1 of a rank ≥ 2 input
+/// (its result is the `[C]` view of a `[1, C, 1, …]` tensor; Squeeze fails on any other dim).
+pub fn squeeze_is_flat(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> bool {
+    let Some(rank) = g
+        .node(nid)
+        .input(0)
+        .and_then(|x| rank_of(g, types, x, 0))
+        .map(|r| r as i64)
+    else {
+        return false;
+    };
+    let Ok(Some(axes)) = axes_of(g, types, opset, nid, 13) else {
+        return false;
+    };
+    rank >= 2
+        && normalised_axes(&axes, rank)
+            .is_some_and(|n| n.into_iter().eq((0..rank).filter(|&a| a != 1)))
+}
+
+/// An inference-mode `BatchNormalization` as arithmetic, when every fact it needs holds:
+/// opset ≥ 7 (`spatial` = 1 if present), `training_mode` 0, one output, a float input of
+/// known rank ≥ 2, the four per-channel inputs of rank 1 whose known lengths equal the
+/// input's known dim 1, and a finite epsilon. Its function is then
+/// `(x − chan(mean)) / √(chan(var) + ε) · chan(scale) + chan(bias)`.
+pub fn batch_norm_spec(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Option<Op> {
+    let node = g.node(nid);
+    if opset < 7 || node.outputs().len() != 1 || node.inputs().len() != 5 {
+        return None;
+    }
+    if node.attr_int("training_mode").ok()?.unwrap_or(0) != 0
+        || node.attr_int("spatial").ok()?.unwrap_or(1) != 1
+    {
+        return None;
+    }
+    let ins: Vec<ValueId> = node.inputs().iter().copied().collect::<Option<_>>()?;
+    let xt = types.ty(ins[0])?;
+    let xs = xt.shape.as_ref()?;
+    if !xt.elem.is_float() || xs.len() < 2 {
+        return None;
+    }
+    for &p in &ins[1..] {
+        let ps = types.ty(p)?.shape.as_ref()?;
+        let [d] = ps.as_slice() else { return None };
+        if let (lnopt_ir::Dim::Fixed(a), lnopt_ir::Dim::Fixed(b)) = (d, &xs[1]) {
+            if a != b {
+                return None;
+            }
+        }
+    }
+    let eps = f64::from(node.attr_float("epsilon").ok()?.unwrap_or(1e-5));
+    if !eps.is_finite() {
+        return None;
+    }
+    Some(Op::BatchNorm {
+        eps: Scalar::new(eps),
+        scale: uniform_of(g, types, ins[1]) != Some(1.0),
+        bias: uniform_of(g, types, ins[2]) != Some(0.0),
+    })
 }
 
 /// Facts about a ReduceMean node: the number of trailing axes it reduces, or why it cannot
@@ -90,9 +263,14 @@ pub fn mean_axes(
         return Ok(None);
     }
     let Some(rank) = rank_of(g, types, x, 0) else {
-        return Err(format!(
-            "rank of the input of ReduceMean {name} is unknown, axes cannot be checked"
-        ));
+        // Negative axes that are the last `k` (`[-1]`, `[-2, -1]`) are the trailing axes of
+        // any rank the node accepts (it fails on a rank below `k`).
+        return match (&axes, keepdims.unwrap_or(1)) {
+            (Some(a), 1) if negative_trailing(a).is_some() => Ok(negative_trailing(a)),
+            _ => Err(format!(
+                "rank of the input of ReduceMean {name} is unknown, axes cannot be checked"
+            )),
+        };
     };
     let rank = rank as i64;
     let axes = match axes {
@@ -108,18 +286,37 @@ pub fn mean_axes(
             ));
         }
     }
-    let k = norm.len() as i64;
-    if norm.iter().copied().ne(rank - k..rank) {
-        return Err(format!(
-            "ReduceMean axes {axes:?} are not trailing for rank {rank} at node {name}"
-        ));
-    }
+    let n = norm.len() as i64;
+    let k = if norm.iter().copied().eq(rank - n..rank) {
+        n
+    } else {
+        // With keepdims, axes of size 1 may be reduced too: that changes nothing.
+        let unit_axes = (keepdims.unwrap_or(1) == 1)
+            .then(|| types.ty(x).and_then(|t| t.shape.clone()))
+            .flatten()
+            .and_then(|s| trailing_with_unit_axes(&norm, &s));
+        match unit_axes {
+            Some(k) => k,
+            None => {
+                return Err(format!(
+                    "ReduceMean axes {axes:?} are not trailing for rank {rank} at node {name}"
+                ))
+            }
+        }
+    };
     if keepdims.unwrap_or(1) != 1 && !kept_dims_are_ones(types, x, k) {
         return Err(format!(
             "ReduceMean keepdims=0 at node {name}: the mean would broadcast along the wrong axes"
         ));
     }
     Ok(Some(k))
+}
+
+/// `k` when `axes` are `-k, …, -1` in any order (and not empty).
+pub fn negative_trailing(axes: &[i64]) -> Option<i64> {
+    let k = axes.len() as i64;
+    let set: BTreeSet<i64> = axes.iter().copied().collect();
+    (k >= 1 && set.len() == axes.len() && set.iter().copied().eq(-k..0)).then_some(k)
 }
 
 /// A keepdims=0 mean over the last `k` axes of `x` whose other dims are all 1 holds one
@@ -292,6 +489,25 @@ pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Opti
                 .or_else(|| const_of(g, types, like).map(|c| c.dtype))?;
             Some(Op::Cast(i64::from(d.onnx_code())))
         }
+        "ReduceSum" | "ReduceSumSquare" => {
+            sum_spec(g, types, opset, nid).map(|(k, flat)| Op::Sum {
+                k,
+                square: node.op_type == "ReduceSumSquare",
+                flat,
+            })
+        }
+        "Squeeze" if squeeze_is_flat(g, types, opset, nid) => Some(Op::Flat),
+        "ReduceMin" | "ReduceMax" => match sum_spec(g, types, opset, nid) {
+            Some((k, false)) => Some(Op::Extremum {
+                k,
+                max: node.op_type == "ReduceMax",
+            }),
+            _ => None,
+        },
+        "Equal" => bin(Op::Eq),
+        "And" => bin(Op::And),
+        "Where" if n_in == 3 && node.inputs().len() == 3 => Some(Op::Where),
+        "BatchNormalization" => batch_norm_spec(g, types, opset, nid),
         "GlobalAveragePool" => mean_axes(g, types, opset, nid).ok().flatten().map(Op::Mean),
         "ReduceMean" => match mean_axes(g, types, opset, nid) {
             Ok(Some(k)) => Some(Op::Mean(k)),
@@ -334,12 +550,40 @@ pub fn leaf_facts(g: &Graph, types: &GraphTypes, v: ValueId) -> Facts {
             c.as_ref()
                 .map(|c| c.dims.iter().map(|&d| lnopt_ir::Dim::Fixed(d)).collect())
         }),
-        uniform: c.as_ref().and_then(|c| c.uniform()),
+        uniform: uniform_of(g, types, v),
         int: None,
         reduced: g
             .producer_node(v)
             .is_some_and(|(n, _)| is_mean_node(g.node(n))),
     }
+}
+
+/// The defining arithmetic of an inference-mode BatchNormalization over `x` with per-channel
+/// `scale`, `bias`, `mean`, `var`: `(x − chan(mean)) / √(chan(var) + ε)`, times `chan(scale)`
+/// unless the scale is all ones, plus `chan(bias)` unless the bias is all zeros.
+fn batch_norm_term(
+    eg: &mut NormEGraph,
+    [x, scale, bias, mean, var]: [Id; 5],
+    eps: Scalar,
+    keep_scale: bool,
+    keep_bias: bool,
+) -> Id {
+    let m = eg.add(NormLang::Chan([mean, x]));
+    let v = eg.add(NormLang::Chan([var, x]));
+    let e = eg.add(NormLang::Num(eps));
+    let centred = eg.add(NormLang::Sub([x, m]));
+    let shifted = eg.add(NormLang::Add([v, e]));
+    let std = eg.add(NormLang::Sqrt(shifted));
+    let mut y = eg.add(NormLang::Div([centred, std]));
+    if keep_scale {
+        let s = eg.add(NormLang::Chan([scale, x]));
+        y = eg.add(NormLang::Mul([y, s]));
+    }
+    if keep_bias {
+        let b = eg.add(NormLang::Chan([bias, x]));
+        y = eg.add(NormLang::Add([y, b]));
+    }
+    y
 }
 
 /// Builds the region around the ReduceMean `anchor`. `pos` is each node's topo position.
@@ -429,6 +673,34 @@ pub fn build(
         let node = g.node(n);
         let Some(op) = op_of(n) else { continue };
         let Some(out) = node.output(0) else { continue };
+        if op == Op::Where {
+            let ins: Vec<Id> = node
+                .inputs()
+                .iter()
+                .flatten()
+                .map(|&v| leaf(&mut egraph, &mut class_of, v))
+                .collect();
+            let &[c, a, b] = ins.as_slice() else {
+                continue;
+            };
+            let w = egraph.add(NormLang::Where([c, a, b]));
+            class_of.insert(out, w);
+            continue;
+        }
+        if let Op::BatchNorm { eps, scale, bias } = op {
+            let ins: Vec<Id> = node
+                .inputs()
+                .iter()
+                .flatten()
+                .map(|&v| leaf(&mut egraph, &mut class_of, v))
+                .collect();
+            let &[x, s, b, m, v] = ins.as_slice() else {
+                continue;
+            };
+            let y = batch_norm_term(&mut egraph, [x, s, b, m, v], eps, scale, bias);
+            class_of.insert(out, y);
+            continue;
+        }
         let ins: Vec<Id> = node
             .inputs()
             .iter()
@@ -455,6 +727,31 @@ pub fn build(
                 let t = egraph.add(NormLang::Int(t));
                 NormLang::Cast([a, t])
             }
+            (Op::Sum { k, square, flat }, Some(a), _) => {
+                let a = if square {
+                    egraph.add(NormLang::Mul([a, a]))
+                } else {
+                    a
+                };
+                let k = egraph.add(NormLang::Int(k));
+                let sum = NormLang::Sum([a, k]);
+                if flat {
+                    NormLang::Flat(egraph.add(sum))
+                } else {
+                    sum
+                }
+            }
+            (Op::Flat, Some(a), _) => NormLang::Flat(a),
+            (Op::Extremum { k, max }, Some(a), _) => {
+                let k = egraph.add(NormLang::Int(k));
+                if max {
+                    NormLang::RMax([a, k])
+                } else {
+                    NormLang::RMin([a, k])
+                }
+            }
+            (Op::Eq, Some(a), Some(b)) => NormLang::Eq([a, b]),
+            (Op::And, Some(a), Some(b)) => NormLang::And([a, b]),
             (Op::Mean(k), Some(a), _) => {
                 reduce_means.push((n, out));
                 let k = egraph.add(NormLang::Int(k));

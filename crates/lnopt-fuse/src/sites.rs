@@ -41,6 +41,15 @@ pub fn strip_cast(g: &Graph, v: ValueId) -> ValueId {
     cur
 }
 
+/// The centred value a `Where(guard, 0, x - mean)` selects from (Flax's constant-row
+/// guard), or `v` itself.
+fn unguarded(g: &Graph, v: ValueId) -> ValueId {
+    match producer_op(g, v) {
+        Some((_, n)) if n.op_type == "Where" => n.input(2).map_or(v, |c| strip_cast(g, c)),
+        _ => v,
+    }
+}
+
 fn square_base(g: &Graph, v: ValueId) -> Option<ValueId> {
     let (_, n) = producer_op(g, v)?;
     match n.op_type.as_str() {
@@ -60,9 +69,9 @@ pub fn group(g: &Graph, anchors: &[NodeId]) -> Vec<Group> {
         };
         let mut joined = None;
         let mut new_group = (None, None);
-        if let Some(a) = square_base(g, m) {
+        if let Some(a) = square_base(g, strip_cast(g, m)) {
             let a = strip_cast(g, a);
-            let centred_by = producer_op(g, a)
+            let centred_by = producer_op(g, unguarded(g, a))
                 .filter(|(_, n)| n.op_type == "Sub")
                 .and_then(|(_, n)| n.input(1))
                 .map(|s| strip_cast(g, s))

@@ -24,6 +24,8 @@ pub fn facts<'a>(eg: &'a NormEGraph, s: &Subst, v: Var) -> &'a Facts {
 pub fn exponent_is(exp: &Facts, base: &Facts, want: f64) -> bool {
     let shape_ok = match (&exp.shape, &base.shape) {
         (Some(e), Some(b)) => broadcasts_within(e, b),
+        // A scalar exponent keeps any base's shape, known or not.
+        (Some(e), None) => e.is_empty(),
         _ => false,
     };
     exp.uniform == Some(want) && shape_ok && base.is_float()
@@ -34,10 +36,14 @@ pub fn fusable_dtype(d: Option<DType>) -> bool {
     matches!(d, Some(DType::F32 | DType::F16 | DType::BF16))
 }
 
-/// Normalising the last `k` axes of `x` is well defined: known rank, `1 <= k <= rank`.
+/// Normalising the last `k` axes of `x` is well defined: `1 <= k <= rank`. An unknown rank
+/// is accepted: the targets' patterns hold `(mean x k)`, which only a ReduceMean over the
+/// negative axes `-k..-1` gives for a value of unknown rank ([`crate::region::mean_axes`]),
+/// and that node fails on every input of rank below `k`.
 pub fn axes_ok(x: &Facts, k: &Facts) -> bool {
     match (x.rank(), k.int) {
         (Some(r), Some(k)) => k >= 1 && usize::try_from(k).is_ok_and(|k| k <= r),
+        (None, Some(k)) => k >= 1,
         _ => false,
     }
 }
@@ -48,6 +54,18 @@ pub fn eps_ok(eps: &Facts, x: &Facts, k: &Facts) -> bool {
     let Some(v) = eps.uniform else {
         return false;
     };
+    if x.shape.is_none() {
+        // Unknown rank (at least k, see `axes_ok`): only an ε of rank ≤ k whose dims are all
+        // 1 provably broadcasts within the statistics.
+        return v.is_finite()
+            && k.int
+                .and_then(|k| usize::try_from(k).ok())
+                .is_some_and(|k| {
+                    eps.shape.as_ref().is_some_and(|e| {
+                        e.len() <= k && e.iter().all(|d| *d == lnopt_ir::Dim::Fixed(1))
+                    })
+                });
+    }
     let Some(red) = reduced_shape(&x.shape, k.int) else {
         return false;
     };

@@ -52,6 +52,12 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
     let Some(shape) = ctx.shape(0) else {
         return Ok(Some(Out::of(elem, None)));
     };
+    let whole_vector = shape.len() == 1
+        && match &axes {
+            Given::Known(a) => a.is_empty() && !noop || a.as_slice() == [0] || a.as_slice() == [-1],
+            Given::Absent => !noop,
+            Given::Unknown => false,
+        };
     let dims = match axes {
         Given::Unknown => {
             if !keep {
@@ -80,7 +86,28 @@ pub(crate) fn infer(ctx: &Ctx, op: &str) -> Result<Option<Out>, String> {
             reduced_dims(shape, &all, keep)
         }
     };
-    Ok(Some(Out::of(elem, Some(dims))))
+    let out = Out::of(elem, Some(dims));
+    if whole_vector && matches!(op, "ReduceProd" | "ReduceSum") && elem.is_int() {
+        // The product / sum of a 1-D integer vector whose elements are all known (element
+        // counts computed from Shape, as tf2onnx writes them), when it fits in i64.
+        let vals: Option<Vec<i64>> = ctx
+            .elems(0)
+            .and_then(|e| e.iter().map(Dim::fixed).collect());
+        let total = vals.and_then(|v| {
+            v.into_iter()
+                .try_fold(if op == "ReduceProd" { 1i64 } else { 0 }, |acc, x| {
+                    if op == "ReduceProd" {
+                        acc.checked_mul(x)
+                    } else {
+                        acc.checked_add(x)
+                    }
+                })
+        });
+        if let Some(t) = total {
+            return Ok(Some(out.with_elems(Some(vec![Dim::Fixed(t)]))));
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Det: the determinants of the trailing square matrices, `[*, M, M] -> [*]`.
