@@ -59,13 +59,19 @@ def case(name, op, inputs, n_out=1, opset=21, oracle="reference", refused=False,
         open(os.path.join(d, "REFUSED"), "w").close()
         return
     feeds = {n: a for n, a in zip([n for n in in_names if n], present)}
-    if oracle == "ort":
+    if oracle in ("ort", "both"):
         import onnxruntime as ort
 
         sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         got = sess.run(None, feeds)
-    else:
-        got = ReferenceEvaluator(model).run(None, feeds)
+    if oracle in ("reference", "both"):
+        ref = ReferenceEvaluator(model).run(None, feeds)
+        if oracle == "both":
+            # Both implementations must agree bit for bit, or the case is not written.
+            for a, b in zip(got, ref):
+                assert np.asarray(a).shape == np.asarray(b).shape, (name, a, b)
+                assert np.array_equal(np.asarray(a), np.asarray(b)), (name, a, b)
+        got = ref
     for k, a in enumerate(got):
         a = np.asarray(a)
         if a.dtype.kind == "U":
@@ -148,7 +154,75 @@ def main():
     case("clip_i64_above_2p53", "Clip",
          [np.array([big + 1, big + 5, -3], np.int64), np.array(big + 2, np.int64),
           np.array(big + 4, np.int64)])
+    tfidf_cases()
     print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
+
+
+def tfidf_cases():
+    """TfIdfVectorizer beyond the node tests (which are TF over int pools only): IDF and TFIDF
+    with and without weights, string pools, trigrams, skips, a permuted ngram_indexes, empty
+    rows. Outputs from onnx's reference and ONNX Runtime where
+    they agree ("both"). Where they disagree, lnopt follows the spec: weights scale the i-th
+    pool n-gram (ONNX Runtime; the reference indexes them by output coordinate), so permuted
+    cases take ORT's outputs, with weights whose sums are exact in f32; TFIDF is one rounded
+    multiplication (the reference; ORT adds the weight per occurrence), so that case takes
+    the reference's. Attributes those implementations would read out of range with, or
+    whose meaning is ambiguous, are refused."""
+    i64, i32 = np.int64, np.int32
+    f32 = [TP.FLOAT]
+    # Pool: unigrams 2 3 5 | bigrams (5 4) (5 6) (7 8) | trigrams (6 7 8) (5 5 5).
+    pool = [2, 3, 5, 5, 4, 5, 6, 7, 8, 6, 7, 8, 5, 5, 5]
+    counts = [0, 3, 9]
+    perm = [3, 0, 7, 1, 5, 2, 6, 4]
+    ident = list(range(8))
+    weights = [0.5, 1.25, 2.0, 0.25, 3.0, 0.75, 1.5, 0.375]
+    x = np.array([[2, 5, 4, 6, 7, 8, 5, 5, 5], [5, 6, 5, 4, 5, 3, 7, 1, 8]], i64)
+    grams = dict(min_gram_length=1, max_gram_length=3, max_skip_count=2,
+                 ngram_counts=counts, ngram_indexes=perm, pool_int64s=pool)
+    ordered = dict(grams, ngram_indexes=ident)
+
+    def tfidf(name, xs, oracle="both", **attrs):
+        case(name, "TfIdfVectorizer", [xs], oracle=oracle, out_types=f32, **attrs)
+
+    tfidf("tfidf_idf_weights_permuted", x, oracle="ort", mode="IDF", weights=weights, **grams)
+    tfidf("tfidf_tfidf_weights_permuted", x, oracle="ort", mode="TFIDF", weights=weights,
+          **grams)
+    tfidf("tfidf_idf_weights", x, mode="IDF", weights=weights, **ordered)
+    tfidf("tfidf_tfidf_weights", x, mode="TFIDF", weights=weights, **ordered)
+    tfidf("tfidf_tfidf_rounds_once", np.array([5] * 7, i64), oracle="reference", mode="TFIDF",
+          weights=[0.1, 0.2, 0.3], min_gram_length=1, max_gram_length=1, max_skip_count=0,
+          ngram_counts=[0], ngram_indexes=[0, 1, 2], pool_int64s=[2, 3, 5])
+    # The reference fails on IDF / TFIDF without weights (it takes len() of None).
+    tfidf("tfidf_idf_no_weights", x, oracle="ort", mode="IDF", **grams)
+    tfidf("tfidf_tfidf_no_weights_int32", x.astype(i32), oracle="ort", mode="TFIDF", **grams)
+    tfidf("tfidf_tf_trigrams_only_skip1", x[1].copy(), mode="TF",
+          **dict(grams, min_gram_length=3, max_skip_count=1))
+    tfidf("tfidf_tf_bigrams_up_to_skip3", x, mode="TF",
+          **dict(grams, min_gram_length=2, max_gram_length=2, max_skip_count=3))
+    tfidf("tfidf_tf_colliding_indexes", x, mode="TF",
+          **dict(grams, ngram_indexes=[0, 1, 0, 2, 1, 3, 3, 2]))
+    # ORT refuses a repeated pool n-gram, the reference counts it under its last position.
+    tfidf("tfidf_repeated_unigram_refused", np.array([7, 9, 7, 7], i64), mode="TF",
+          refused=True, min_gram_length=1, max_gram_length=1, max_skip_count=0,
+          ngram_counts=[0], ngram_indexes=[0, 1, 2], pool_int64s=[7, 9, 7])
+    tfidf("tfidf_tf_empty_rows", np.zeros((2, 0), i64), mode="TF", **grams)
+    words = np.array([["the", "cat", "sat", "on", "the", "mat"],
+                      ["a", "cat", "on", "a", "mat", "the"]], object)
+    sgrams = dict(min_gram_length=1, max_gram_length=2, max_skip_count=1, ngram_counts=[0, 3],
+                  ngram_indexes=[4, 3, 2, 1, 0], pool_strings=["the", "cat", "mat", "cat", "on",
+                                                             "on", "the"])
+    tfidf("tfidf_tfidf_strings_weights_permuted", words, oracle="ort", mode="TFIDF",
+          weights=[1.0, 0.5, 2.5, 4.0, 0.125], **sgrams)
+    tfidf("tfidf_tf_strings_1d", words[0].copy(), mode="TF", **sgrams)
+    tfidf("tfidf_short_weights_refused", x, mode="IDF", weights=[1.0, 2.0], refused=True,
+          **grams)
+    tfidf("tfidf_idf_colliding_indexes_refused", x, mode="IDF", refused=True,
+          **dict(grams, ngram_indexes=[0, 1, 0, 2, 1, 3, 3, 2]))
+    tfidf("tfidf_pool_kind_mismatch_refused", words, mode="TF", refused=True, **grams)
+    tfidf("tfidf_rank3_refused", x.reshape(1, 2, 9), mode="TF", refused=True, **grams)
+    tfidf("tfidf_unknown_mode_refused", x, mode="BM25", refused=True, **grams)
+    tfidf("tfidf_ragged_pool_refused", x, mode="TF", refused=True,
+          **dict(grams, ngram_counts=[0, 4, 9]))
 
 
 if __name__ == "__main__":

@@ -568,3 +568,33 @@ fn pool_kernel_larger_than_padded_input_is_an_error() {
     let e = b.infer(13).unwrap_err();
     assert_eq!(e.op, "MaxPool");
 }
+
+/// TfIdfVectorizer: f32 rows as wide as the largest output coordinate + 1, one per input row.
+#[test]
+fn tfidf_vectorizer_rows_of_the_largest_index_plus_one() {
+    let attrs = || {
+        vec![
+            ("mode", AttrValue::String(b"TF".to_vec())),
+            ("ngram_indexes", ints_attr(&[3, 0, 7, 1])),
+            ("ngram_counts", ints_attr(&[0, 2])),
+            ("pool_int64s", ints_attr(&[1, 2, 1, 2, 2, 1])),
+            ("min_gram_length", AttrValue::Int(1)),
+            ("max_gram_length", AttrValue::Int(2)),
+            ("max_skip_count", AttrValue::Int(0)),
+        ]
+    };
+    let mut b = B::new();
+    let batch = b.input("batch", DType::I64, "n,12");
+    let flat = b.input("flat", DType::I32, "12");
+    let y2 = b.op("TfIdfVectorizer", &[batch], attrs());
+    let y1 = b.op("TfIdfVectorizer", &[flat], attrs());
+    let t = b.infer(21).unwrap();
+    assert_eq!(show(&t, y2), "f32[n,8]");
+    assert_eq!(show(&t, y1), "f32[8]");
+
+    let mut b = B::new();
+    let x = b.input("x", DType::I64, "2,3,4");
+    b.op("TfIdfVectorizer", &[x], attrs());
+    let e = b.infer(21).unwrap_err();
+    assert!(e.what.contains("1-D or 2-D"), "{e}");
+}

@@ -132,21 +132,30 @@ fn value_err(e: lnopt_interp::ValueError) -> OpError {
     OpError(e.to_string())
 }
 
-/// A JIT value as an interpreter value (one pass over the elements).
+/// A JIT value as an interpreter value (one pass over the elements; an opaque value is the
+/// interpreter's own, handed back unchanged).
 pub(crate) fn to_value(v: &Val) -> OpResult<Value> {
     let shape = v.shape.clone();
     match &*v.data {
-        Data::F(x) => Value::floats(v.dtype, shape, x.iter().map(|&a| a as f64).collect()),
-        Data::D(x) => Value::floats(v.dtype, shape, x.clone()),
-        Data::I(x) => Value::ints(v.dtype, shape, x.clone()),
-        Data::B(x) => Value::ints(v.dtype, shape, x.iter().map(|&b| b as i64).collect()),
+        Data::Opaque(x) => v.opaque_checked(x).map(|()| x.clone()),
+        Data::F(x) => {
+            Value::floats(v.dtype, shape, x.iter().map(|&a| a as f64).collect()).map_err(value_err)
+        }
+        Data::D(x) => Value::floats(v.dtype, shape, x.clone()).map_err(value_err),
+        Data::I(x) => Value::ints(v.dtype, shape, x.clone()).map_err(value_err),
+        Data::B(x) => {
+            Value::ints(v.dtype, shape, x.iter().map(|&b| b as i64).collect()).map_err(value_err)
+        }
     }
-    .map_err(value_err)
 }
 
 /// An interpreter value as a JIT value (one pass over the elements; the interpreter has
-/// already rounded them to their dtype).
+/// already rounded them to their dtype). A value of a dtype the JIT does not compute on is
+/// kept as it is ([`Data::Opaque`]).
 pub(crate) fn from_value(v: Value) -> OpResult<Val> {
+    if rep(v.dtype()).is_err() {
+        return Val::opaque(v);
+    }
     let (dtype, shape, elems) = v.into_parts();
     let data = match (rep(dtype)?, elems) {
         (Rep::F, Elements::Floats(x)) => {

@@ -1,11 +1,16 @@
-//! Runtime values: a dtype, a shape and the elements in one of four working representations.
+//! Runtime values: a dtype, a shape and the elements in one of four working representations,
+//! or an interpreter value held unchanged.
 //!
 //! f32, f16 and bf16 are held as `f32` (half values are rounded back after every op, so they
 //! behave as if computed in their own precision); f64 as `f64`; every integer type as `i64`
-//! (wrapped to its width when produced); bool as `bool`.
+//! (wrapped to its width when produced); bool as `bool`. The dtypes the JIT does not compute
+//! on (the 8-, 4- and 2-bit floats and integers, strings) are held as the interpreter's own
+//! value ([`Data::Opaque`]): only the fallback to the interpreter reads and writes them, and
+//! every runtime function refuses them, so they are never converted.
 
 use crate::error::{bail, OpResult};
 pub(crate) use crate::fbuf::FBuf;
+use lnopt_interp::Value;
 use lnopt_ir::{DType, Tensor, TensorData};
 
 /// Most elements a single runtime value may hold (2^31), checked before allocating.
@@ -22,6 +27,9 @@ pub(crate) enum Data {
     I(Vec<i64>),
     /// bool.
     B(Vec<bool>),
+    /// A value of a dtype the JIT does not compute on ([`rep`] refuses it), exactly as the
+    /// interpreter holds it; its dtype and shape are the [`Val`]'s.
+    Opaque(Value),
 }
 
 impl Data {
@@ -32,6 +40,7 @@ impl Data {
             Data::D(v) => v.len(),
             Data::I(v) => v.len(),
             Data::B(v) => v.len(),
+            Data::Opaque(v) => v.shape().iter().product(),
         }
     }
 }
@@ -100,6 +109,11 @@ pub(crate) enum Rep {
     B,
 }
 
+/// Why a runtime function refuses a value of `dt` held opaque ([`Data::Opaque`]).
+pub(crate) fn opaque_refusal(dt: DType) -> String {
+    format!("dtype {dt} is not supported by the JIT's runtime functions (only the interpreter computes on it)")
+}
+
 /// The representation of `dt`.
 pub(crate) fn rep(dt: DType) -> OpResult<Rep> {
     Ok(match dt {
@@ -159,14 +173,52 @@ impl Val {
         }
     }
 
-    /// The elements as f64 (any numeric value).
-    pub(crate) fn as_f64(&self) -> Vec<f64> {
-        match &*self.data {
+    /// The elements as f64 (any value the JIT computes on; an error for an opaque one).
+    pub(crate) fn as_f64(&self) -> OpResult<Vec<f64>> {
+        Ok(match &*self.data {
             Data::F(v) => v.iter().map(|&x| x as f64).collect(),
             Data::D(v) => v.clone(),
             Data::I(v) => v.iter().map(|&x| x as f64).collect(),
             Data::B(v) => v.iter().map(|&x| x as u8 as f64).collect(),
+            Data::Opaque(_) => bail!("{}", opaque_refusal(self.dtype)),
+        })
+    }
+
+    /// An interpreter value of a dtype the JIT does not compute on, held unchanged; an error
+    /// for the dtypes that have a working representation (those are converted instead).
+    pub(crate) fn opaque(v: Value) -> OpResult<Val> {
+        if rep(v.dtype()).is_ok() {
+            bail!("internal: {} values are not held opaque", v.dtype());
         }
+        Ok(Val {
+            dtype: v.dtype(),
+            shape: v.shape().to_vec(),
+            data: std::sync::Arc::new(Data::Opaque(v)),
+        })
+    }
+
+    /// The interpreter value, if this value is held opaque.
+    pub(crate) fn as_opaque(&self) -> Option<&Value> {
+        match &*self.data {
+            Data::Opaque(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The interpreter value held opaque, checked to still have this value's dtype and shape
+    /// (a step that relabelled it without the interpreter would be a bug: an error, never a
+    /// silently reshaped answer).
+    pub(crate) fn opaque_checked(&self, v: &Value) -> OpResult<()> {
+        if v.dtype() != self.dtype || v.shape() != self.shape.as_slice() {
+            bail!(
+                "internal: a {} value of shape {:?} is labelled {} {:?}",
+                v.dtype(),
+                v.shape(),
+                self.dtype,
+                self.shape
+            );
+        }
+        Ok(())
     }
 
     /// The f32 elements, if this is an f32-represented value.
@@ -177,8 +229,14 @@ impl Val {
         }
     }
 
-    /// Converts an IR tensor (checks sizes; refuses strings and unknown dtypes).
+    /// Converts an IR tensor (checks sizes; refuses dtypes neither the JIT nor the
+    /// interpreter knows). Tensors of the dtypes the JIT does not compute on become opaque
+    /// interpreter values.
     pub(crate) fn from_tensor(t: &Tensor) -> OpResult<Val> {
+        if rep(t.dtype).is_err() {
+            let v = Value::from_tensor(t).map_err(|e| crate::error::OpError(e.to_string()))?;
+            return Val::opaque(v);
+        }
         let mut shape = Vec::with_capacity(t.dims.len());
         for &d in &t.dims {
             match usize::try_from(d) {
@@ -247,6 +305,10 @@ impl Val {
         let dt = self.dtype;
         let mut bytes: Vec<u8> = Vec::new();
         match &*self.data {
+            Data::Opaque(v) => {
+                self.opaque_checked(v)?;
+                return Ok(v.to_tensor(name));
+            }
             Data::F(v) => match dt {
                 DType::F16 => v
                     .iter()

@@ -4,7 +4,9 @@
 use crate::arr::{Arr, Buf};
 use crate::call::Call;
 use crate::error::{OpError, OpResult};
-use crate::ops::{bitcast, bitwise, gather_nd, quant, scatter, select, sort, strings, unsigned};
+use crate::ops::{
+    bitcast, bitwise, gather_nd, quant, scatter, select, sort, strings, tfidf, unsigned,
+};
 
 /// Ops that only move, select or compare elements for equality: exact on any element kind,
 /// so they accept strings and u64 values above i64::MAX alike (`unsigned.rs` extends it).
@@ -41,6 +43,7 @@ const STRING_OPS: &[&str] = &[
     "StringSplit",
     "StringNormalizer",
     "RegexFullMatch",
+    "TfIdfVectorizer",
 ];
 
 fn one(a: OpResult<Arr>) -> OpResult<Vec<Arr>> {
@@ -87,6 +90,7 @@ pub(crate) fn misc_dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>
         "StringSplit" => strings::split(c),
         "StringNormalizer" => one(strings::normalizer(c)),
         "RegexFullMatch" => one(strings::regex_full_match(c)),
+        "TfIdfVectorizer" => one(tfidf::tfidf_vectorizer(c)),
         _ => return None,
     })
 }

@@ -17,6 +17,7 @@ pub(crate) mod select;
 pub(crate) mod shape_ops;
 pub(crate) mod sort;
 pub(crate) mod strings;
+pub(crate) mod tfidf;
 pub(crate) mod unsigned;
 
 use crate::arr::Arr;

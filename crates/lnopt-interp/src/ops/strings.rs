@@ -106,7 +106,7 @@ pub(crate) fn split(c: &Call<'_>) -> OpResult<Vec<Arr>> {
 }
 
 /// The `STRINGS` attribute `name` (empty when absent).
-fn strings_attr(c: &Call<'_>, name: &str) -> OpResult<Vec<Vec<u8>>> {
+pub(crate) fn strings_attr(c: &Call<'_>, name: &str) -> OpResult<Vec<Vec<u8>>> {
     match c.node.attr(name) {
         None => Ok(Vec::new()),
         Some(AttrValue::Strings(v)) => Ok(v.clone()),

@@ -3,7 +3,7 @@
 use super::bcast::{broadcast2, BIdx};
 use super::Ctx;
 use crate::error::{bail, OpResult};
-use crate::value::{rep, round_to, wrap_int, Data, Rep, Val};
+use crate::value::{opaque_refusal, rep, round_to, wrap_int, Data, Rep, Val};
 use lnopt_ir::DType;
 
 /// True for the unary ops handled here.
@@ -320,7 +320,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
         return Val::new(DType::Bool, out, Data::B(v));
     }
     if op == "Pow" && rep(a.dtype)? != rep(b.dtype)? {
-        let e = b.as_f64();
+        let e = b.as_f64()?;
         let data = match &*a.data {
             Data::F(x) => Data::F(
                 (0..n)
@@ -334,6 +334,7 @@ pub(crate) fn bin2(op: &str, a: &Val, b: &Val, fmod: bool) -> OpResult<Val> {
                     .collect(),
             ),
             Data::B(_) => bail!("Pow of bool"),
+            Data::Opaque(v) => bail!("{}", opaque_refusal(v.dtype())),
         };
         return Val::new(dt, out, data);
     }
@@ -511,22 +512,22 @@ pub(crate) fn cast(x: &Val, to: DType) -> OpResult<Val> {
     let data = match (rep(to)?, &*x.data) {
         (Rep::F, Data::F(v)) => Data::F(v.iter().map(|&a| round_to(to, a)).collect()),
         (Rep::F, _) => Data::F(
-            x.as_f64()
+            x.as_f64()?
                 .into_iter()
                 .map(|a| round_to(to, a as f32))
                 .collect(),
         ),
-        (Rep::D, _) => Data::D(x.as_f64()),
+        (Rep::D, _) => Data::D(x.as_f64()?),
         (Rep::I, Data::I(v)) => Data::I(v.iter().map(|&a| wrap_int(to, a)).collect()),
         (Rep::I, Data::B(v)) => Data::I(v.iter().map(|&a| a as i64).collect()),
         (Rep::I, _) => Data::I(
-            x.as_f64()
+            x.as_f64()?
                 .into_iter()
                 .map(|a| wrap_int(to, if a.is_nan() { 0 } else { a as i64 }))
                 .collect(),
         ),
         (Rep::B, Data::B(v)) => Data::B(v.clone()),
-        (Rep::B, _) => Data::B(x.as_f64().into_iter().map(|a| a != 0.0).collect()),
+        (Rep::B, _) => Data::B(x.as_f64()?.into_iter().map(|a| a != 0.0).collect()),
     };
     Val::new(to, x.shape.clone(), data)
 }

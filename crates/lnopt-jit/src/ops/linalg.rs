@@ -296,7 +296,7 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> OpResult<Val> {
             let mut acc = None;
             if let Some((cv, _)) = &cidx {
                 let ci = BIdx::new(&cv.shape, &out_shape);
-                let cd = cv.as_f64();
+                let cd = cv.as_f64()?;
                 for (i, o) in out.iter_mut().enumerate() {
                     *o = beta as f64 * cd[ci.at(i)];
                 }

@@ -129,8 +129,17 @@ pub(crate) fn supported(domain: &str, op: &str) -> bool {
         )
 }
 
-/// Runs one op.
+/// Runs one op. Refuses any input held opaque (a dtype only the interpreter computes on),
+/// so that the node runs through the interpreter instead and such values are never converted.
 pub(crate) fn run(c: &Ctx<'_>) -> OpResult<Vec<Val>> {
+    if let Some((i, v)) = c
+        .ins
+        .iter()
+        .enumerate()
+        .find_map(|(i, v)| v.filter(|v| v.as_opaque().is_some()).map(|v| (i, v)))
+    {
+        bail!("input {i}: {}", crate::value::opaque_refusal(v.dtype));
+    }
     let op = c.node.op.as_str();
     if elementwise::is_unary(op) {
         return one(elementwise::unary(c, op));

@@ -52,7 +52,7 @@ pub(crate) fn expand_param<'a>(
         }
     }
     let idx = BIdx::new(&p.shape, row);
-    let v = p.as_f64();
+    let v = p.as_f64()?;
     Ok(std::borrow::Cow::Owned(
         (0..n).map(|i| v[idx.at(i)] as f32).collect(),
     ))

@@ -50,7 +50,7 @@ pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
         _ => 0.0,
     };
     let mut acc = vec![init; on];
-    let xs = x.as_f64();
+    let xs = x.as_f64()?;
     let ist = strides(&x.shape);
     for (k, &v) in xs.iter().enumerate() {
         let mut o = 0;
@@ -202,7 +202,7 @@ pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
             return Val::new(dt, x.shape.clone(), Data::F(out.into()));
         }
     }
-    let mut v = x.as_f64();
+    let mut v = x.as_f64()?;
     for o in 0..outer {
         for i in 0..inner {
             let at = |j: usize| (o * len + j) * inner + i;

@@ -3,7 +3,7 @@
 use super::bcast::{broadcast2, norm_axis, strides, BIdx};
 use super::Ctx;
 use crate::error::{bail, OpResult};
-use crate::value::{checked_numel, Data, Val};
+use crate::value::{checked_numel, opaque_refusal, Data, Val};
 
 /// Picks elements of `d` by offset (`None`, an offset before the start: an error).
 fn take(d: &Data, idx: &[Option<usize>]) -> OpResult<Data> {
@@ -24,6 +24,7 @@ fn take(d: &Data, idx: &[Option<usize>]) -> OpResult<Data> {
         Data::D(v) => pick!(v, D),
         Data::I(v) => pick!(v, I),
         Data::B(v) => pick!(v, B),
+        Data::Opaque(v) => bail!("{}", opaque_refusal(v.dtype())),
     })
 }
 
@@ -67,6 +68,7 @@ fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data>
                 Data::D(_) => Data::D(Vec::new()),
                 Data::I(_) => Data::I(Vec::new()),
                 Data::B(_) => Data::B(Vec::new()),
+                Data::Opaque(_) => return None,
             });
         }
         let ext = s.checked_mul(dim as isize - 1)?;
@@ -127,6 +129,7 @@ fn strided(d: &Data, shape: &[usize], st: &[isize], base: isize) -> Option<Data>
         Data::D(v) => copy!(v, D, Vec::with_capacity(n)),
         Data::I(v) => copy!(v, I, Vec::with_capacity(n)),
         Data::B(v) => copy!(v, B, Vec::with_capacity(n)),
+        Data::Opaque(_) => return None,
     })
 }
 
@@ -385,6 +388,7 @@ pub(crate) fn concat(c: &Ctx<'_>) -> OpResult<Val> {
         Data::D(_) => cat!(D),
         Data::I(_) => cat!(I),
         Data::B(_) => cat!(B),
+        Data::Opaque(v) => bail!("{}", opaque_refusal(v.dtype())),
     };
     Val::new(first.dtype, shape, data)
 }
@@ -527,6 +531,7 @@ pub(crate) fn gather(c: &Ctx<'_>) -> OpResult<Val> {
         Data::D(v) => blocks!(v, D, Vec::with_capacity(n)),
         Data::I(v) => blocks!(v, I, Vec::with_capacity(n)),
         Data::B(v) => blocks!(v, B, Vec::with_capacity(n)),
+        Data::Opaque(v) => bail!("{}", opaque_refusal(v.dtype())),
     };
     Val::new(x.dtype, shape, data)
 }
