@@ -155,6 +155,7 @@ def main():
          [np.array([big + 1, big + 5, -3], np.int64), np.array(big + 2, np.int64),
           np.array(big + 4, np.int64)])
     tfidf_cases()
+    image_cases()
     print(f"wrote {len(os.listdir(OUT))} cases to {OUT}")
 
 
@@ -223,6 +224,52 @@ def tfidf_cases():
     tfidf("tfidf_unknown_mode_refused", x, mode="BM25", refused=True, **grams)
     tfidf("tfidf_ragged_pool_refused", x, mode="TF", refused=True,
           **dict(grams, ngram_counts=[0, 4, 9]))
+
+
+def image_cases():
+    """ImageDecoder beyond the node tests (RGB from one 32x32 image per format): BGR and
+    Grayscale, odd sizes, and the refusals (JPEG, JPEG-compressed TIFF, alpha, RGB to Grayscale, 16-bit, unknown or
+    truncated data). Images are made with Pillow, outputs from onnx's reference (Pillow)."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+
+    def encoded(mode, size, fmt, **save):
+        channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+        px = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+        img = Image.fromarray(px[:, :, 0] if channels == 1 else px, mode)
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, **save)
+        return np.frombuffer(buf.getvalue(), np.uint8).copy()
+
+    def decoder(name, data, refused=False, **attrs):
+        case(name, "ImageDecoder", [data], opset=20, refused=refused, out_types=[TP.UINT8],
+             **attrs)
+
+    decoder("image_png_rgb_to_bgr", encoded("RGB", (5, 3), "PNG"), pixel_format="BGR")
+    decoder("image_bmp_rgb_odd_width", encoded("RGB", (7, 2), "BMP"), pixel_format="RGB")
+    decoder("image_tiff_rgb_deflate", encoded("RGB", (4, 6), "TIFF", compression="tiff_adobe_deflate"),
+            pixel_format="RGB")
+    decoder("image_webp_lossless_rgb", encoded("RGB", (6, 5), "WEBP", lossless=True),
+            pixel_format="RGB")
+    decoder("image_png_gray_to_grayscale", encoded("L", (6, 4), "PNG"),
+            pixel_format="Grayscale")
+    decoder("image_pgm_gray_to_grayscale", encoded("L", (3, 5), "PPM"),
+            pixel_format="Grayscale")
+    decoder("image_jpeg_refused", encoded("RGB", (8, 8), "JPEG"), refused=True,
+            pixel_format="RGB")
+    decoder("image_tiff_jpeg_compressed_refused",
+            encoded("RGB", (8, 8), "TIFF", compression="jpeg"), refused=True, pixel_format="RGB")
+    decoder("image_png_rgba_refused", encoded("RGBA", (4, 4), "PNG"), refused=True,
+            pixel_format="RGB")
+    decoder("image_png_rgb_to_grayscale_refused", encoded("RGB", (4, 4), "PNG"),
+            refused=True, pixel_format="Grayscale")
+    decoder("image_png_truncated_refused", encoded("RGB", (16, 16), "PNG")[:60], refused=True,
+            pixel_format="RGB")
+    decoder("image_unknown_format_refused", np.arange(40, dtype=np.uint8), refused=True,
+            pixel_format="RGB")
 
 
 if __name__ == "__main__":

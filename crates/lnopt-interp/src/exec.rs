@@ -69,6 +69,21 @@ impl<'m> Exec<'m> {
         inputs: HashMap<String, Rc<Arr>>,
         allow_unbound: bool,
     ) -> Result<Vec<Rc<Arr>>, InterpError> {
+        let plan = GraphPlan::of(graph)?;
+        self.run_planned(graph, &plan, frame, parent, inputs, allow_unbound)
+    }
+
+    /// [`Exec::run_graph`] with the graph's [`GraphPlan`] already made (Loop and Scan make
+    /// their body's once for all iterations).
+    fn run_planned(
+        &mut self,
+        graph: &Graph,
+        plan: &GraphPlan,
+        frame: Frame<'_>,
+        parent: Option<&Scope<'_>>,
+        inputs: HashMap<String, Rc<Arr>>,
+        allow_unbound: bool,
+    ) -> Result<Vec<Rc<Arr>>, InterpError> {
         if frame.depth > MAX_DEPTH {
             return Err(graph_err(
                 graph,
@@ -122,20 +137,10 @@ impl<'m> Exec<'m> {
                 }
             }
         }
-        let order = graph
-            .topo_order()
-            .map_err(|e| graph_err(graph, e.to_string()))?;
         // Inputs and initializers are bounded by the files they came from; the budget counts
         // the values nodes compute, each freed after the last node that reads it.
-        let last_use = last_uses(graph, &order);
-        let mut dies_at: Vec<Vec<&str>> = vec![Vec::new(); order.len()];
-        for (name, &step) in &last_use {
-            if let Some(list) = dies_at.get_mut(step) {
-                list.push(name.as_str());
-            }
-        }
         let mut live_elements: usize = 0;
-        for (step, &id) in order.iter().enumerate() {
+        for (step, &id) in plan.order.iter().enumerate() {
             let node = graph.node(id);
             let mut args = Vec::with_capacity(node.inputs().len());
             for v in node.inputs() {
@@ -178,7 +183,7 @@ impl<'m> Exec<'m> {
                                 ),
                             });
                         }
-                        if last_use.contains_key(name.as_str()) {
+                        if plan.last_use.contains_key(name.as_str()) {
                             scope.vals.insert(name.clone(), a.clone());
                         } else {
                             // Read by no node and not a graph output: dead on arrival.
@@ -194,7 +199,7 @@ impl<'m> Exec<'m> {
                     }
                 }
             }
-            for &name in &dies_at[step] {
+            for name in &plan.dies_at[step] {
                 if let Some(a) = scope.vals.remove(name) {
                     live_elements = live_elements.saturating_sub(a.shape.iter().product::<usize>());
                 }
@@ -364,9 +369,7 @@ impl<'m> Exec<'m> {
     ) -> Result<Vec<Arr>, OpError> {
         let c = call.input(0)?.scalar_f64("If condition")? != 0.0;
         let name = if c { "then_branch" } else { "else_branch" };
-        let Some(AttrValue::Graph(g)) = call.node.attr(name) else {
-            return Err(format!("attribute '{name}' (a graph) is missing").into());
-        };
+        let g = graph_attr(call, name)?;
         let outs = self.run_graph(
             g,
             Self::sub_frame(frame),
@@ -383,9 +386,8 @@ impl<'m> Exec<'m> {
         frame: Frame<'_>,
         scope: &Scope<'_>,
     ) -> Result<Vec<Arr>, OpError> {
-        let Some(AttrValue::Graph(body)) = call.node.attr("body") else {
-            return Err("attribute 'body' (a graph) is missing".into());
-        };
+        let body = graph_attr(call, "body")?;
+        let plan = GraphPlan::of(body)?;
         let max_trip = match call.opt_input(0) {
             Some(m) => Some(m.scalar_i64("M")?),
             None => None,
@@ -431,7 +433,14 @@ impl<'m> Exec<'m> {
             for (k, s) in state.iter().enumerate() {
                 bound.insert(body_inputs[k + 2].clone(), s.clone());
             }
-            let outs = self.run_graph(body, Self::sub_frame(frame), Some(scope), bound, false)?;
+            let outs = self.run_planned(
+                body,
+                &plan,
+                Self::sub_frame(frame),
+                Some(scope),
+                bound,
+                false,
+            )?;
             if outs.len() < 1 + n_state {
                 return Err(format!(
                     "body has {} outputs, needs at least {}",
@@ -472,9 +481,8 @@ impl<'m> Exec<'m> {
         frame: Frame<'_>,
         scope: &Scope<'_>,
     ) -> Result<Vec<Arr>, OpError> {
-        let Some(AttrValue::Graph(body)) = call.node.attr("body") else {
-            return Err("attribute 'body' (a graph) is missing".into());
-        };
+        let body = graph_attr(call, "body")?;
+        let plan = GraphPlan::of(body)?;
         let m = call.int("num_scan_inputs", -1)?;
         let v8 = call.opset < 9;
         let inputs: Vec<Rc<Arr>> = call
@@ -506,7 +514,7 @@ impl<'m> Exec<'m> {
             let out_axes = list("scan_output_axes", k_out)?;
             let out_dirs = list("scan_output_directions", k_out)?;
             return self.scan_core(
-                body,
+                (body, &plan),
                 frame,
                 scope,
                 &inputs,
@@ -540,7 +548,7 @@ impl<'m> Exec<'m> {
             let zeros_in = vec![0; m];
             let zeros_out = vec![0; k_out];
             per_batch.push(self.scan_core(
-                body,
+                (body, &plan),
                 frame,
                 scope,
                 &sliced,
@@ -561,7 +569,7 @@ impl<'m> Exec<'m> {
     #[allow(clippy::too_many_arguments)]
     fn scan_core(
         &mut self,
-        body: &Graph,
+        (body, plan): (&Graph, &GraphPlan),
         frame: Frame<'_>,
         scope: &Scope<'_>,
         inputs: &[Rc<Arr>],
@@ -613,7 +621,14 @@ impl<'m> Exec<'m> {
                     Rc::new(ops::nn::axis::slice_at(a, axes[j], i)),
                 );
             }
-            let outs = self.run_graph(body, Self::sub_frame(frame), Some(scope), bound, false)?;
+            let outs = self.run_planned(
+                body,
+                plan,
+                Self::sub_frame(frame),
+                Some(scope),
+                bound,
+                false,
+            )?;
             if outs.len() != n + out_axes.len() {
                 return Err(format!(
                     "body has {} outputs, expected {}",
@@ -673,6 +688,47 @@ pub(crate) fn msg(e: &OpError) -> String {
         OpError::Unsupported => "unsupported".into(),
         OpError::Invalid(s) => s.clone(),
         OpError::Nested(e) => e.to_string(),
+    }
+}
+
+/// The graph attribute `name` of the node (If branches, Loop and Scan bodies).
+fn graph_attr<'c>(call: &Call<'c>, name: &str) -> Result<&'c Graph, OpError> {
+    match call.node.attr(name) {
+        Some(AttrValue::Graph(g)) => Ok(g),
+        _ => Err(format!("attribute '{name}' (a graph) is missing").into()),
+    }
+}
+
+/// How a graph runs: its nodes in order and, for each step, the computed values it reads for
+/// the last time. Made once per graph run, and once per Loop / Scan body for all iterations.
+pub(crate) struct GraphPlan {
+    /// The nodes in execution order.
+    order: Vec<NodeId>,
+    /// The step of the last reader of each computed value something reads (see
+    /// [`last_uses`]).
+    last_use: HashMap<String, usize>,
+    /// For each step, the values to free after it.
+    dies_at: Vec<Vec<String>>,
+}
+
+impl GraphPlan {
+    /// The plan of `graph`; an error if its nodes form a cycle.
+    fn of(graph: &Graph) -> Result<GraphPlan, InterpError> {
+        let order = graph
+            .topo_order()
+            .map_err(|e| graph_err(graph, e.to_string()))?;
+        let last_use = last_uses(graph, &order);
+        let mut dies_at: Vec<Vec<String>> = vec![Vec::new(); order.len()];
+        for (name, &step) in &last_use {
+            if let Some(list) = dies_at.get_mut(step) {
+                list.push(name.clone());
+            }
+        }
+        Ok(GraphPlan {
+            order,
+            last_use,
+            dies_at,
+        })
     }
 }
 

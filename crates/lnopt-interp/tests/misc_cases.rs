@@ -48,7 +48,7 @@ fn misc_cases_match_the_reference_or_are_refused() {
         .collect();
     dirs.sort();
     assert!(
-        dirs.len() >= 25,
+        dirs.len() >= 60,
         "only {} cases in {}",
         dirs.len(),
         root.display()

@@ -5,7 +5,8 @@ use crate::arr::{Arr, Buf};
 use crate::call::Call;
 use crate::error::{OpError, OpResult};
 use crate::ops::{
-    bitcast, bitwise, gather_nd, quant, scatter, select, sort, strings, tfidf, unsigned,
+    bitcast, bitwise, gather_nd, image_decode, quant, scatter, select, sort, strings, tfidf,
+    unsigned,
 };
 
 /// Ops that only move, select or compare elements for equality: exact on any element kind,
@@ -91,6 +92,7 @@ pub(crate) fn misc_dispatch(op: &str, c: &Call<'_>) -> Option<OpResult<Vec<Arr>>
         "StringNormalizer" => one(strings::normalizer(c)),
         "RegexFullMatch" => one(strings::regex_full_match(c)),
         "TfIdfVectorizer" => one(tfidf::tfidf_vectorizer(c)),
+        "ImageDecoder" => one(image_decode::image_decoder(c)),
         _ => return None,
     })
 }

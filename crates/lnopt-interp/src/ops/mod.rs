@@ -6,6 +6,7 @@ pub(crate) mod cast;
 pub(crate) mod create;
 pub(crate) mod elementwise;
 pub(crate) mod gather_nd;
+pub(crate) mod image_decode;
 pub(crate) mod linalg;
 pub(crate) mod misc;
 pub(crate) mod nn;
