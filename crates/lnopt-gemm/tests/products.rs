@@ -38,24 +38,22 @@ fn check_blocked(
     let panels = packed.panels();
     let cut = panels / 2;
     for range in [0..cut, cut..panels] {
+        let a_ref = MatRef {
+            ptr: a.as_ptr(),
+            rs: a_st.0 as isize,
+            cs: a_st.1 as isize,
+        };
+        let c_mut = MatMut {
+            ptr: c.as_mut_ptr(),
+            rs: c_st.0 as isize,
+            cs: c_st.1 as isize,
+        };
         // SAFETY: a, b and c hold m×k, k×n and m×n elements at these strides.
         unsafe {
-            gemm(
-                m,
-                MatRef {
-                    ptr: a.as_ptr(),
-                    rs: a_st.0 as isize,
-                    cs: a_st.1 as isize,
-                },
-                &packed,
-                MatMut {
-                    ptr: c.as_mut_ptr(),
-                    rs: c_st.0 as isize,
-                    cs: c_st.1 as isize,
-                },
-                add,
-                range,
-            )
+            match blocking {
+                None => gemm(m, a_ref, &packed, c_mut, add, range),
+                Some(b) => gemm_blocked(b, m, a_ref, &packed, c_mut, add, range),
+            }
         };
     }
     for i in 0..m {
