@@ -673,13 +673,20 @@ pub fn build(
         let node = g.node(n);
         let Some(op) = op_of(n) else { continue };
         let Some(out) = node.output(0) else { continue };
+        // The operands the term reads, each made a class first: all of them for Where and
+        // BatchNormalization (whose terms need exactly three and five), at most two otherwise.
+        let arity = match op {
+            Op::Where | Op::BatchNorm { .. } => usize::MAX,
+            _ => 2,
+        };
+        let ins: Vec<Id> = node
+            .inputs()
+            .iter()
+            .flatten()
+            .take(arity)
+            .map(|&v| leaf(&mut egraph, &mut class_of, v))
+            .collect();
         if op == Op::Where {
-            let ins: Vec<Id> = node
-                .inputs()
-                .iter()
-                .flatten()
-                .map(|&v| leaf(&mut egraph, &mut class_of, v))
-                .collect();
             let &[c, a, b] = ins.as_slice() else {
                 continue;
             };
@@ -688,12 +695,6 @@ pub fn build(
             continue;
         }
         if let Op::BatchNorm { eps, scale, bias } = op {
-            let ins: Vec<Id> = node
-                .inputs()
-                .iter()
-                .flatten()
-                .map(|&v| leaf(&mut egraph, &mut class_of, v))
-                .collect();
             let &[x, s, b, m, v] = ins.as_slice() else {
                 continue;
             };
@@ -701,13 +702,6 @@ pub fn build(
             class_of.insert(out, y);
             continue;
         }
-        let ins: Vec<Id> = node
-            .inputs()
-            .iter()
-            .flatten()
-            .take(2)
-            .map(|&v| leaf(&mut egraph, &mut class_of, v))
-            .collect();
         let (a, b) = (ins.first().copied(), ins.get(1).copied());
         let term = match (op, a, b) {
             (Op::Alias, Some(a), _) => {

@@ -17,4 +17,4 @@ mod pack;
 pub use driver::{gemm, gemm_blocked, MatMut, MatRef};
 pub use error::GemmError;
 pub use isa::Isa;
-pub use pack::PackedB;
+pub use pack::{reach, PackedB};

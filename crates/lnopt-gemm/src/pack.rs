@@ -18,7 +18,7 @@ pub struct PackedB {
 }
 
 /// Elements a rows×cols matrix with strides (rs, cs) reaches, or `None` on overflow.
-pub(crate) fn reach(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+pub fn reach(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
     if rows == 0 || cols == 0 {
         return Some(0);
     }

@@ -482,8 +482,9 @@ pub(crate) fn float_class(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
     } else {
         (false, false)
     };
+    let nan = op == "IsNaN";
     let test = |v: f64| -> bool {
-        if op == "IsNaN" {
+        if nan {
             v.is_nan()
         } else {
             (pos && v == f64::INFINITY) || (neg && v == f64::NEG_INFINITY)

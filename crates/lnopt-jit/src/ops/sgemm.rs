@@ -7,31 +7,19 @@ pub(crate) use lnopt_gemm::{MatMut, MatRef, PackedB};
 /// Below this many multiply-adds a product stays on the calling thread.
 const PAR_MIN_MACS: usize = 1 << 21;
 
-/// Elements a rows×cols strided matrix reaches (strides are non-negative here).
-fn reach(rows: usize, cols: usize, m: MatRef) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * m.rs as usize + (cols - 1) * m.cs as usize + 1
-    }
-}
-
 /// Packs the k×n operand `b` (non-negative strides) for this CPU's kernels.
 ///
 /// # Safety
 /// Every element of the k×n matrix `b` must be valid to read.
 pub(crate) unsafe fn pack(k: usize, n: usize, b: MatRef) -> PackedB {
-    let len = reach(k, n, b);
+    let (rs, cs) = (b.rs as usize, b.cs as usize);
+    // The caller's k×n matrix lies inside a buffer, so its reach cannot overflow.
+    let len = lnopt_gemm::reach(k, n, rs, cs).unwrap_or(0);
     // SAFETY: the caller guarantees the `len` elements from b.ptr are readable.
     let slice = unsafe { std::slice::from_raw_parts(b.ptr, len) };
-    PackedB::pack(
-        lnopt_gemm::Isa::detect(),
-        (k, n),
-        slice,
-        (b.rs as usize, b.cs as usize),
-    )
-    // The detected family is available and the slice covers the strides by construction.
-    .unwrap_or_else(|e| unreachable!("packing a checked operand: {e}"))
+    PackedB::pack(lnopt_gemm::Isa::detect(), (k, n), slice, (rs, cs))
+        // The detected family is available and the slice covers the strides by construction.
+        .unwrap_or_else(|e| unreachable!("packing a checked operand: {e}"))
 }
 
 /// `dst = (accumulate ? dst : 0) + a·b` for an m×k `a` and a packed `b`, the column panels
