@@ -64,7 +64,7 @@ pub fn bench(a: &BenchArgs) -> Result<u8, Failure> {
         ms(first)
     );
     println!(
-        "latency over {} runs: median {:.3} ms  min {:.3} ms  max {:.3} ms",
+        "latency over {} runs: median {:.4} ms  min {:.4} ms  max {:.4} ms",
         times.len(),
         ms(median),
         ms(times[0]),

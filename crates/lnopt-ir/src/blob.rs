@@ -92,8 +92,9 @@ impl Blob {
 }
 
 impl Blob {
-    /// A blob over all of `store`, with no file origin.
-    fn owned(store: SharedBytes) -> Blob {
+    /// A blob over all of `store`, with no file origin: bytes another owner already holds
+    /// (a runtime's output buffer, say) become a tensor's data without a copy.
+    pub fn from_shared(store: SharedBytes) -> Blob {
         let len = (*store).as_ref().len();
         Blob(Arc::new(Window {
             store,
@@ -119,7 +120,7 @@ impl AsRef<[u8]> for Blob {
 
 impl From<Vec<u8>> for Blob {
     fn from(v: Vec<u8>) -> Blob {
-        Blob::owned(Arc::new(v))
+        Blob::from_shared(Arc::new(v))
     }
 }
 
@@ -131,7 +132,7 @@ impl From<&[u8]> for Blob {
 
 impl From<Arc<[u8]>> for Blob {
     fn from(v: Arc<[u8]>) -> Blob {
-        Blob::owned(Arc::new(v))
+        Blob::from_shared(Arc::new(v))
     }
 }
 

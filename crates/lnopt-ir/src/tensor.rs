@@ -76,14 +76,16 @@ impl Tensor {
         numel(&self.dims)
     }
 
-    /// A new in-memory tensor from packed little-endian bytes; checks the length.
+    /// A new in-memory tensor from packed little-endian bytes (a `Vec<u8>`, or a [`Blob`]
+    /// shared without a copy); checks the length.
     pub fn from_bytes(
         name: impl Into<String>,
         dtype: DType,
         dims: Vec<i64>,
-        bytes: Vec<u8>,
+        bytes: impl Into<Blob>,
     ) -> Result<Tensor, TensorError> {
         let name = name.into();
+        let bytes: Blob = bytes.into();
         let n = numel(&dims).ok_or_else(|| TensorError {
             name: name.clone(),
             what: format!("invalid dims {dims:?}"),
@@ -108,7 +110,7 @@ impl Tensor {
             name,
             dtype,
             dims,
-            data: TensorData::Bytes(bytes.into()),
+            data: TensorData::Bytes(bytes),
             storage: Storage::Raw,
             doc_string: String::new(),
             metadata: Vec::new(),

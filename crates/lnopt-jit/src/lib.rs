@@ -350,17 +350,23 @@ impl CompiledModel {
             // A concurrent first run may have filled it already; both recorded the same values.
             let _ = self.shape_cache.set(record);
         }
-        let mut out = Vec::with_capacity(self.outputs.len());
+        let mut results = Vec::with_capacity(self.outputs.len());
         for (s, name) in &self.outputs {
             let v = slots[*s]
-                .as_ref()
+                .clone()
                 .ok_or_else(|| JitError::Model(format!("output '{name}' was not computed")))?;
-            out.push(
-                v.to_tensor(name)
-                    .map_err(|e| JitError::Model(format!("output '{name}': {}", e.0)))?,
-            );
+            results.push((v, name));
         }
-        Ok(out)
+        // Dropping the working slots leaves each result with one owner, so its buffer moves
+        // into the output tensor instead of being copied.
+        drop(slots);
+        results
+            .into_iter()
+            .map(|(v, name)| {
+                v.into_tensor(name)
+                    .map_err(|e| JitError::Model(format!("output '{name}': {}", e.0)))
+            })
+            .collect()
     }
 
     /// The input shapes the model was compiled for.

@@ -11,7 +11,7 @@
 use crate::error::{bail, OpResult};
 pub(crate) use crate::fbuf::FBuf;
 use lnopt_interp::Value;
-use lnopt_ir::{DType, Tensor, TensorData};
+use lnopt_ir::{Blob, DType, Tensor, TensorData};
 
 /// Most elements a single runtime value may hold (2^31), checked before allocating.
 pub(crate) const MAX_ELEMS: usize = 1 << 31;
@@ -300,38 +300,73 @@ impl Val {
         Val::new(t.dtype, shape, data)
     }
 
-    /// Converts back to an IR tensor named `name`.
-    pub(crate) fn to_tensor(&self, name: &str) -> OpResult<Tensor> {
-        let dt = self.dtype;
-        let mut bytes: Vec<u8> = Vec::new();
-        match &*self.data {
-            Data::Opaque(v) => {
-                self.opaque_checked(v)?;
-                return Ok(v.to_tensor(name));
-            }
-            Data::F(v) => match dt {
-                DType::F16 => v
-                    .iter()
-                    .for_each(|&x| bytes.extend(half::f16::from_f32(x).to_le_bytes())),
-                DType::BF16 => v
-                    .iter()
-                    .for_each(|&x| bytes.extend(half::bf16::from_f32(x).to_le_bytes())),
-                _ => v.iter().for_each(|&x| bytes.extend(x.to_le_bytes())),
-            },
-            Data::D(v) => v.iter().for_each(|&x| bytes.extend(x.to_le_bytes())),
-            Data::B(v) => bytes.extend(v.iter().map(|&b| b as u8)),
-            Data::I(v) => {
-                for &x in v {
-                    match dt {
-                        DType::I8 | DType::U8 => bytes.push(x as u8),
-                        DType::I16 | DType::U16 => bytes.extend((x as u16).to_le_bytes()),
-                        DType::I32 | DType::U32 => bytes.extend((x as u32).to_le_bytes()),
-                        _ => bytes.extend(x.to_le_bytes()),
-                    }
-                }
-            }
+    /// Converts to an IR tensor named `name`. When this is the only owner of an f32 result,
+    /// its buffer becomes the tensor's bytes without a copy (and returns to the buffer pool
+    /// when the tensor is dropped); f32 bytes viewed from an input or a weight are shared;
+    /// anything else is encoded once into a buffer of the exact size.
+    pub(crate) fn into_tensor(self: std::sync::Arc<Self>, name: &str) -> OpResult<Tensor> {
+        let v = std::sync::Arc::try_unwrap(self).unwrap_or_else(|shared| (*shared).clone());
+        if let Data::Opaque(o) = &*v.data {
+            v.opaque_checked(o)?;
+            return Ok(o.to_tensor(name));
         }
-        let dims = self.shape.iter().map(|&d| d as i64).collect();
+        let dims: Vec<i64> = v.shape.iter().map(|&d| d as i64).collect();
+        let dt = v.dtype;
+        let little = cfg!(target_endian = "little");
+        let f32_le = dt == DType::F32 && little;
+        let bytes: Blob = match &*v.data {
+            Data::F(FBuf::Shared { bytes, len }) if f32_le && bytes.len() == len * 4 => {
+                bytes.clone()
+            }
+            _ => match std::sync::Arc::try_unwrap(v.data) {
+                Ok(Data::F(FBuf::Owned(p))) if f32_le => {
+                    Blob::from_shared(std::sync::Arc::new(F32Bytes(p)))
+                }
+                Ok(data) => encode(dt, &data)?.into(),
+                Err(shared) => encode(dt, &shared)?.into(),
+            },
+        };
         Tensor::from_bytes(name, dt, dims, bytes).map_err(|e| crate::error::OpError(e.to_string()))
     }
+}
+
+/// An f32 result buffer seen as its little-endian bytes (only built on little-endian
+/// machines), so an output crosses the API without a copy.
+struct F32Bytes(crate::pool::Pooled);
+
+impl AsRef<[u8]> for F32Bytes {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0 .0)
+    }
+}
+
+/// The packed little-endian bytes of `data` as `dt`, written into a buffer of the exact size.
+fn encode(dt: DType, data: &Data) -> OpResult<Vec<u8>> {
+    fn pack<const N: usize, T: Copy>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(v.len() * N);
+        for &x in v {
+            out.extend_from_slice(&f(x));
+        }
+        out
+    }
+    let little = cfg!(target_endian = "little");
+    Ok(match data {
+        Data::Opaque(_) => bail!("internal: an opaque value has no working elements"),
+        Data::F(v) => match dt {
+            DType::F16 => pack(v, |x| half::f16::from_f32(x).to_le_bytes()),
+            DType::BF16 => pack(v, |x| half::bf16::from_f32(x).to_le_bytes()),
+            _ if little => bytemuck::cast_slice::<f32, u8>(v).to_vec(),
+            _ => pack(v, f32::to_le_bytes),
+        },
+        Data::D(v) if little => bytemuck::cast_slice::<f64, u8>(v).to_vec(),
+        Data::D(v) => pack(v, f64::to_le_bytes),
+        Data::B(v) => v.iter().map(|&b| b as u8).collect(),
+        Data::I(v) => match dt {
+            DType::I8 | DType::U8 => v.iter().map(|&x| x as u8).collect(),
+            DType::I16 | DType::U16 => pack(v, |x| (x as u16).to_le_bytes()),
+            DType::I32 | DType::U32 => pack(v, |x| (x as u32).to_le_bytes()),
+            _ if little => bytemuck::cast_slice::<i64, u8>(v).to_vec(),
+            _ => pack(v, i64::to_le_bytes),
+        },
+    })
 }

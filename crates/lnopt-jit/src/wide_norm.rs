@@ -16,18 +16,19 @@
 
 use crate::rows::NormArgs;
 
-/// Whether rows `a..b` of `args` take this path: allowed by the caller (`args.wide`, which
-/// also requires the generated kernels to use FMA), a call as large as the one for which the
-/// generated kernel switches to its out-of-cache row loop, without a folded residual (those
-/// stay generated), on a CPU that runs the AVX-512 helpers
-/// ([`crate::wide_chain::cpu_has_avx512`]).
+/// Whether `rows` rows of `args` take this path: allowed by the caller (`args.wide`, which
+/// also requires the generated kernels to use FMA), without a folded residual (those stay
+/// generated), on a CPU that runs the AVX-512 helpers
+/// ([`crate::wide_chain::cpu_has_avx512`]). Calls as large as the one for which the generated
+/// kernel switches to its out-of-cache row loop write with non-temporal stores; smaller ones
+/// with regular stores, so the output stays in cache for the next op.
 pub(crate) fn suits(args: &NormArgs, rows: usize) -> bool {
     let k = &args.key;
     args.wide
         && !k.skip
         && !k.sum_out
         && k.hidden > 0
-        && rows >= crate::kernels::big_rows(k.hidden)
+        && rows > 0
         && crate::wide_chain::cpu_has_avx512()
 }
 
@@ -548,6 +549,51 @@ mod avx512 {
         }
     }
 
+    /// The writer for calls that fit the caches: regular stores, so the output is still in
+    /// cache when the next op reads it; a row's last partial vector uses a masked store.
+    struct CachedWriter;
+
+    impl RowWriter for CachedWriter {
+        #[target_feature(enable = "avx512f,fma")]
+        unsafe fn row<const RMS: bool, const G: bool, const B: bool>(
+            &mut self,
+            xr: *const f32,
+            yr: *mut f32,
+            h: usize,
+            stats: (__m512, __m512),
+            (g, b): (*const f32, *const f32),
+        ) {
+            // SAFETY (whole body): xr/yr hold `h` floats, g/b `h` when used (caller); the
+            // masked tail touches only its selected elements.
+            unsafe {
+                let mut i = 0;
+                while i + 16 <= h {
+                    let o = formula::<RMS, G, B>(
+                        _mm512_loadu_ps(xr.add(i)),
+                        || _mm512_loadu_ps(g.add(i)),
+                        || _mm512_loadu_ps(b.add(i)),
+                        stats.0,
+                        stats.1,
+                    );
+                    _mm512_storeu_ps(yr.add(i), o);
+                    i += 16;
+                }
+                if i < h {
+                    let at = |p: *const f32| p.wrapping_add(i);
+                    masked_part::<RMS, G, B>(
+                        low_lanes(h - i),
+                        (xr.add(i), yr.add(i)),
+                        (at(g), at(b)),
+                        stats,
+                    );
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx512f,fma")]
+        unsafe fn finish<const RMS: bool, const G: bool, const B: bool>(self) {}
+    }
+
     /// The writer for rows of whole lines (`h % 16 == 0`) whose output starts `k > 0` floats
     /// into a cache line: every row boundary then falls at lane `k` of a line. Such a line
     /// is computed in one step once the second row's statistics are known: its x are
@@ -715,7 +761,9 @@ mod avx512 {
             // 4 alternating rounds, h64 GB/s, LineWriter -> WrapWriter: LN 40-42 -> 43-45,
             // RMS 56-58 -> 47-53 (hidden 1024 and 4096: within noise for both). RMS, whose
             // rows carry less state, keeps the line writer.
-            if !RMS && h.is_multiple_of(16) && line_phase != 0 {
+            if b - a < crate::kernels::big_rows(h) {
+                rows_with::<RMS, G, B, _>(args, a, b, gb, CachedWriter);
+            } else if !RMS && h.is_multiple_of(16) && line_phase != 0 {
                 let out = WrapWriter::new::<G, B>(h, line_phase, gb);
                 rows_with::<RMS, G, B, _>(args, a, b, gb, out);
             } else {

@@ -212,7 +212,7 @@ fn mod_model(fmod: i64) -> Model {
 }
 
 fn ints(dtype: DType, v: &[i64]) -> Tensor {
-    let bytes = match dtype {
+    let bytes: Vec<u8> = match dtype {
         DType::I32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
         _ => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
     };

@@ -1,6 +1,7 @@
 //! The AVX-512 row loop that large norm calls take on CPUs that have it (`wide_norm.rs`)
 //! must give exactly the generated kernel's results: same partial sums in the same order,
-//! same formulas. Compared bit for bit, on calls just large enough to take it, with row
+//! same formulas. Compared bit for bit, on calls just large enough for its non-temporal
+//! stores and on calls that fit the caches (regular stores), with row
 //! lengths that leave every kind of tail, rows that trigger the exact-variance fallback,
 //! outputs that start off a cache line, one and two threads, and the Mean / InvStdDev outputs.
 //! (On a CPU without AVX-512 both sides run the generated kernel and agree trivially.)
@@ -45,9 +46,16 @@ fn large_calls_are_bit_identical_with_and_without_the_avx512_rows() {
         "AVX-512 norm rows on this CPU: {}",
         lnopt_jit::wide_norms_available()
     );
-    for h in [1usize, 3, 4, 15, 16, 17, 64, 67, 1003, 1024, 4099] {
-        // Large on each of two threads.
-        let rows = 2 * lnopt_jit::norm_large_call_rows(h) + 3;
+    for (h, small) in [1usize, 3, 4, 15, 16, 17, 64, 67, 1003, 1024, 4099]
+        .into_iter()
+        .flat_map(|h| [(h, false), (h, true)])
+    {
+        // Large on each of two threads (non-temporal stores), or in cache (regular stores).
+        let rows = if small {
+            37
+        } else {
+            2 * lnopt_jit::norm_large_call_rows(h) + 3
+        };
         let x = rows_data(rows, h, h as u64);
         let mut r = lcg(7);
         let g: Vec<f32> = (0..h).map(|_| 1.0 + r()).collect();
@@ -95,8 +103,9 @@ fn large_calls_are_bit_identical_with_and_without_the_avx512_rows() {
                         );
                         if let Some((i, a, c)) = first_difference(o1, o2) {
                             panic!(
-                                "h {h} rms {rms} scale {scale} bias {bias} threads {threads} \
-                                 off {off}: row {} col {}: {a:e} vs generated {c:e}",
+                                "h {h} rows {rows} rms {rms} scale {scale} bias {bias} \
+                                 threads {threads} off {off}: row {} col {}: {a:e} vs \
+                                 generated {c:e}",
                                 i / h,
                                 i % h
                             );

@@ -16,13 +16,13 @@ pub fn i64t(dims: &[i64], v: &[i64]) -> Tensor {
 
 /// A bool tensor.
 pub fn boolt(dims: &[i64], v: &[bool]) -> Tensor {
-    let bytes = v.iter().map(|&b| b as u8).collect();
+    let bytes: Vec<u8> = v.iter().map(|&b| b as u8).collect();
     Tensor::from_bytes("", DType::Bool, dims.to_vec(), bytes).unwrap()
 }
 
 /// An f16 tensor.
 pub fn f16t(dims: &[i64], v: &[f32]) -> Tensor {
-    let bytes = v
+    let bytes: Vec<u8> = v
         .iter()
         .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
         .collect();
