@@ -500,8 +500,16 @@ pub(crate) fn build_steps(
         }
     }
     // MatMuls with the Transposes and bias Add around them.
+    let uses = crate::matmul_step::Uses::new(&nodes, &producer, &readers);
+    // Attention blocks first (their products and Softmax become one step), then the other
+    // MatMuls with the Transposes and bias Add around them.
+    let mut attentions = if opts.fold_attention {
+        crate::attention_step::plan(&uses, consts, &mut taken)
+    } else {
+        Vec::new()
+    };
     let mut matmuls = if opts.fold_matmul {
-        crate::matmul_step::plan(&nodes, &producer, &readers, consts, &mut taken)
+        crate::matmul_step::plan(&uses, consts, &mut taken)
     } else {
         Vec::new()
     };
@@ -547,6 +555,10 @@ pub(crate) fn build_steps(
     }
     let mut steps = Vec::with_capacity(nodes.len());
     for (i, n) in nodes.iter().enumerate() {
+        if let Some(a) = attentions.get_mut(i).and_then(Option::take) {
+            steps.push(Step::Attention(Box::new(a)));
+            continue;
+        }
         if let Some(m) = matmuls.get_mut(i).and_then(Option::take) {
             steps.push(Step::MatMul(Box::new(m)));
             continue;

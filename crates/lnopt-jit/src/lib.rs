@@ -16,6 +16,7 @@
 //!
 //! f16/bf16 tensors are widened to f32 at the model boundary and rounded back after every op.
 
+mod attention_step;
 mod direct;
 mod error;
 mod fallback;
@@ -86,6 +87,9 @@ pub struct Options {
     pub fuse_chains: bool,
     /// Fold Transposes around a MatMul and a constant bias Add after it into the product.
     pub fold_matmul: bool,
+    /// Run attention blocks (`Softmax(Q·Kᵀ [scale] [+ mask])·V`) as one step over blocks of
+    /// query rows, without the score tensors (bit-identical results).
+    pub fold_attention: bool,
     /// On CPUs with AVX-512, run chains with Erf/Tanh/Sigmoid through the AVX-512 Rust
     /// evaluator instead of a generated 128-bit kernel.
     pub wide_chains: bool,
@@ -104,6 +108,7 @@ impl Default for Options {
             fold_residual: true,
             fuse_chains: true,
             fold_matmul: true,
+            fold_attention: true,
             wide_chains: true,
             wide_norms: true,
         }
@@ -125,6 +130,8 @@ pub struct PlanStats {
     pub chained_nodes: usize,
     /// MatMul steps with a Transpose or bias Add folded in.
     pub matmul_folds: usize,
+    /// Attention block steps.
+    pub attention_steps: usize,
 }
 
 /// A model ready to run.
@@ -391,6 +398,7 @@ impl CompiledModel {
                     p.chained_nodes += c.nodes.len();
                 }
                 Step::MatMul(_) => p.matmul_folds += 1,
+                Step::Attention(_) => p.attention_steps += 1,
                 Step::Op(_) => {}
             }
         }

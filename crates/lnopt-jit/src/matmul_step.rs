@@ -5,7 +5,7 @@
 //! `MatMul + bias` then run without intermediate tensors. The original nodes are kept and run
 //! one by one whenever the runtime values do not fit (non-f32, 1-D operands, odd bias shapes).
 
-use crate::error::{bail, OpError, OpResult};
+use crate::error::{bail, OpResult};
 use crate::ops::bcast::{broadcast2, strides};
 use crate::ops::sgemm::{pack, product, MatMut, MatRef, PackedB};
 use crate::ops::Ctx;
@@ -79,44 +79,121 @@ fn gemm_form(n: &PNode) -> Option<GemmForm> {
     }
 }
 
-fn single_output(n: &PNode) -> Option<usize> {
+pub(crate) fn single_output(n: &PNode) -> Option<usize> {
     match n.outputs.as_slice() {
         [Some(o)] => Some(*o),
         _ => None,
     }
 }
 
-fn default_domain(n: &PNode) -> bool {
+pub(crate) fn default_domain(n: &PNode) -> bool {
     n.domain.is_empty() || n.domain == "ai.onnx"
 }
 
-/// Groups each MatMul with the Transposes, bias Add and result Transpose it can absorb.
-/// `readers[s]` counts the nodes (and graph outputs) reading slot `s`; nodes marked in
-/// `taken` are not absorbed and absorbed nodes are marked. Returns, per node index, the step
-/// that replaces the MatMul there.
-pub(crate) fn plan(
-    nodes: &[PNode],
-    producer: &[Option<usize>],
-    readers: &[usize],
-    consts: &[Option<Arc<Val>>],
-    taken: &mut [bool],
-) -> Vec<Option<MatMulStep>> {
-    // The node reading each slot, when exactly one does.
-    let mut reader_of: Vec<Option<usize>> = vec![None; readers.len()];
-    for (i, n) in nodes.iter().enumerate() {
-        for s in n.inputs.iter().flatten() {
-            if let Some(r) = reader_of.get_mut(*s) {
-                *r = Some(i);
+/// What planning needs to know of the flattened nodes: who produces and who reads each slot.
+pub(crate) struct Uses<'a> {
+    /// The nodes in plan order.
+    pub nodes: &'a [PNode],
+    /// The node producing each slot.
+    pub producer: &'a [Option<usize>],
+    /// How many nodes (and graph outputs) read each slot.
+    pub readers: &'a [usize],
+    /// The node reading each slot (the last one, when several do).
+    reader_of: Vec<Option<usize>>,
+}
+
+impl<'a> Uses<'a> {
+    /// The view of `nodes` with `producer` and `readers` as `build_steps` counts them.
+    pub(crate) fn new(
+        nodes: &'a [PNode],
+        producer: &'a [Option<usize>],
+        readers: &'a [usize],
+    ) -> Uses<'a> {
+        let mut reader_of: Vec<Option<usize>> = vec![None; readers.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            for s in n.inputs.iter().flatten() {
+                if let Some(r) = reader_of.get_mut(*s) {
+                    *r = Some(i);
+                }
             }
         }
+        Uses {
+            nodes,
+            producer,
+            readers,
+            reader_of,
+        }
     }
-    let sole_reader = |s: usize| -> Option<usize> {
-        if readers.get(s).copied() == Some(1) {
-            reader_of.get(s).copied().flatten()
+
+    /// The node reading slot `s`, when exactly one node does and it is no graph output.
+    pub(crate) fn sole_reader(&self, s: usize) -> Option<usize> {
+        if self.readers.get(s).copied() == Some(1) {
+            self.reader_of.get(s).copied().flatten()
         } else {
             None
         }
-    };
+    }
+
+    /// The node producing slot `s`.
+    pub(crate) fn producer_of(&self, s: usize) -> Option<usize> {
+        self.producer.get(s).copied().flatten()
+    }
+
+    /// Operand `s` of node `i`, with the `Transpose` producing it folded in when node `i` is
+    /// its only reader and it is neither taken nor already absorbed (it is then added to
+    /// `absorbed`).
+    pub(crate) fn operand(
+        &self,
+        i: usize,
+        s: usize,
+        taken: &[bool],
+        absorbed: &mut Vec<usize>,
+    ) -> Operand {
+        if let Some(p) = self.producer_of(s) {
+            let t = &self.nodes[p];
+            if !taken[p]
+                && t.op == "Transpose"
+                && default_domain(t)
+                && self.sole_reader(s) == Some(i)
+                && !absorbed.contains(&p)
+            {
+                if let Some(Some(src)) = t.inputs.first() {
+                    absorbed.push(p);
+                    return Operand {
+                        slot: *src,
+                        transpose: Some(t.clone()),
+                    };
+                }
+            }
+        }
+        Operand {
+            slot: s,
+            transpose: None,
+        }
+    }
+
+    /// The `Transpose` reading slot `s` as its only reader, if it can be folded as a
+    /// product's output layout: its index and output slot.
+    pub(crate) fn out_transpose(&self, s: usize, taken: &[bool]) -> Option<(usize, usize)> {
+        let r = self.sole_reader(s)?;
+        let t = &self.nodes[r];
+        if taken[r] || t.op != "Transpose" || !default_domain(t) {
+            return None;
+        }
+        Some((r, single_output(t)?))
+    }
+}
+
+/// Groups each MatMul with the Transposes, bias Add and result Transpose it can absorb.
+/// Nodes marked in `taken` are not absorbed and absorbed nodes are marked. Returns, per node
+/// index, the step that replaces the MatMul there.
+pub(crate) fn plan(
+    uses: &Uses<'_>,
+    consts: &[Option<Arc<Val>>],
+    taken: &mut [bool],
+) -> Vec<Option<MatMulStep>> {
+    let nodes = uses.nodes;
+    let sole_reader = |s: usize| uses.sole_reader(s);
     let mut out: Vec<Option<MatMulStep>> = (0..nodes.len()).map(|_| None).collect();
     for (i, n) in nodes.iter().enumerate() {
         if taken[i] || !default_domain(n) {
@@ -161,31 +238,8 @@ pub(crate) fn plan(
             continue;
         }
         let mut absorbed = Vec::new();
-        let operand = |s: usize, absorbed: &mut Vec<usize>| -> Operand {
-            if let Some(p) = producer.get(s).copied().flatten() {
-                let t = &nodes[p];
-                if !taken[p]
-                    && t.op == "Transpose"
-                    && default_domain(t)
-                    && sole_reader(s) == Some(i)
-                    && !absorbed.contains(&p)
-                {
-                    if let Some(Some(src)) = t.inputs.first() {
-                        absorbed.push(p);
-                        return Operand {
-                            slot: *src,
-                            transpose: Some(t.clone()),
-                        };
-                    }
-                }
-            }
-            Operand {
-                slot: s,
-                transpose: None,
-            }
-        };
-        let a = operand(*sa, &mut absorbed);
-        let b = operand(*sb, &mut absorbed);
+        let a = uses.operand(i, *sa, taken, &mut absorbed);
+        let b = uses.operand(i, *sb, taken, &mut absorbed);
         let mut bias = None;
         if let Some(r) = sole_reader(result) {
             let add = &nodes[r];
@@ -200,15 +254,10 @@ pub(crate) fn plan(
             }
         }
         let mut out_transpose = None;
-        if let Some(r) = sole_reader(result) {
-            let t = &nodes[r];
-            if !taken[r] && t.op == "Transpose" && default_domain(t) {
-                if let Some(o) = single_output(t) {
-                    out_transpose = Some(t.clone());
-                    absorbed.push(r);
-                    result = o;
-                }
-            }
+        if let Some((r, o)) = uses.out_transpose(result, taken) {
+            out_transpose = Some(nodes[r].clone());
+            absorbed.push(r);
+            result = o;
         }
         let packed_b = consts
             .get(b.slot)
@@ -232,6 +281,27 @@ pub(crate) fn plan(
         });
     }
     out
+}
+
+/// Where a product's logical output `oshape` is stored: its shape after the folded
+/// `transpose` (if any) and, per logical dim, the stored element stride.
+pub(crate) fn stored_layout(
+    oshape: &[usize],
+    transpose: Option<&PNode>,
+) -> OpResult<(Vec<usize>, Vec<usize>)> {
+    match transpose {
+        None => Ok((oshape.to_vec(), strides(oshape))),
+        Some(t) => {
+            let perm = crate::ops::shape::transpose_perm(&ctx(t), oshape.len())?;
+            let sshape: Vec<usize> = perm.iter().map(|&p| oshape[p]).collect();
+            let sst = strides(&sshape);
+            let mut lst = vec![0; oshape.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                lst[p] = sst[i];
+            }
+            Ok((sshape, lst))
+        }
+    }
 }
 
 /// A 2-D f32 constant right operand (seen through its folded Transpose) packed for the
@@ -262,14 +332,16 @@ fn pack_constant(v: &Val, transpose: Option<&PNode>, trans_b: bool) -> Option<Pa
 }
 
 /// A strided view of a tensor: logical shape and element strides.
-struct View {
-    shape: Vec<usize>,
-    strides: Vec<usize>,
+pub(crate) struct View {
+    /// Logical dims.
+    pub shape: Vec<usize>,
+    /// Element strides of the logical dims.
+    pub strides: Vec<usize>,
 }
 
 impl View {
     /// The view with its last two axes swapped (a matrix read transposed).
-    fn swap_last(&mut self) {
+    pub(crate) fn swap_last(&mut self) {
         let r = self.shape.len();
         if r >= 2 {
             self.shape.swap(r - 2, r - 1);
@@ -277,7 +349,8 @@ impl View {
         }
     }
 
-    fn of(v: &Val, transpose: Option<&PNode>) -> OpResult<View> {
+    /// `v` seen through the folded `transpose`, if any.
+    pub(crate) fn of(v: &Val, transpose: Option<&PNode>) -> OpResult<View> {
         let st = strides(&v.shape);
         match transpose {
             None => Ok(View {
@@ -295,7 +368,8 @@ impl View {
     }
 }
 
-fn ctx(n: &PNode) -> Ctx<'_> {
+/// An attribute reader for `n` (no inputs).
+pub(crate) fn ctx(n: &PNode) -> Ctx<'_> {
     Ctx {
         node: n,
         ins: &[],
@@ -303,13 +377,14 @@ fn ctx(n: &PNode) -> Ctx<'_> {
     }
 }
 
-fn slot_val(slots: &[Option<Arc<Val>>], s: usize) -> Option<&Val> {
+/// The value in slot `s`, if computed.
+pub(crate) fn slot_val(slots: &[Option<Arc<Val>>], s: usize) -> Option<&Val> {
     slots.get(s)?.as_deref()
 }
 
 /// Offset of batch element `bi` (row-major over `batch`) in a view whose leading dims
 /// (`dims`, `st`, right-aligned to `batch`) broadcast to it.
-fn batch_offset(bi: usize, batch: &[usize], dims: &[usize], st: &[usize]) -> usize {
+pub(crate) fn batch_offset(bi: usize, batch: &[usize], dims: &[usize], st: &[usize]) -> usize {
     let mut rem = bi;
     let mut off = 0;
     let lead = batch.len() - dims.len();
@@ -356,36 +431,10 @@ impl MatMulStep {
         v
     }
 
-    fn fallback(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
-        let nodes = self.originals();
-        for n in &nodes {
-            crate::step::run_op(n, slots, threads)
-                .map_err(|e| OpError(format!("node '{}': {}", n.name, e.0)))?;
-        }
-        for n in &nodes {
-            for o in n.outputs.iter().flatten() {
-                if *o != self.out {
-                    if let Some(s) = slots.get_mut(*o) {
-                        *s = None;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Runs the step (or the original nodes when the values do not fit).
     pub(crate) fn run(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
-        match self.try_run(slots, threads)? {
-            Some(v) => match slots.get_mut(self.out) {
-                Some(s) => {
-                    *s = Some(Arc::new(v));
-                    Ok(())
-                }
-                None => bail!("internal: bad output slot"),
-            },
-            None => self.fallback(slots, threads),
-        }
+        let result = self.try_run(slots, threads)?;
+        crate::step::store_or_run(result, self.out, &self.originals(), slots, threads)
     }
 
     /// The fused product, or `None` when the fallback must run.
@@ -437,19 +486,7 @@ impl MatMulStep {
         };
         // Where each logical output element is stored: identity, or through the folded
         // Transpose (stored dim i is logical dim perm[i]).
-        let (stored_shape, ost) = match &self.out_transpose {
-            None => (oshape.clone(), strides(&oshape)),
-            Some(t) => {
-                let perm = crate::ops::shape::transpose_perm(&ctx(t), oshape.len())?;
-                let sshape: Vec<usize> = perm.iter().map(|&p| oshape[p]).collect();
-                let sst = strides(&sshape);
-                let mut lst = vec![0; oshape.len()];
-                for (i, &p) in perm.iter().enumerate() {
-                    lst[p] = sst[i];
-                }
-                (sshape, lst)
-            }
-        };
+        let (stored_shape, ost) = stored_layout(&oshape, self.out_transpose.as_ref())?;
         let reach = |v: &View| -> usize {
             v.shape
                 .iter()

@@ -25,6 +25,8 @@ pub(crate) enum Step {
     Chain(crate::fusion::ChainStep),
     /// A MatMul with folded Transposes / bias Add.
     MatMul(Box<crate::matmul_step::MatMulStep>),
+    /// An attention block (scores, Softmax and `·V` in blocks of query rows).
+    Attention(Box<crate::attention_step::AttentionStep>),
 }
 
 impl Step {
@@ -35,6 +37,7 @@ impl Step {
             Step::Norm(s) => s.reads(),
             Step::Chain(s) => s.reads(),
             Step::MatMul(s) => s.reads(),
+            Step::Attention(s) => s.reads(),
         }
     }
 
@@ -51,6 +54,7 @@ impl Step {
             }
             Step::Chain(s) => vec![s.out],
             Step::MatMul(s) => vec![s.out],
+            Step::Attention(s) => vec![s.out],
         }
     }
 
@@ -61,6 +65,7 @@ impl Step {
             Step::Norm(s) => (&s.node.name, &s.node.op),
             Step::Chain(s) => (&s.name, "ElementwiseChain"),
             Step::MatMul(s) => (&s.node.name, "MatMul+"),
+            Step::Attention(s) => (&s.node.name, "Attention"),
         }
     }
 
@@ -84,12 +89,57 @@ impl Step {
             Step::Norm(s) => s.run(slots, cache, threads).map_err(err),
             Step::Chain(s) => s.run(slots, cache, threads).map_err(err),
             Step::MatMul(s) => s.run(slots, threads).map_err(err),
+            Step::Attention(s) => s.run(slots, threads).map_err(err),
         }
     }
 }
 
 /// Runs one node: through its runtime function when the JIT has one, else (or when that
 /// function declines the node's dtypes or attributes) through the interpreter's op.
+/// Runs a fused step's original `nodes` one by one (its fast path declined the values) and
+/// clears every slot they wrote except the step's output `keep`.
+pub(crate) fn run_originals(
+    nodes: &[&PNode],
+    keep: usize,
+    slots: &mut [Option<Arc<Val>>],
+    threads: usize,
+) -> Result<(), OpError> {
+    for n in nodes {
+        run_op(n, slots, threads).map_err(|e| OpError(format!("node '{}': {}", n.name, e.0)))?;
+    }
+    for n in nodes {
+        for o in n.outputs.iter().flatten() {
+            if *o != keep {
+                if let Some(s) = slots.get_mut(*o) {
+                    *s = None;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stores a fused step's result in slot `out`, or, when the fast path declined (`None`),
+/// runs its original `nodes` instead.
+pub(crate) fn store_or_run(
+    result: Option<Val>,
+    out: usize,
+    nodes: &[&PNode],
+    slots: &mut [Option<Arc<Val>>],
+    threads: usize,
+) -> Result<(), OpError> {
+    match result {
+        Some(v) => match slots.get_mut(out) {
+            Some(s) => {
+                *s = Some(Arc::new(v));
+                Ok(())
+            }
+            None => Err(OpError("internal: bad output slot".into())),
+        },
+        None => run_originals(nodes, out, slots, threads),
+    }
+}
+
 pub(crate) fn run_op(
     n: &PNode,
     slots: &mut [Option<Arc<Val>>],

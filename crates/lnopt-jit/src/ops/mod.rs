@@ -8,7 +8,7 @@ pub(crate) mod bcast;
 mod elementwise;
 mod linalg;
 pub(crate) mod norm;
-mod reduce;
+pub(crate) mod reduce;
 pub(crate) mod sgemm;
 pub(crate) mod shape;
 

@@ -107,25 +107,64 @@ pub(crate) fn reduce(c: &Ctx<'_>, op: &str) -> OpResult<Val> {
 }
 
 /// Softmax / LogSoftmax of contiguous f32 rows of `len` (> 0): exponentials once per element
-/// in f32, the row sum in f64.
-fn softmax_rows_f32(xs: &[f32], len: usize, log: bool) -> Vec<f32> {
-    let mut out = crate::pool::zeroed(xs.len());
-    if !log {
-        softmax_rows(xs, &mut out, len);
-        return out;
-    }
-    for (row, o) in xs.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
-        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut s = 0f64;
-        for (d, &v) in o.iter_mut().zip(row) {
-            let e = v - m;
-            *d = e;
-            s += (e as f64).exp();
+/// in f32, the row sum in f64; rows split across up to `threads` threads when large.
+fn softmax_rows_f32(xs: &[f32], len: usize, log: bool, threads: usize) -> Vec<f32> {
+    let mut out = crate::pool::take(xs.len());
+    let rows = xs.len() / len;
+    let dst = crate::par::SendPtr(out.as_mut_ptr() as usize);
+    crate::par::par_for(rows, xs.len(), threads, |a, b| {
+        let src = &xs[a * len..b * len];
+        // SAFETY: workers write the disjoint row ranges a..b of `out`, which outlives the
+        // parallel loop.
+        let o =
+            unsafe { std::slice::from_raw_parts_mut((dst.0 as *mut f32).add(a * len), src.len()) };
+        if log {
+            log_softmax_rows(src, o, len);
+        } else {
+            softmax_rows(Some(src), o, len);
         }
-        let ls = s.ln() as f32;
-        o.iter_mut().for_each(|d| *d -= ls);
-    }
+    });
     out
+}
+
+/// Lanes of the independent partial maxima and sums of a row (two 512-bit vectors of f32
+/// maxima, four of f64 sums): the loops vectorise and do not wait on one running value.
+const LANES: usize = 16;
+
+/// The largest element of `row` (NaN elements ignored, -inf for an all-NaN row).
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut blocks = row.chunks_exact(LANES);
+    for b in &mut blocks {
+        for (a, &v) in acc.iter_mut().zip(b) {
+            *a = a.max(v);
+        }
+    }
+    let tail = blocks.remainder().iter().copied();
+    acc.into_iter()
+        .chain(tail)
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// The f64 sum of `row`, in [`LANES`] partial sums added pairwise at the end.
+#[inline(always)]
+fn row_sum_f64(row: &[f32]) -> f64 {
+    let mut acc = [0f64; LANES];
+    let mut blocks = row.chunks_exact(LANES);
+    for b in &mut blocks {
+        for (a, &v) in acc.iter_mut().zip(b) {
+            *a += v as f64;
+        }
+    }
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            acc[i] += acc[i + w];
+        }
+    }
+    blocks.remainder().iter().fold(acc[0], |s, &v| s + v as f64)
 }
 
 /// `e^x` for `x <= 0` (the shifted softmax inputs) without a libm call, so that loops over it
@@ -141,18 +180,48 @@ fn exp_nonpositive(x: f32, fma: bool) -> f32 {
     }
 }
 
-/// Softmax over rows of `len`: max, exponentials (sum in f64), scale by the f64 reciprocal.
+/// Softmax over rows of `len` of `out`, in place, or of `src` into `out` (copied row by row,
+/// so each row is still in L1 when it is normalised): max, exponentials (sum in f64), scale
+/// by the f64 reciprocal.
 #[inline(always)]
-fn softmax_rows_body(xs: &[f32], out: &mut [f32], len: usize, fma: bool) {
-    for (row, o) in xs.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
-        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for (d, &v) in o.iter_mut().zip(row) {
-            *d = exp_nonpositive(v - m, fma);
+fn softmax_rows_body(src: Option<&[f32]>, out: &mut [f32], len: usize, fma: bool) {
+    for (r, o) in out.chunks_exact_mut(len).enumerate() {
+        if let Some(src) = src {
+            o.copy_from_slice(&src[r * len..(r + 1) * len]);
         }
-        let s: f64 = o.iter().map(|&d| d as f64).sum();
-        let inv = 1.0 / s;
+        let m = row_max(o);
+        for d in o.iter_mut() {
+            *d = exp_nonpositive(*d - m, fma);
+        }
+        let inv = 1.0 / row_sum_f64(o);
         o.iter_mut().for_each(|d| *d = (*d as f64 * inv) as f32);
     }
+}
+
+/// LogSoftmax over rows of `len`: `x - max - ln Σ e^(x - max)`, the sum in f64 of f64
+/// exponentials.
+fn log_softmax_rows(xs: &[f32], out: &mut [f32], len: usize) {
+    for (row, o) in xs.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
+        let m = row_max(row);
+        let mut s = 0f64;
+        for (d, &v) in o.iter_mut().zip(row) {
+            let e = v - m;
+            *d = e;
+            s += (e as f64).exp();
+        }
+        let ls = s.ln() as f32;
+        o.iter_mut().for_each(|d| *d -= ls);
+    }
+}
+
+/// [`softmax_rows_body`] compiled for AVX-512 (F, VL) + FMA.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512VL and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn softmax_rows_avx512(src: Option<&[f32]>, out: &mut [f32], len: usize) {
+    softmax_rows_body(src, out, len, true)
 }
 
 /// [`softmax_rows_body`] compiled for AVX2 + FMA.
@@ -161,19 +230,28 @@ fn softmax_rows_body(xs: &[f32], out: &mut [f32], len: usize, fma: bool) {
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_rows_avx2(xs: &[f32], out: &mut [f32], len: usize) {
-    softmax_rows_body(xs, out, len, true)
+unsafe fn softmax_rows_avx2(src: Option<&[f32]>, out: &mut [f32], len: usize) {
+    softmax_rows_body(src, out, len, true)
 }
 
-/// Softmax of each row of `len` elements of `xs` into `out` (same length, a multiple of `len`).
-fn softmax_rows(xs: &[f32], out: &mut [f32], len: usize) {
+/// Softmax of each row of `len` elements of `src` into `out` (same length, a multiple of
+/// `len`), or of `out` in place when `src` is `None`.
+pub(crate) fn softmax_rows(src: Option<&[f32]>, out: &mut [f32], len: usize) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: both features were just detected.
-        unsafe { softmax_rows_avx2(xs, out, len) };
-        return;
+    {
+        if crate::wide_chain::cpu_has_avx512() {
+            // SAFETY: the features were just detected.
+            unsafe { softmax_rows_avx512(src, out, len) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: both features were just detected.
+            unsafe { softmax_rows_avx2(src, out, len) };
+            return;
+        }
     }
-    softmax_rows_body(xs, out, len, false)
+    softmax_rows_body(src, out, len, false)
 }
 
 /// `Softmax` / `LogSoftmax` (opset < 13: over the flattened trailing axes).
@@ -198,7 +276,7 @@ pub(crate) fn softmax(c: &Ctx<'_>, log: bool) -> OpResult<Val> {
     let dt = x.dtype;
     if let (Data::F(xs), DType::F32, 1) = (&*x.data, dt, inner) {
         if len > 0 {
-            let out = softmax_rows_f32(xs, len, log);
+            let out = softmax_rows_f32(xs, len, log, c.threads);
             return Val::new(dt, x.shape.clone(), Data::F(out.into()));
         }
     }
@@ -252,6 +330,27 @@ mod tests {
         }
     }
 
+    /// Rows split across threads give exactly the one-thread results (large enough to split).
+    #[test]
+    fn threads_split_rows_without_changing_results() {
+        let len = 1000;
+        let xs: Vec<f32> = (0..300 * len)
+            .map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0)
+            .collect();
+        for log in [false, true] {
+            let one = softmax_rows_f32(&xs, len, log, 1);
+            let two = softmax_rows_f32(&xs, len, log, 2);
+            assert!(one
+                .iter()
+                .zip(&two)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            let row_sum: f64 = one[..len].iter().map(|&v| v as f64).sum();
+            if !log {
+                assert!((row_sum - 1.0).abs() < 1e-5, "{row_sum}");
+            }
+        }
+    }
+
     /// Against an f64 softmax / log-softmax of the same rows (large offsets, -inf entries,
     /// single-element rows): within 4e-7 relative plus the rounding of `x - max` to f32.
     #[test]
@@ -263,14 +362,14 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 40.0
         };
-        for len in [1usize, 3, 8, 17, 64] {
+        for len in [1usize, 3, 8, 17, 64, 1500] {
             let mut xs: Vec<f32> = (0..len * 5).map(|_| rnd()).collect();
             xs[0] += 1000.0;
             if len > 1 {
                 xs[len + 1] = f32::NEG_INFINITY;
             }
             for log in [false, true] {
-                let got = softmax_rows_f32(&xs, len, log);
+                let got = softmax_rows_f32(&xs, len, log, 2);
                 for (r, row) in xs.chunks_exact(len).enumerate() {
                     let m = row
                         .iter()
