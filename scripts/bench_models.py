@@ -5,7 +5,11 @@
 
 Usage:
   python3 scripts/bench_models.py [--lnopt PATH] [--threads 1,2] [--iters 50] [--corpus DIR]
-                                  [--models b_bert,b_gpt2,...]
+                                  [--models b_bert,b_gpt2,...] [--rounds 3] [--fused-only]
+
+Each round times ORT, then the JIT (unfused unless --fused-only, then fused), one after the
+other; every figure is the median over rounds of that round's median latency, so a slow
+spell of a shared machine hits both sides alike.
 
 --lnopt defaults to target/release/lnopt (build it with `cargo build --release -p lnopt-cli`).
 Prints one markdown table: per model and thread count the median latency in ms of ORT, JIT
@@ -73,10 +77,13 @@ def main():
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpus", "zoo"))
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fused-only", action="store_true")
     a = ap.parse_args()
     if not os.path.exists(a.lnopt):
         sys.exit(f"no lnopt binary at {a.lnopt} (cargo build --release -p lnopt-cli, or --lnopt)")
-    print(f"onnxruntime {ort.__version__}, {a.iters} timed runs each, median latency in ms")
+    print(f"onnxruntime {ort.__version__}, {a.rounds} alternating rounds of {a.iters} timed runs "
+          "each, median latency in ms")
     print()
     print("| model | threads | ORT | JIT unfused | JIT fused | ORT / JIT unfused | ORT / JIT fused "
           "| unfused / fused | JIT compile unfused / fused (ms) |")
@@ -89,10 +96,20 @@ def main():
             print(f"| {name} | - | missing | | | | | | |")
             continue
         for threads in [int(t) for t in a.threads.split(",")]:
-            o = ort_median(model_path, data_dir, threads, a.iters)
-            u, cu, eu = lnopt_bench(a.lnopt, model_path, data_dir, threads, a.iters, False)
-            f, cf, ef = lnopt_bench(a.lnopt, model_path, data_dir, threads, a.iters, True)
-            fmt = lambda v, e: f"{v:.3f}" if v is not None else f"error: {e}"  # noqa: E731
+            rounds = {"o": [], "u": [], "f": []}
+            cu = cf = eu = ef = None
+            for _ in range(a.rounds):
+                rounds["o"].append(ort_median(model_path, data_dir, threads, a.iters))
+                if not a.fused_only:
+                    u, cu, eu = lnopt_bench(a.lnopt, model_path, data_dir, threads, a.iters, False)
+                    if u is not None:
+                        rounds["u"].append(u)
+                f, cf, ef = lnopt_bench(a.lnopt, model_path, data_dir, threads, a.iters, True)
+                if f is not None:
+                    rounds["f"].append(f)
+            med = lambda k: statistics.median(rounds[k]) if rounds[k] else None  # noqa: E731
+            o, u, f = med("o"), med("u"), med("f")
+            fmt = lambda v, e: f"{v:.3f}" if v is not None else (f"error: {e}" if e else "-")  # noqa: E731
             r0 = f"{o / u:.2f}" if u else "-"
             r1 = f"{o / f:.2f}" if f else "-"
             r2 = f"{u / f:.2f}" if (u and f) else "-"

@@ -32,9 +32,22 @@ impl PackedB {
     /// Packs the k×n matrix whose element (r, c) is `b[r·rs + c·cs]`.
     pub fn pack(
         isa: Isa,
+        dims: (usize, usize),
+        b: &[f32],
+        strides: (usize, usize),
+    ) -> Result<PackedB, GemmError> {
+        PackedB::pack_into(isa, dims, b, strides, Vec::new())
+    }
+
+    /// [`PackedB::pack`] into the storage of `buf` (resized as needed; its contents do not
+    /// matter), so a caller packing operands over and over can recycle the memory
+    /// ([`PackedB::into_buffer`] gives it back).
+    pub fn pack_into(
+        isa: Isa,
         (k, n): (usize, usize),
         b: &[f32],
         (rs, cs): (usize, usize),
+        mut buf: Vec<f32>,
     ) -> Result<PackedB, GemmError> {
         if !isa.available() {
             return Err(GemmError::Unavailable(isa));
@@ -57,7 +70,7 @@ impl PackedB {
             .and_then(|x| x.checked_mul(k))
             .and_then(|x| x.checked_add(LINE))
             .ok_or(GemmError::TooLarge { rows: k, cols: n })?;
-        let mut buf = vec![0f32; len];
+        buf.resize(len, 0.0);
         let misalign = (buf.as_ptr() as usize / std::mem::size_of::<f32>()) % LINE;
         let start = (LINE - misalign) % LINE;
         let dst = &mut buf[start..];
@@ -74,6 +87,7 @@ impl PackedB {
                         *d = b[base + j * cs];
                     }
                 }
+                row[cols..].fill(0.0);
             }
         }
         Ok(PackedB {
@@ -83,6 +97,11 @@ impl PackedB {
             buf,
             start,
         })
+    }
+
+    /// The packed storage, for reuse by [`PackedB::pack_into`].
+    pub fn into_buffer(self) -> Vec<f32> {
+        self.buf
     }
 
     /// The family the panels are laid out for.
@@ -135,6 +154,28 @@ mod tests {
         assert_eq!(&row[..3], &[b[2 * n + 16], b[2 * n + 17], b[2 * n + 18]]);
         assert!(row[3..].iter().all(|&v| v == 0.0));
         assert_eq!(p.panel_rows(0, 0) as usize % 64, 0);
+    }
+
+    #[test]
+    fn a_recycled_buffer_packs_like_a_fresh_one() {
+        let (k, n) = (5, 21);
+        let b: Vec<f32> = (0..k * n).map(|i| i as f32 - 7.0).collect();
+        let fresh = PackedB::pack(Isa::Portable, (k, n), &b, (n, 1)).unwrap();
+        let dirty = vec![f32::NAN; 3 * k * n];
+        let again = PackedB::pack_into(Isa::Portable, (k, n), &b, (n, 1), dirty).unwrap();
+        let nr = Isa::Portable.nr();
+        for p in 0..fresh.panels() {
+            // SAFETY: each panel holds k rows of nr floats.
+            let (x, y) = unsafe {
+                (
+                    std::slice::from_raw_parts(fresh.panel_rows(p, 0), k * nr),
+                    std::slice::from_raw_parts(again.panel_rows(p, 0), k * nr),
+                )
+            };
+            assert_eq!(x, y, "panel {p}");
+        }
+        assert_eq!(again.bytes(), fresh.bytes());
+        assert!(again.into_buffer().capacity() >= 3 * k * n);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::matmul_step::{
     batch_offset, ctx, default_domain, single_output, slot_val, stored_layout, Operand, Uses, View,
 };
 use crate::ops::bcast::{broadcast2, strides};
-use crate::ops::sgemm::{pack, product, MatMut, MatRef, PackedB};
+use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB};
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
 use crate::value::{checked_numel, Data, Val};
@@ -507,11 +507,16 @@ impl AttentionStep {
                 // come from the output's own shape); tasks write disjoint row blocks.
                 unsafe { product(m, dst, false, lhs, vp, 1) };
             }
+            crate::pool::give(scores);
         };
         if threads > 1 && tasks > 1 && macs >= PAR_MIN_MACS {
             par_for(tasks, usize::MAX, threads, run);
         } else {
             run(0, tasks);
+        }
+        for (kt, vp) in packed {
+            recycle(kt);
+            recycle(vp);
         }
         Ok(Some(Val::new(
             DType::F32,

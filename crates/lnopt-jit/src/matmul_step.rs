@@ -7,7 +7,7 @@
 
 use crate::error::{bail, OpResult};
 use crate::ops::bcast::{broadcast2, strides};
-use crate::ops::sgemm::{pack, product, MatMut, MatRef, PackedB};
+use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB};
 use crate::ops::Ctx;
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
@@ -539,21 +539,23 @@ impl MatMulStep {
         let macs = total.saturating_mul(k);
         // A right operand without batch dims is packed once for the whole batch: at compile
         // time for a constant, here otherwise.
-        let packed_here;
-        let shared_b: Option<&PackedB> = match (&self.packed_b, rb) {
-            (Some(p), 2) if p.k() == k && p.n() == n => Some(p),
-            (_, 2) => {
+        let compiled = self
+            .packed_b
+            .as_ref()
+            .filter(|p| rb == 2 && p.k() == k && p.n() == n);
+        let packed_here = match (compiled, rb) {
+            (None, 2) => {
                 let rhs = MatRef {
                     ptr: bd.as_ptr(),
                     rs: brs as isize,
                     cs: bcs as isize,
                 };
                 // SAFETY: the k×n view's reach was checked against b's buffer above.
-                packed_here = unsafe { pack(k, n, rhs) };
-                Some(&packed_here)
+                Some(unsafe { pack(k, n, rhs) })
             }
             _ => None,
         };
+        let shared_b: Option<&PackedB> = compiled.or(packed_here.as_ref());
         // A single product splits its own column panels across threads (`product` decides
         // when that pays); a batch of products is split by batch element below.
         let product_threads = if nb == 1 { threads } else { 1 };
@@ -586,7 +588,8 @@ impl MatMulStep {
                                 cs: bcs as isize,
                             };
                             let packed = pack(k, n, rhs);
-                            product(m, dst, bias.is_some(), lhs, &packed, product_threads)
+                            product(m, dst, bias.is_some(), lhs, &packed, product_threads);
+                            recycle(packed);
                         }
                     }
                 }
@@ -597,6 +600,9 @@ impl MatMulStep {
             par_for(nb, usize::MAX, threads, run);
         } else {
             run(0, nb);
+        }
+        if let Some(p) = packed_here {
+            recycle(p);
         }
         Ok(Some(Val::new(
             DType::F32,

@@ -407,7 +407,9 @@ pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
     let cog = co / g;
     let kk = cig * kh * kw;
     let mut out = crate::pool::zeroed(checked_numel(&[n, co, oh, ow])?);
-    let mut col = vec![0f32; checked_numel(&[kk, oh, ow])?];
+    // Every element of the column matrix is written below (zeros where the kernel meets
+    // padding), so a recycled buffer serves (no fresh pages per run).
+    let mut col = crate::pool::take(checked_numel(&[kk, oh, ow])?);
     let bias = c.opt(2).map(|b| b.f32s()).transpose()?;
     if let Some(b) = bias {
         if b.len() != co {
@@ -464,6 +466,7 @@ pub(crate) fn conv(c: &Ctx<'_>) -> OpResult<Val> {
             )?;
         }
     }
+    crate::pool::give(col);
     let shape = if sp == 2 {
         vec![n, co, oh, ow]
     } else {

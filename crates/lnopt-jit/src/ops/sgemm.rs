@@ -17,9 +17,17 @@ pub(crate) unsafe fn pack(k: usize, n: usize, b: MatRef) -> PackedB {
     let len = lnopt_gemm::reach(k, n, rs, cs).unwrap_or(0);
     // SAFETY: the caller guarantees the `len` elements from b.ptr are readable.
     let slice = unsafe { std::slice::from_raw_parts(b.ptr, len) };
-    PackedB::pack(lnopt_gemm::Isa::detect(), (k, n), slice, (rs, cs))
+    let isa = lnopt_gemm::Isa::detect();
+    // Panels, padding and the line-alignment slack: what `pack_into` will resize to.
+    let want = n.div_ceil(isa.nr()) * isa.nr() * k + 16;
+    PackedB::pack_into(isa, (k, n), slice, (rs, cs), crate::pool::take(want))
         // The detected family is available and the slice covers the strides by construction.
         .unwrap_or_else(|e| unreachable!("packing a checked operand: {e}"))
+}
+
+/// Returns the storage of an operand packed per run to the buffer pool.
+pub(crate) fn recycle(p: PackedB) {
+    crate::pool::give(p.into_buffer());
 }
 
 /// `dst = (accumulate ? dst : 0) + a·b` for an m×k `a` and a packed `b`, the column panels
@@ -67,6 +75,7 @@ pub(crate) unsafe fn sgemm_threads(
     // SAFETY: forwarded from the caller.
     unsafe {
         let packed = pack(k, n, b);
-        product(m, dst, accumulate, a, &packed, threads)
+        product(m, dst, accumulate, a, &packed, threads);
+        recycle(packed);
     }
 }
