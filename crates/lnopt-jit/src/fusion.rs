@@ -435,7 +435,7 @@ fn fusible(n: &PNode, consts: &[Option<Arc<Val>>]) -> bool {
 
 /// Builds the plan's steps from flattened nodes.
 pub(crate) fn build_steps(
-    nodes: Vec<PNode>,
+    mut nodes: Vec<PNode>,
     nslots: usize,
     consts: &[Option<Arc<Val>>],
     graph_outputs: &[usize],
@@ -468,6 +468,10 @@ pub(crate) fn build_steps(
         if let Some(r) = readers.get_mut(o) {
             *r += 1;
         }
+    }
+    if opts.fold_matmul {
+        // Slots keep their readers and producer indices through the swaps.
+        crate::commute::scalar_before_transpose(&mut nodes, &readers, consts);
     }
     let mut taken = vec![false; nodes.len()];
     // Norm nodes and the residual Adds they absorb.

@@ -17,6 +17,7 @@
 //! f16/bf16 tensors are widened to f32 at the model boundary and rounded back after every op.
 
 mod attention_step;
+mod commute;
 mod direct;
 mod error;
 mod fallback;

@@ -25,6 +25,9 @@ struct Spelling {
     probs_out: bool,
     /// Give the mask one more leading dim than the scores (it broadcasts them up).
     mask_rank_up: bool,
+    /// Scale Q and Kᵀ by `√c` after their head Transposes (as PyTorch's exporter does), not
+    /// the scores.
+    scale_heads: bool,
 }
 
 const PLAIN: Spelling = Spelling {
@@ -34,6 +37,7 @@ const PLAIN: Spelling = Spelling {
     axis: -1,
     probs_out: false,
     mask_rank_up: false,
+    scale_heads: false,
 };
 
 fn add(g: &mut Graph, op: &str, ins: &[ValueId], attrs: &[(&str, AttrValue)]) -> ValueId {
@@ -67,8 +71,18 @@ fn model(sp: Spelling, (b, s, t, h, d): (i64, i64, i64, i64, i64)) -> Model {
     let vsrc = add(&mut g, "Neg", &[kv], &[]);
     let v4 = split(&mut g, vsrc, t, "vs");
     let v = add(&mut g, "Transpose", &[v4], &[perm(&[0, 2, 1, 3])]);
+    let (q, kt) = if sp.scale_heads {
+        let c = g.add_initializer("root", Tensor::from_f32("", vec![1], &[0.353_553_38]));
+        let qs = add(&mut g, "Mul", &[q, c], &[]);
+        let ks = add(&mut g, "Mul", &[c, kt], &[]);
+        (qs, ks)
+    } else {
+        (q, kt)
+    };
     let scores = add(&mut g, "MatMul", &[q, kt], &[]);
-    let scaled = if sp.div {
+    let scaled = if sp.scale_heads {
+        scores
+    } else if sp.div {
         let c = g.add_initializer("eight", Tensor::from_f32("", vec![], &[8.0]));
         add(&mut g, "Div", &[scores, c], &[])
     } else {
@@ -149,17 +163,19 @@ fn inputs(sp: Spelling, (b, s, t, h, d): (i64, i64, i64, i64, i64)) -> Vec<Tenso
     ins
 }
 
-/// Runs the model with the attention step allowed or not; returns the outputs' bit patterns
-/// and how many attention steps the plan has.
+/// Runs the model with the attention step and the product folds allowed or not (the
+/// reference runs every node on its own); returns the outputs' bit patterns, how many
+/// attention steps the plan has and how many Transposes still run as steps.
 fn run(
     model: &Model,
     inputs: &[Tensor],
     attention: bool,
     threads: usize,
-) -> (Vec<Vec<u32>>, usize) {
+) -> (Vec<Vec<u32>>, usize, usize) {
     let opts = lnopt_jit::Options {
         threads,
         fold_attention: attention,
+        fold_matmul: attention,
         ..lnopt_jit::Options::default()
     };
     let cm = lnopt_jit::compile_with(model, &lnopt_jit::InputShapes::of(inputs), &opts).unwrap();
@@ -174,17 +190,26 @@ fn run(
                 .collect()
         })
         .collect();
-    (bits, cm.plan_stats().attention_steps)
+    let transposes = cm
+        .steps()
+        .iter()
+        .filter(|(_, op)| op == "Transpose")
+        .count();
+    (bits, cm.plan_stats().attention_steps, transposes)
 }
 
 fn check(sp: Spelling, dims: (i64, i64, i64, i64, i64), want_steps: usize) {
     let m = model(sp, dims);
     let ins = inputs(sp, dims);
-    let (reference, none) = run(&m, &ins, false, 1);
+    let (reference, none, _) = run(&m, &ins, false, 1);
     assert_eq!(none, 0);
     for threads in [1, 2] {
-        let (got, steps) = run(&m, &ins, true, threads);
+        let (got, steps, transposes) = run(&m, &ins, true, threads);
         assert_eq!(steps, want_steps, "{sp:?} {dims:?}: attention steps");
+        if want_steps == 1 {
+            // Every head split and the merge read as strided views, the scaled ones too.
+            assert_eq!(transposes, 0, "{sp:?} {dims:?}: Transposes left as steps");
+        }
         for (o, (a, b)) in got.iter().zip(&reference).enumerate() {
             if let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) {
                 panic!(
@@ -218,6 +243,14 @@ fn the_step_matches_the_nodes_bit_for_bit() {
                 }
             }
         }
+        check(
+            Spelling {
+                scale_heads: true,
+                ..PLAIN
+            },
+            dims,
+            1,
+        );
     }
 }
 

@@ -51,10 +51,44 @@ pub(crate) unsafe fn product(
         unsafe { lnopt_gemm::gemm(m, a, b, dst, accumulate, 0..panels) };
         return;
     }
+    if split_rows(m, b.n()) {
+        // Row blocks of whole micro-tiles (12 rows on AVX-512, a multiple of every family's).
+        let tiles = m.div_ceil(12);
+        crate::par::par_for(tiles, usize::MAX, threads, |t0, t1| {
+            // Whole matrices, not their pointer fields, cross into the workers (MatRef and
+            // MatMut are Sync; raw pointers are not).
+            let (a, dst) = (a, dst);
+            let (r0, r1) = (t0 * 12, (t1 * 12).min(m));
+            let at = |p: isize, rs: isize| p.wrapping_mul(rs);
+            let a = MatRef {
+                ptr: a.ptr.wrapping_offset(at(r0 as isize, a.rs)),
+                ..a
+            };
+            let dst = MatMut {
+                ptr: dst.ptr.wrapping_offset(at(r0 as isize, dst.rs)),
+                ..dst
+            };
+            // SAFETY: forwarded from the caller; rows r0..r1 of a and dst lie inside them and
+            // workers write disjoint rows of dst.
+            unsafe { lnopt_gemm::gemm(r1 - r0, a, b, dst, accumulate, 0..panels) }
+        });
+        return;
+    }
     crate::par::par_for(panels, usize::MAX, threads, |p0, p1| {
         // SAFETY: forwarded from the caller; workers write disjoint column panels of dst.
         unsafe { lnopt_gemm::gemm(m, a, b, dst, accumulate, p0..p1) }
     });
+}
+
+/// Whether a product of `m` rows by `n` columns splits its rows across threads rather than
+/// B's column panels. Split by panels, every thread packs all of A (m·k copies each, against
+/// m·k·n/threads multiply-adds: a visible share when n is small); split by rows, each packs
+/// only its own rows but every thread streams all of B. Rows win with many rows (at least two
+/// 192-row blocks) and no more columns than rows (Whisper-base's 1500×512 by 512×512).
+/// Either way each element is computed by the same kernel in the same order, so the results
+/// are bit-identical.
+fn split_rows(m: usize, n: usize) -> bool {
+    m >= 384 && n <= m
 }
 
 /// [`product`] with a strided, unpacked `b` (packed here).
@@ -77,5 +111,57 @@ pub(crate) unsafe fn sgemm_threads(
         let packed = pack(k, n, b);
         product(m, dst, accumulate, a, &packed, threads);
         recycle(packed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Products split across two threads by rows (many rows) and by panels (few rows) give
+    /// exactly the one-thread results, which match a plain f64 product closely.
+    #[test]
+    fn split_products_are_bit_identical() {
+        for (m, k, n) in [(400usize, 300usize, 256usize), (64, 300, 512)] {
+            assert_eq!(split_rows(m, n), m == 400);
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7) % 13) as f32 * 0.25 - 1.5)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5) % 11) as f32 * 0.125 - 0.6)
+                .collect();
+            let run = |threads: usize| {
+                let mut c = vec![f32::NAN; m * n];
+                let dst = MatMut {
+                    ptr: c.as_mut_ptr(),
+                    rs: n as isize,
+                    cs: 1,
+                };
+                let rhs = MatRef {
+                    ptr: b.as_ptr(),
+                    rs: n as isize,
+                    cs: 1,
+                };
+                let lhs = MatRef {
+                    ptr: a.as_ptr(),
+                    rs: k as isize,
+                    cs: 1,
+                };
+                // SAFETY: the matrices are the full buffers with their own strides.
+                unsafe { sgemm_threads((m, n, k), dst, false, lhs, rhs, threads) };
+                c
+            };
+            let (one, two) = (run(1), run(2));
+            assert!(one
+                .iter()
+                .zip(&two)
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
+            for (i, j) in [(0, 0), (m - 1, n - 1), (m / 2, 7)] {
+                let want: f64 = (0..k)
+                    .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                    .sum();
+                assert!((one[i * n + j] as f64 - want).abs() < 1e-3, "({i}, {j})");
+            }
+        }
     }
 }
