@@ -158,9 +158,7 @@ pub(crate) fn from_value(v: Value) -> OpResult<Val> {
     }
     let (dtype, shape, elems) = v.into_parts();
     let data = match (rep(dtype)?, elems) {
-        (Rep::F, Elements::Floats(x)) => {
-            Data::F(x.into_iter().map(|a| a as f32).collect::<Vec<f32>>().into())
-        }
+        (Rep::F, Elements::Floats(x)) => Data::F(x.into_iter().map(|a| a as f32).collect()),
         (Rep::D, Elements::Floats(x)) => Data::D(x),
         (Rep::I, Elements::Ints(x)) => Data::I(x),
         (Rep::B, Elements::Ints(x)) => Data::B(x.into_iter().map(|a| a != 0).collect()),

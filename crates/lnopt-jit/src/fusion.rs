@@ -168,8 +168,9 @@ impl NormStep {
             }
         };
         let n = x.numel();
-        let mut y = crate::pool::zeroed(n);
-        let mut sum = crate::pool::zeroed(if key.sum_out { n } else { 0 });
+        // The kernel writes every element of y (and of the residual sum): no zeroing.
+        let mut y = crate::pool::take(n);
+        let mut sum = crate::pool::take(if key.sum_out { n } else { 0 });
         let mut mean = vec![0f32; if key.mean_out { g.rows } else { 0 }];
         let mut inv = vec![0f32; if key.inv_out { g.rows } else { 0 }];
         let xd = x.f32s()?;

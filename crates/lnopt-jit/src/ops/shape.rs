@@ -8,8 +8,8 @@ use crate::value::{checked_numel, opaque_refusal, Data, Val};
 /// Picks elements of `d` by offset (`None`, an offset before the start: an error).
 fn take(d: &Data, idx: &[Option<usize>]) -> OpResult<Data> {
     macro_rules! pick {
-        ($v:expr, $w:ident) => {{
-            let mut out = Vec::with_capacity(idx.len());
+        ($v:expr, $w:ident, $out:expr) => {{
+            let mut out = $out;
             for i in idx {
                 match i.and_then(|i| $v.get(i)) {
                     Some(x) => out.push(*x),
@@ -20,10 +20,11 @@ fn take(d: &Data, idx: &[Option<usize>]) -> OpResult<Data> {
         }};
     }
     Ok(match d {
-        Data::F(v) => pick!(v, F),
-        Data::D(v) => pick!(v, D),
-        Data::I(v) => pick!(v, I),
-        Data::B(v) => pick!(v, B),
+        // f32 results take recycled buffers (fresh pages cost more than the copy).
+        Data::F(v) => pick!(v, F, crate::pool::with_capacity(idx.len())),
+        Data::D(v) => pick!(v, D, Vec::with_capacity(idx.len())),
+        Data::I(v) => pick!(v, I, Vec::with_capacity(idx.len())),
+        Data::B(v) => pick!(v, B, Vec::with_capacity(idx.len())),
         Data::Opaque(v) => bail!("{}", opaque_refusal(v.dtype())),
     })
 }
@@ -369,8 +370,8 @@ pub(crate) fn concat(c: &Ctx<'_>) -> OpResult<Val> {
     let outer: usize = shape[..axis].iter().product();
     let n = checked_numel(&shape)?;
     macro_rules! cat {
-        ($w:ident) => {{
-            let mut out = Vec::with_capacity(n);
+        ($w:ident, $out:expr) => {{
+            let mut out = $out;
             for o in 0..outer {
                 for p in &parts {
                     let Data::$w(v) = &*p.data else {
@@ -384,10 +385,12 @@ pub(crate) fn concat(c: &Ctx<'_>) -> OpResult<Val> {
         }};
     }
     let data = match &*first.data {
-        Data::F(_) => cat!(F),
-        Data::D(_) => cat!(D),
-        Data::I(_) => cat!(I),
-        Data::B(_) => cat!(B),
+        // f32 results take recycled buffers: a fresh 512 KiB Vec per run cost LLaMA's
+        // rotate-half Concats 1.3 ms each in page faults, 100 µs in copying.
+        Data::F(_) => cat!(F, crate::pool::with_capacity(n)),
+        Data::D(_) => cat!(D, Vec::with_capacity(n)),
+        Data::I(_) => cat!(I, Vec::with_capacity(n)),
+        Data::B(_) => cat!(B, Vec::with_capacity(n)),
         Data::Opaque(v) => bail!("{}", opaque_refusal(v.dtype())),
     };
     Val::new(first.dtype, shape, data)
