@@ -113,6 +113,11 @@ pub unsafe fn gemm_blocked(
         return;
     }
     let mr = isa.mr();
+    if in_place_a(isa, panels.len()) {
+        // SAFETY: forwarded from the caller.
+        unsafe { gemm_in_place_a(kc_max, m, a, b, c, add, panels) };
+        return;
+    }
     let mc_max = row_block(m, mc_max, mr);
     A_PANELS.with(|cell| {
         let mut buf = cell.borrow_mut();
@@ -152,6 +157,64 @@ pub unsafe fn gemm_blocked(
             }
         }
     });
+}
+
+/// Whether a call over `panels` column panels reads A in place rather than packing it:
+/// packing copies every element of A once per call, a cost the product pays back only over
+/// many panels. Measured (`scripts/bench_gemm.py`, one core): 197×197×64 (2 panels) 80–87 →
+/// 103–109 GFLOP/s, 128×64×128 (4 panels) 82–94 → 97; up to 8 panels (256 columns) read in
+/// place. Only the AVX-512 family has the in-place kernel.
+fn in_place_a(isa: Isa, panels: usize) -> bool {
+    cfg!(target_arch = "x86_64") && matches!(isa, Isa::Avx512) && panels <= 8
+}
+
+/// [`gemm_blocked`] for calls [`in_place_a`] accepts: the same KC passes and micro-tiles, A
+/// read where it lies. Every element gets the same operations in the same order as through a
+/// packed micro-panel.
+///
+/// # Safety
+/// As [`gemm`]; the CPU runs AVX-512 (`PackedB::pack` checked it for `b`'s family).
+unsafe fn gemm_in_place_a(
+    kc_max: usize,
+    m: usize,
+    a: MatRef,
+    b: &PackedB,
+    c: MatMut,
+    add: bool,
+    panels: Range<usize>,
+) {
+    let (k, n, nr) = (b.k(), b.n(), b.isa().nr());
+    let mr = b.isa().mr();
+    for p0 in (0..k).step_by(kc_max) {
+        let kc = kc_max.min(k - p0);
+        for p in panels.clone() {
+            let bp = b.panel_rows(p, p0);
+            let cols = nr.min(n - p * nr);
+            for r0 in (0..m).step_by(mr) {
+                let d = Dest {
+                    // SAFETY: (r0, p·nr) lies inside C (caller).
+                    c: unsafe { c.ptr.offset(r0 as isize * c.rs + (p * nr) as isize * c.cs) },
+                    rs: c.rs,
+                    cs: c.cs,
+                    rows: mr.min(m - r0),
+                    cols,
+                    add: add || p0 > 0,
+                };
+                let at = a
+                    .ptr
+                    .wrapping_offset(r0 as isize * a.rs + p0 as isize * a.cs);
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: rows r0.. (d.rows of them) and columns p0..p0+kc lie inside A, the
+                // panel slice holds kc·nr floats, the tile lies inside C (caller); the CPU has
+                // AVX-512F (`in_place_a`).
+                unsafe {
+                    kernels::avx512::tile_strided(kc, at, (a.rs, a.cs), d.rows, bp, &d)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (at, bp, d);
+            }
+        }
+    }
 }
 
 /// The rows of A per block for an m-row product with blocks of at most `mc_max` rows:

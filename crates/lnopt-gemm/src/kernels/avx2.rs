@@ -31,6 +31,25 @@ pub(crate) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, d: &Dest) {
             bp = bp.add(NR);
         }
     }
+    if d.rows == MR && d.cols == NR && d.cs == 1 {
+        // A whole tile in contiguous rows: straight from the registers (the same additions
+        // as `store`, so the same results), skipping the staging copy that short-depth
+        // products (k = 64 in attention) felt.
+        for r in 0..MR {
+            // SAFETY: row r of the tile holds NR contiguous elements of C (caller).
+            unsafe {
+                let row = d.c.offset(r as isize * d.rs);
+                let (mut l, mut h) = (lo[r], hi[r]);
+                if d.add {
+                    l = _mm256_add_ps(_mm256_loadu_ps(row), l);
+                    h = _mm256_add_ps(_mm256_loadu_ps(row.add(8)), h);
+                }
+                _mm256_storeu_ps(row, l);
+                _mm256_storeu_ps(row.add(8), h);
+            }
+        }
+        return;
+    }
     let mut out = [0f32; MR * NR];
     for r in 0..MR {
         // SAFETY: row r of `out` has NR = 16 floats.
