@@ -1,5 +1,6 @@
-//! The blocked product: `KC`-deep slices of the inner dimension, `MC`-row blocks of A packed
-//! into micro-panels, and for each column panel of B every micro-tile of the block.
+//! The blocked product: `KC`-deep slices of the inner dimension, `MC`-row blocks of A, and for
+//! each column panel of B every micro-tile of the block. AVX-512 reads A where it lies; the
+//! other families pack each block of A into micro-panels first.
 
 use crate::kernels::{self, Dest};
 use crate::{Isa, PackedB};
@@ -113,9 +114,9 @@ pub unsafe fn gemm_blocked(
         return;
     }
     let mr = isa.mr();
-    if in_place_a(isa, panels.len()) {
+    if in_place_a(isa) {
         // SAFETY: forwarded from the caller.
-        unsafe { gemm_in_place_a(kc_max, m, a, b, c, add, panels) };
+        unsafe { gemm_in_place_a((kc_max, mc_max), m, a, b, c, add, panels) };
         return;
     }
     let mc_max = row_block(m, mc_max, mr);
@@ -159,13 +160,13 @@ pub unsafe fn gemm_blocked(
     });
 }
 
-/// Whether a call over `panels` column panels reads A in place rather than packing it:
-/// packing copies every element of A once per call, a cost the product pays back only over
-/// many panels. Measured (`scripts/bench_gemm.py`, one core): 197×197×64 (2 panels) 80–87 →
-/// 103–109 GFLOP/s, 128×64×128 (4 panels) 82–94 → 97; up to 8 panels (256 columns) read in
-/// place. Only the AVX-512 family has the in-place kernel.
-fn in_place_a(isa: Isa, panels: usize) -> bool {
-    cfg!(target_arch = "x86_64") && matches!(isa, Isa::Avx512) && panels <= 8
+/// Whether a product reads A in place rather than packing it. On AVX-512 always: packing copies every element of A once per call (and once per thread when
+/// threads split the panels), and the in-place kernel ran as fast or faster on every shape
+/// measured (`scripts/bench_gemm.py`, one core, alternating runs: 128×768×3072 95–103 →
+/// 104–105 GFLOP/s, 1500×512×512 94–100 → 104–105, 197×197×64 80–87 → 104–109). The
+/// AVX2 and portable families pack.
+fn in_place_a(isa: Isa) -> bool {
+    cfg!(target_arch = "x86_64") && matches!(isa, Isa::Avx512)
 }
 
 /// [`gemm_blocked`] for calls [`in_place_a`] accepts: the same KC passes and micro-tiles, A
@@ -175,7 +176,7 @@ fn in_place_a(isa: Isa, panels: usize) -> bool {
 /// # Safety
 /// As [`gemm`]; the CPU runs AVX-512 (`PackedB::pack` checked it for `b`'s family).
 unsafe fn gemm_in_place_a(
-    kc_max: usize,
+    (kc_max, mc_max): (usize, usize),
     m: usize,
     a: MatRef,
     b: &PackedB,
@@ -185,33 +186,37 @@ unsafe fn gemm_in_place_a(
 ) {
     let (k, n, nr) = (b.k(), b.n(), b.isa().nr());
     let mr = b.isa().mr();
+    let mc_max = row_block(m, mc_max, mr);
     for p0 in (0..k).step_by(kc_max) {
         let kc = kc_max.min(k - p0);
-        for p in panels.clone() {
-            let bp = b.panel_rows(p, p0);
-            let cols = nr.min(n - p * nr);
-            for r0 in (0..m).step_by(mr) {
-                let d = Dest {
-                    // SAFETY: (r0, p·nr) lies inside C (caller).
-                    c: unsafe { c.ptr.offset(r0 as isize * c.rs + (p * nr) as isize * c.cs) },
-                    rs: c.rs,
-                    cs: c.cs,
-                    rows: mr.min(m - r0),
-                    cols,
-                    add: add || p0 > 0,
-                };
-                let at = a
-                    .ptr
-                    .wrapping_offset(r0 as isize * a.rs + p0 as isize * a.cs);
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: rows r0.. (d.rows of them) and columns p0..p0+kc lie inside A, the
-                // panel slice holds kc·nr floats, the tile lies inside C (caller); the CPU has
-                // AVX-512F (`in_place_a`).
-                unsafe {
-                    kernels::avx512::tile_strided(kc, at, (a.rs, a.cs), d.rows, bp, &d)
-                };
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = (at, bp, d);
+        for i0 in (0..m).step_by(mc_max) {
+            let i1 = (i0 + mc_max).min(m);
+            for p in panels.clone() {
+                let bp = b.panel_rows(p, p0);
+                let cols = nr.min(n - p * nr);
+                for r0 in (i0..i1).step_by(mr) {
+                    let d = Dest {
+                        // SAFETY: (r0, p·nr) lies inside C (caller).
+                        c: unsafe { c.ptr.offset(r0 as isize * c.rs + (p * nr) as isize * c.cs) },
+                        rs: c.rs,
+                        cs: c.cs,
+                        rows: mr.min(m - r0),
+                        cols,
+                        add: add || p0 > 0,
+                    };
+                    let at = a
+                        .ptr
+                        .wrapping_offset(r0 as isize * a.rs + p0 as isize * a.cs);
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: rows r0.. (d.rows of them) and columns p0..p0+kc lie inside A, the
+                    // panel slice holds kc·nr floats, the tile lies inside C (caller); the CPU has
+                    // AVX-512F (`in_place_a`).
+                    unsafe {
+                        kernels::avx512::tile_strided(kc, at, (a.rs, a.cs), d.rows, bp, &d)
+                    };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let _ = (at, bp, d);
+                }
             }
         }
     }
@@ -239,7 +244,11 @@ unsafe fn tile(isa: Isa, kc: usize, a: *const f32, b: *const f32, d: &Dest) {
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => kernels::avx512::tile(kc, a, b, d),
+            // A packed micro-panel is A with row stride 1 and column stride MR.
+            Isa::Avx512 => {
+                let mr = kernels::avx512::MR;
+                kernels::avx512::tile_strided(kc, a, (1, mr as isize), mr, b, d)
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => kernels::avx2::tile(kc, a, b, d),
             _ => kernels::portable::tile(kc, a, b, d),

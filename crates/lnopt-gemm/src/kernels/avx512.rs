@@ -8,33 +8,6 @@ pub(crate) const MR: usize = 12;
 /// Columns per tile.
 pub(crate) const NR: usize = 32;
 
-/// `tile (+)= A·B` over `kc` steps, written into C through `d`.
-///
-/// # Safety
-/// The CPU has AVX-512F; `a` holds `kc·MR` floats and `b` `kc·NR` floats; `d` is valid.
-#[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, d: &Dest) {
-    let mut lo = [_mm512_setzero_ps(); MR];
-    let mut hi = [_mm512_setzero_ps(); MR];
-    let (mut ap, mut bp) = (a, b);
-    for _ in 0..kc {
-        // SAFETY: step s reads a[s·MR .. s·MR+MR] and b[s·NR .. s·NR+NR] (caller's sizes).
-        unsafe {
-            let b0 = _mm512_loadu_ps(bp);
-            let b1 = _mm512_loadu_ps(bp.add(16));
-            for r in 0..MR {
-                let av = _mm512_set1_ps(*ap.add(r));
-                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
-                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
-            }
-            ap = ap.add(MR);
-            bp = bp.add(NR);
-        }
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { write(&lo, &hi, d) }
-}
-
 /// Writes the accumulators of a tile into C through `d`.
 ///
 /// # Safety
@@ -73,9 +46,9 @@ unsafe fn write(lo: &[__m512; MR], hi: &[__m512; MR], d: &Dest) {
     unsafe { store(&out, NR, d) };
 }
 
-/// [`tile`] reading A in place (element (r, s) at `a + r·rs + s·cs`, rows `0..rows`, rows
-/// past `rows` repeat the last and are not written) instead of from a packed micro-panel:
-/// for products with few column panels, packing A costs as much as the product.
+/// `tile (+)= A·B` over `kc` steps, written into C through `d`, reading A where it lies:
+/// element (r, s) at `a + r·rs + s·cs` for rows `0..rows` (rows past `rows` repeat the last
+/// and are not written). A packed micro-panel is the case `rs = 1, cs = MR`.
 ///
 /// # Safety
 /// The CPU has AVX-512F; rows `0..rows` (1 ≤ rows ≤ MR) and steps `0..kc` of A are valid to
