@@ -15,7 +15,7 @@ use crate::matmul_step::{
     batch_offset, ctx, default_domain, single_output, slot_val, stored_layout, Operand, Uses, View,
 };
 use crate::ops::bcast::{broadcast2, strides};
-use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB};
+use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB, Start};
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
 use crate::value::{checked_numel, Data, Val};
@@ -474,7 +474,7 @@ impl AttentionStep {
                 };
                 // SAFETY: Q's m×d rows at this offset lie inside its buffer (reach checked),
                 // `sc` holds m×t.
-                unsafe { product(m, dst, false, lhs, kt, 1) };
+                unsafe { product(m, dst, Start::Zero, lhs, kt, 1) };
                 match scale {
                     Some(Scale::Mul(c)) => sc.iter_mut().for_each(|x| *x *= c),
                     Some(Scale::Div(c)) => sc.iter_mut().for_each(|x| *x /= c),
@@ -516,7 +516,7 @@ impl AttentionStep {
                 };
                 // SAFETY: the m×dv block at this offset lies inside the output (its strides
                 // come from the output's own shape); tasks write disjoint row blocks.
-                unsafe { product(m, dst, false, lhs, vp, 1) };
+                unsafe { product(m, dst, Start::Zero, lhs, vp, 1) };
             }
             if let Some((_, kt, vp)) = held {
                 recycle(kt);

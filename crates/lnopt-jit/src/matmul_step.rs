@@ -7,7 +7,7 @@
 
 use crate::error::{bail, OpResult};
 use crate::ops::bcast::{broadcast2, strides};
-use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB};
+use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB, Start};
 use crate::ops::Ctx;
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
@@ -504,29 +504,15 @@ impl MatMulStep {
         if reach(&va) >= ad.len().max(1) || reach(&vb) >= bd.len().max(1) {
             bail!("internal: operand views out of range");
         }
-        // Every element is written below (bias rows first, or the product without accumulation).
+        // Every element is written below: the product starts from the bias rows (written by
+        // each worker into its own part) or from zero.
         let mut out = crate::pool::take(total);
+        let start = match bias {
+            Some(b) => Start::Bias(b),
+            None => Start::Zero,
+        };
         let r = oshape.len();
         let (ors, ocs) = (ost[r - 2], ost[r - 1]);
-        if let Some(bias) = bias {
-            for bi in 0..nb {
-                let base = batch_offset(bi, &batch, &batch, &ost[..r - 2]);
-                for i in 0..m {
-                    let row = base + i * ors;
-                    if ocs == 1 {
-                        if let Some(dst) = out.get_mut(row..row + n) {
-                            dst.copy_from_slice(bias);
-                        }
-                    } else {
-                        for (j, &b) in bias.iter().enumerate() {
-                            if let Some(d) = out.get_mut(row + j * ocs) {
-                                *d = b;
-                            }
-                        }
-                    }
-                }
-            }
-        }
         let (ars, acs) = (va.strides[ra - 2], va.strides[ra - 1]);
         let (brs, bcs) = (vb.strides[rb - 2], vb.strides[rb - 1]);
         let a_lead = (&va.shape[..ra - 2], &va.strides[..ra - 2]);
@@ -579,7 +565,7 @@ impl MatMulStep {
                 // disjoint output positions, so workers never write the same element.
                 unsafe {
                     match shared_b {
-                        Some(pb) => product(m, dst, bias.is_some(), lhs, pb, product_threads),
+                        Some(pb) => product(m, dst, start, lhs, pb, product_threads),
                         None => {
                             let ob = batch_offset(bi, &batch, b_lead.0, b_lead.1);
                             let rhs = MatRef {
@@ -588,7 +574,7 @@ impl MatMulStep {
                                 cs: bcs as isize,
                             };
                             let packed = pack(k, n, rhs);
-                            product(m, dst, bias.is_some(), lhs, &packed, product_threads);
+                            product(m, dst, start, lhs, &packed, product_threads);
                             recycle(packed);
                         }
                     }

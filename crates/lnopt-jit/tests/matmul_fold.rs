@@ -420,3 +420,39 @@ fn bias_behind_identity_of_a_constant_folds() {
     let got = cm.run(&inputs).unwrap();
     assert!(common::compare_all(&got, &want, 1e-6, 1e-6).unwrap() <= 0.0);
 }
+
+/// A folded result Transpose that moves the last axis writes the output with a column stride
+/// other than 1, so the bias is written element by element: `Transpose(x·W + bias, [0, 1, 3, 2])`
+/// with a batch of products (one thread each) and with one product split across two threads.
+#[test]
+fn bias_under_a_last_axis_transpose_matches_interpreter() {
+    for (b, h, m) in [(2usize, 4usize, 64usize), (1, 1, 200)] {
+        let (k, n) = (96usize, 128usize);
+        let mut g = Graph::new("mm_bias_t");
+        let x = declare(&mut g, "x", &[b, h, m, k]);
+        g.add_input(x);
+        let w = g.add_initializer(
+            "w",
+            Tensor::from_f32("", vec![k as i64, n as i64], &values(k * n, 3)),
+        );
+        let bias = g.add_initializer("bias", Tensor::from_f32("", vec![n as i64], &values(n, 5)));
+        let y = node(&mut g, "MatMul", vec![x, w], None);
+        let y = node(&mut g, "Add", vec![y, bias], None);
+        let y = node(&mut g, "Transpose", vec![y], Some(&[0, 1, 3, 2]));
+        g.add_output(y);
+        let model = Model::new(g, 17);
+        let inputs = vec![Tensor::from_f32(
+            "x",
+            vec![b as i64, h as i64, m as i64, k as i64],
+            &values(b * h * m * k, 9),
+        )];
+        let want = lnopt_interp::run_model(&model, &inputs).unwrap();
+        for threads in [1, 2] {
+            let cm = compiled(&model, &inputs, threads);
+            assert_eq!(cm.plan_stats().matmul_folds, 1);
+            let got = cm.run(&inputs).unwrap();
+            let e = common::compare(&got[0], &want[0], 1e-5, 1e-5).unwrap();
+            assert!(e <= 0.0, "({b}, {h}, {m}) threads {threads}: off by {e}");
+        }
+    }
+}

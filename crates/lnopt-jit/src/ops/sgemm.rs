@@ -3,6 +3,7 @@
 //! split across threads when the product is large enough to pay for it.
 
 pub(crate) use lnopt_gemm::{MatMut, MatRef, PackedB};
+use std::ops::Range;
 
 /// Below this many multiply-adds a product stays on the calling thread.
 const PAR_MIN_MACS: usize = 1 << 21;
@@ -30,53 +31,96 @@ pub(crate) fn recycle(p: PackedB) {
     crate::pool::give(p.into_buffer());
 }
 
-/// `dst = (accumulate ? dst : 0) + a·b` for an m×k `a` and a packed `b`, the column panels
-/// split across up to `threads` threads.
+/// What a product's result starts from.
+#[derive(Clone, Copy)]
+pub(crate) enum Start<'a> {
+    /// Zero: `dst = a·b`.
+    Zero,
+    /// `dst`'s own values: `dst += a·b`.
+    Keep,
+    /// A bias row of `n` values broadcast down the rows: `dst = bias + a·b`, each worker
+    /// writing the bias into its own part just before its product.
+    Bias(&'a [f32]),
+}
+
+/// Writes `bias[cols]` into rows `rows` of `dst` (columns `cols`).
+///
+/// # Safety
+/// Those elements of `dst` must be valid to write; `bias` holds at least `cols.end` values.
+unsafe fn fill(dst: MatMut, rows: Range<usize>, cols: Range<usize>, bias: &[f32]) {
+    let src = &bias[cols.clone()];
+    for r in rows {
+        let row = dst
+            .ptr
+            .wrapping_offset(r as isize * dst.rs + cols.start as isize * dst.cs);
+        if dst.cs == 1 {
+            // SAFETY: the row's columns `cols` lie inside dst (caller).
+            unsafe { std::slice::from_raw_parts_mut(row, src.len()) }.copy_from_slice(src);
+        } else {
+            for (j, &v) in src.iter().enumerate() {
+                // SAFETY: element (r, cols.start + j) lies inside dst (caller).
+                unsafe { *row.offset(j as isize * dst.cs) = v };
+            }
+        }
+    }
+}
+
+/// `dst = start + a·b` for an m×k `a` and a packed `b`, split across up to `threads` threads
+/// (by column panels, or by rows for products with many rows).
 ///
 /// # Safety
 /// Every element of the m×k `a` and the m×n `dst` must be valid (dst writable) and `dst`
-/// must not overlap `a`.
+/// must not overlap `a`; a bias holds n values.
 pub(crate) unsafe fn product(
     m: usize,
     dst: MatMut,
-    accumulate: bool,
+    start: Start<'_>,
     a: MatRef,
     b: &PackedB,
     threads: usize,
 ) {
-    let macs = m.saturating_mul(b.n()).saturating_mul(b.k());
+    let (n, nr) = (b.n(), b.isa().nr());
+    // The part rows × panels of the product, after its start values.
+    let part = |rows: Range<usize>, panels: Range<usize>, a: MatRef, dst: MatMut| {
+        let cols = (panels.start * nr).min(n)..(panels.end * nr).min(n);
+        if let Start::Bias(bias) = start {
+            // SAFETY: the part lies inside dst (caller).
+            unsafe { fill(dst, rows.clone(), cols, bias) };
+        }
+        let at = |p: *const f32, rs: isize| p.wrapping_offset(rows.start as isize * rs);
+        let a = MatRef {
+            ptr: at(a.ptr, a.rs),
+            ..a
+        };
+        let dst = MatMut {
+            ptr: at(dst.ptr, dst.rs).cast_mut(),
+            ..dst
+        };
+        let add = !matches!(start, Start::Zero);
+        // SAFETY: rows `rows` of a and dst lie inside them (caller); concurrent parts write
+        // disjoint rows or panels of dst.
+        unsafe { lnopt_gemm::gemm(rows.len(), a, b, dst, add, panels) }
+    };
+    let macs = m.saturating_mul(n).saturating_mul(b.k());
     let panels = b.panels();
     if threads <= 1 || macs < PAR_MIN_MACS || panels < 2 {
-        // SAFETY: forwarded from the caller.
-        unsafe { lnopt_gemm::gemm(m, a, b, dst, accumulate, 0..panels) };
+        part(0..m, 0..panels, a, dst);
         return;
     }
-    if split_rows(m, b.n()) {
+    if split_rows(m, n) {
         // Row blocks of whole micro-tiles (12 rows on AVX-512, a multiple of every family's).
         let tiles = m.div_ceil(12);
         crate::par::par_for(tiles, usize::MAX, threads, |t0, t1| {
             // Whole matrices, not their pointer fields, cross into the workers (MatRef and
             // MatMut are Sync; raw pointers are not).
             let (a, dst) = (a, dst);
-            let (r0, r1) = (t0 * 12, (t1 * 12).min(m));
-            let at = |p: isize, rs: isize| p.wrapping_mul(rs);
-            let a = MatRef {
-                ptr: a.ptr.wrapping_offset(at(r0 as isize, a.rs)),
-                ..a
-            };
-            let dst = MatMut {
-                ptr: dst.ptr.wrapping_offset(at(r0 as isize, dst.rs)),
-                ..dst
-            };
-            // SAFETY: forwarded from the caller; rows r0..r1 of a and dst lie inside them and
-            // workers write disjoint rows of dst.
-            unsafe { lnopt_gemm::gemm(r1 - r0, a, b, dst, accumulate, 0..panels) }
+            part(t0 * 12..(t1 * 12).min(m), 0..panels, a, dst)
         });
         return;
     }
     crate::par::par_for(panels, usize::MAX, threads, |p0, p1| {
-        // SAFETY: forwarded from the caller; workers write disjoint column panels of dst.
-        unsafe { lnopt_gemm::gemm(m, a, b, dst, accumulate, p0..p1) }
+        let (a, dst) = (a, dst);
+        part(0..m, p0..p1, a, dst)
     });
 }
 
@@ -109,7 +153,8 @@ pub(crate) unsafe fn sgemm_threads(
     // SAFETY: forwarded from the caller.
     unsafe {
         let packed = pack(k, n, b);
-        product(m, dst, accumulate, a, &packed, threads);
+        let start = if accumulate { Start::Keep } else { Start::Zero };
+        product(m, dst, start, a, &packed, threads);
         recycle(packed);
     }
 }
