@@ -114,24 +114,22 @@ pub unsafe fn gemm_blocked(
         return;
     }
     let mr = isa.mr();
-    if in_place_a(isa) {
-        // SAFETY: forwarded from the caller.
-        unsafe { gemm_in_place_a((kc_max, mc_max), m, a, b, c, add, panels) };
-        return;
-    }
     let mc_max = row_block(m, mc_max, mr);
+    let packing = !in_place_a(isa);
     A_PANELS.with(|cell| {
         let mut buf = cell.borrow_mut();
         let want = mc_max.min(m.next_multiple_of(mr)) * kc_max.min(k);
-        if buf.len() < want {
+        if packing && buf.len() < want {
             buf.resize(want, 0.0);
         }
         for p0 in (0..k).step_by(kc_max) {
             let kc = kc_max.min(k - p0);
             for i0 in (0..m).step_by(mc_max) {
                 let mc = mc_max.min(m - i0);
-                // SAFETY: rows i0..i0+mc and columns p0..p0+kc lie inside A (caller).
-                unsafe { pack_a(&mut buf, a, (i0, mc), (p0, kc), mr) };
+                if packing {
+                    // SAFETY: rows i0..i0+mc and columns p0..p0+kc lie inside A (caller).
+                    unsafe { pack_a(&mut buf, a, (i0, mc), (p0, kc), mr) };
+                }
                 for p in panels.clone() {
                     let bp = b.panel_rows(p, p0);
                     let cols = nr.min(n - p * nr);
@@ -148,11 +146,24 @@ pub unsafe fn gemm_blocked(
                             cols,
                             add: add || p0 > 0,
                         };
-                        let ap = buf[t * mr * kc..].as_ptr();
-                        // SAFETY: the micro-panel holds kc·mr floats, the panel slice kc·nr
-                        // (B's panel has k ≥ p0 + kc rows); the tile lies inside C; the CPU
-                        // runs `isa` (PackedB::pack checked it).
-                        unsafe { tile(isa, kc, ap, bp, &d) };
+                        // The tile's rows of A: its packed micro-panel (rows past the block
+                        // are zero there), or A itself from (r0, p0).
+                        let src = if packing {
+                            ASource::Packed(buf[t * mr * kc..].as_ptr())
+                        } else {
+                            ASource::InPlace {
+                                at: a
+                                    .ptr
+                                    .wrapping_offset(r0 as isize * a.rs + p0 as isize * a.cs),
+                                strides: (a.rs, a.cs),
+                                rows: d.rows,
+                            }
+                        };
+                        // SAFETY: the micro-panel holds kc·mr floats, or rows r0..r0+d.rows and
+                        // columns p0..p0+kc lie inside A; the panel slice holds kc·nr (B's panel
+                        // has k ≥ p0 + kc rows); the tile lies inside C; the CPU runs `isa`
+                        // (PackedB::pack checked it).
+                        unsafe { tile(isa, kc, src, bp, &d) };
                     }
                 }
             }
@@ -160,66 +171,27 @@ pub unsafe fn gemm_blocked(
     });
 }
 
-/// Whether a product reads A in place rather than packing it. On AVX-512 always: packing copies every element of A once per call (and once per thread when
-/// threads split the panels), and the in-place kernel ran as fast or faster on every shape
-/// measured (`scripts/bench_gemm.py`, one core, alternating runs: 128×768×3072 95–103 →
-/// 104–105 GFLOP/s, 1500×512×512 94–100 → 104–105, 197×197×64 80–87 → 104–109). The
-/// AVX2 and portable families pack.
+/// Whether a product reads A in place rather than packing it. On AVX-512 always: packing
+/// copies every element of A once per call (and once per thread when threads split the
+/// panels), and the in-place kernel ran as fast or faster on every shape measured
+/// (`scripts/bench_gemm.py`, one core, alternating runs: 128×768×3072 95–103 → 104–105
+/// GFLOP/s, 1500×512×512 94–100 → 104–105, 197×197×64 80–87 → 104–109). The AVX2 and portable
+/// families pack.
 fn in_place_a(isa: Isa) -> bool {
     cfg!(target_arch = "x86_64") && matches!(isa, Isa::Avx512)
 }
 
-/// [`gemm_blocked`] for calls [`in_place_a`] accepts: the same KC passes and micro-tiles, A
-/// read where it lies. Every element gets the same operations in the same order as through a
-/// packed micro-panel.
-///
-/// # Safety
-/// As [`gemm`]; the CPU runs AVX-512 (`PackedB::pack` checked it for `b`'s family).
-unsafe fn gemm_in_place_a(
-    (kc_max, mc_max): (usize, usize),
-    m: usize,
-    a: MatRef,
-    b: &PackedB,
-    c: MatMut,
-    add: bool,
-    panels: Range<usize>,
-) {
-    let (k, n, nr) = (b.k(), b.n(), b.isa().nr());
-    let mr = b.isa().mr();
-    let mc_max = row_block(m, mc_max, mr);
-    for p0 in (0..k).step_by(kc_max) {
-        let kc = kc_max.min(k - p0);
-        for i0 in (0..m).step_by(mc_max) {
-            let i1 = (i0 + mc_max).min(m);
-            for p in panels.clone() {
-                let bp = b.panel_rows(p, p0);
-                let cols = nr.min(n - p * nr);
-                for r0 in (i0..i1).step_by(mr) {
-                    let d = Dest {
-                        // SAFETY: (r0, p·nr) lies inside C (caller).
-                        c: unsafe { c.ptr.offset(r0 as isize * c.rs + (p * nr) as isize * c.cs) },
-                        rs: c.rs,
-                        cs: c.cs,
-                        rows: mr.min(m - r0),
-                        cols,
-                        add: add || p0 > 0,
-                    };
-                    let at = a
-                        .ptr
-                        .wrapping_offset(r0 as isize * a.rs + p0 as isize * a.cs);
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: rows r0.. (d.rows of them) and columns p0..p0+kc lie inside A, the
-                    // panel slice holds kc·nr floats, the tile lies inside C (caller); the CPU has
-                    // AVX-512F (`in_place_a`).
-                    unsafe {
-                        kernels::avx512::tile_strided(kc, at, (a.rs, a.cs), d.rows, bp, &d)
-                    };
-                    #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (at, bp, d);
-                }
-            }
-        }
-    }
+/// Where a micro-tile reads its rows of A.
+#[derive(Clone, Copy)]
+enum ASource {
+    /// A packed micro-panel: `kc` steps of `mr` floats.
+    Packed(*const f32),
+    /// A itself: element (r, s) of the tile at `at + r·rs + s·cs`, for its `rows` rows.
+    InPlace {
+        at: *const f32,
+        strides: (isize, isize),
+        rows: usize,
+    },
 }
 
 /// The rows of A per block for an m-row product with blocks of at most `mc_max` rows:
@@ -235,23 +207,31 @@ fn row_block(m: usize, mc_max: usize, mr: usize) -> usize {
     m.div_ceil(blocks).next_multiple_of(mr)
 }
 
-/// Runs the family's micro-kernel.
+/// Runs the family's micro-kernel on A from `src` (only the AVX-512 kernel reads A in place;
+/// [`in_place_a`] gives the others packed micro-panels).
 ///
 /// # Safety
 /// As the kernels' `tile`.
-unsafe fn tile(isa: Isa, kc: usize, a: *const f32, b: *const f32, d: &Dest) {
+unsafe fn tile(isa: Isa, kc: usize, src: ASource, b: *const f32, d: &Dest) {
+    let mr = isa.mr();
     // SAFETY: forwarded from the caller.
     unsafe {
-        match isa {
+        match (isa, src) {
             #[cfg(target_arch = "x86_64")]
             // A packed micro-panel is A with row stride 1 and column stride MR.
-            Isa::Avx512 => {
-                let mr = kernels::avx512::MR;
+            (Isa::Avx512, ASource::Packed(a)) => {
                 kernels::avx512::tile_strided(kc, a, (1, mr as isize), mr, b, d)
             }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => kernels::avx2::tile(kc, a, b, d),
-            _ => kernels::portable::tile(kc, a, b, d),
+            (Isa::Avx512, ASource::InPlace { at, strides, rows }) => {
+                kernels::avx512::tile_strided(kc, at, strides, rows, b, d)
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx2Fma, ASource::Packed(a)) => kernels::avx2::tile(kc, a, b, d),
+            (_, ASource::Packed(a)) => kernels::portable::tile(kc, a, b, d),
+            (_, ASource::InPlace { .. }) => {
+                unreachable!("only the AVX-512 family reads A in place (in_place_a)")
+            }
         }
     }
 }

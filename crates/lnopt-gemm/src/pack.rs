@@ -65,11 +65,8 @@ impl PackedB {
         }
         let nr = isa.nr();
         let panels = n.div_ceil(nr);
-        let len = panels
-            .checked_mul(nr)
-            .and_then(|x| x.checked_mul(k))
-            .and_then(|x| x.checked_add(LINE))
-            .ok_or(GemmError::TooLarge { rows: k, cols: n })?;
+        let len =
+            PackedB::storage_len(isa, (k, n)).ok_or(GemmError::TooLarge { rows: k, cols: n })?;
         buf.resize(len, 0.0);
         let misalign = (buf.as_ptr() as usize / std::mem::size_of::<f32>()) % LINE;
         let start = (LINE - misalign) % LINE;
@@ -97,6 +94,17 @@ impl PackedB {
             buf,
             start,
         })
+    }
+
+    /// Floats of storage a k×n operand packed for `isa` takes (the panels, zero-padded to
+    /// whole panels, plus the slack that lets them start on a cache line): the length
+    /// [`PackedB::pack_into`] resizes its buffer to. `None` on overflow.
+    pub fn storage_len(isa: Isa, (k, n): (usize, usize)) -> Option<usize> {
+        let nr = isa.nr();
+        n.div_ceil(nr)
+            .checked_mul(nr)?
+            .checked_mul(k)?
+            .checked_add(LINE)
     }
 
     /// The packed storage, for reuse by [`PackedB::pack_into`].

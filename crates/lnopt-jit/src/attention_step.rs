@@ -18,7 +18,7 @@ use crate::ops::bcast::{broadcast2, strides};
 use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB, Start};
 use crate::par::{par_for, SendPtr};
 use crate::plan::PNode;
-use crate::value::{checked_numel, Data, Val};
+use crate::value::{checked_numel, const_f32_scalar, Data, Val};
 use lnopt_ir::DType;
 use std::sync::Arc;
 
@@ -62,18 +62,6 @@ pub(crate) struct AttentionStep {
     pub out: usize,
     /// The original nodes in plan order (run instead when the values do not fit).
     originals: Vec<PNode>,
-}
-
-/// A single-element f32 constant in slot `s`, and its rank.
-fn scalar_const(consts: &[Option<Arc<Val>>], s: usize) -> Option<(f32, usize)> {
-    let v = consts.get(s)?.as_deref()?;
-    if v.dtype != DType::F32 || v.shape.iter().product::<usize>() != 1 {
-        return None;
-    }
-    match &*v.data {
-        Data::F(d) => Some((*d.first()?, v.rank())),
-        _ => None,
-    }
 }
 
 /// The other input of the two-input node `n` than slot `s`, when `s` is input `at` (or
@@ -144,7 +132,8 @@ fn scores_chain(
             return None;
         };
         // Mul by a constant on either side; Div by a constant on the right only.
-        let (scores, (c, rank)) = match (scalar_const(consts, *a), scalar_const(consts, *b)) {
+        let (scores, (c, rank)) = match (const_f32_scalar(consts, *a), const_f32_scalar(consts, *b))
+        {
             (_, Some(c)) => (*a, c),
             (Some(c), None) if !div => (*b, c),
             _ => return None,
@@ -235,7 +224,7 @@ fn match_block(
         if *c0 != flag || *c2 != p || uses.sole_reader(flag) != Some(wh) {
             return None;
         }
-        nan_to = Some(scalar_const(consts, *c1)?);
+        nan_to = Some(const_f32_scalar(consts, *c1)?);
         probs = single_output(w)?;
         absorbed.extend([isnan, wh]);
     }
@@ -298,13 +287,7 @@ impl AttentionStep {
     /// Runs the step (or the original nodes when the values do not fit).
     pub(crate) fn run(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
         let result = self.try_run(slots, threads)?;
-        crate::step::store_or_run(
-            result,
-            self.out,
-            &self.originals.iter().collect::<Vec<_>>(),
-            slots,
-            threads,
-        )
+        crate::step::store_or_run(result, self.out, || self.originals.iter(), slots, threads)
     }
 
     /// The operands' layout, or `None` when the fallback must run.

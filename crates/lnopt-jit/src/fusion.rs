@@ -405,11 +405,7 @@ fn chain_op(op: &str) -> Option<Result<Un, Bin>> {
 
 /// Scalar f32 constant held in `slot`, if any.
 fn const_scalar(consts: &[Option<Arc<Val>>], slot: usize) -> Option<f32> {
-    let v = consts.get(slot)?.as_ref()?;
-    match (&*v.data, v.dtype) {
-        (Data::F(d), DType::F32) if d.len() == 1 => d.first().copied(),
-        _ => None,
-    }
+    crate::value::const_f32_scalar(consts, slot).map(|(c, _)| c)
 }
 
 /// Whether node `n` can join a chain (`Pow` only with a constant exponent of 1, 2 or 3; not
@@ -472,7 +468,7 @@ pub(crate) fn build_steps(
     }
     if opts.fold_matmul {
         // Slots keep their readers and producer indices through the swaps.
-        crate::commute::scalar_before_transpose(&mut nodes, &readers, consts);
+        crate::commute::scalar_before_transpose(&mut nodes, &producer, &readers, consts);
     }
     let mut taken = vec![false; nodes.len()];
     // Norm nodes and the residual Adds they absorb.

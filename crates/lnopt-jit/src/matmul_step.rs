@@ -434,7 +434,7 @@ impl MatMulStep {
     /// Runs the step (or the original nodes when the values do not fit).
     pub(crate) fn run(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
         let result = self.try_run(slots, threads)?;
-        crate::step::store_or_run(result, self.out, &self.originals(), slots, threads)
+        crate::step::store_or_run(result, self.out, || self.originals(), slots, threads)
     }
 
     /// The fused product, or `None` when the fallback must run.

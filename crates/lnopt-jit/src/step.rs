@@ -94,17 +94,15 @@ impl Step {
     }
 }
 
-/// Runs one node: through its runtime function when the JIT has one, else (or when that
-/// function declines the node's dtypes or attributes) through the interpreter's op.
 /// Runs a fused step's original `nodes` one by one (its fast path declined the values) and
 /// clears every slot they wrote except the step's output `keep`.
-pub(crate) fn run_originals(
-    nodes: &[&PNode],
+pub(crate) fn run_originals<'n>(
+    nodes: impl Iterator<Item = &'n PNode> + Clone,
     keep: usize,
     slots: &mut [Option<Arc<Val>>],
     threads: usize,
 ) -> Result<(), OpError> {
-    for n in nodes {
+    for n in nodes.clone() {
         run_op(n, slots, threads).map_err(|e| OpError(format!("node '{}': {}", n.name, e.0)))?;
     }
     for n in nodes {
@@ -120,14 +118,18 @@ pub(crate) fn run_originals(
 }
 
 /// Stores a fused step's result in slot `out`, or, when the fast path declined (`None`),
-/// runs its original `nodes` instead.
-pub(crate) fn store_or_run(
+/// runs the step's original nodes (listed by `originals`, called only then) instead.
+pub(crate) fn store_or_run<'n, I>(
     result: Option<Val>,
     out: usize,
-    nodes: &[&PNode],
+    originals: impl FnOnce() -> I,
     slots: &mut [Option<Arc<Val>>],
     threads: usize,
-) -> Result<(), OpError> {
+) -> Result<(), OpError>
+where
+    I: IntoIterator<Item = &'n PNode>,
+    I::IntoIter: Clone,
+{
     match result {
         Some(v) => match slots.get_mut(out) {
             Some(s) => {
@@ -136,10 +138,12 @@ pub(crate) fn store_or_run(
             }
             None => Err(OpError("internal: bad output slot".into())),
         },
-        None => run_originals(nodes, out, slots, threads),
+        None => run_originals(originals().into_iter(), out, slots, threads),
     }
 }
 
+/// Runs one node: through its runtime function when the JIT has one, else (or when that
+/// function declines the node's dtypes or attributes) through the interpreter's op.
 pub(crate) fn run_op(
     n: &PNode,
     slots: &mut [Option<Arc<Val>>],

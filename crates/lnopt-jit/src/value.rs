@@ -57,6 +57,18 @@ pub(crate) struct Val {
     pub data: std::sync::Arc<Data>,
 }
 
+/// The value and rank of the single-element f32 constant in `slot` of a plan's constants.
+pub(crate) fn const_f32_scalar(
+    consts: &[Option<std::sync::Arc<Val>>],
+    slot: usize,
+) -> Option<(f32, usize)> {
+    let v = consts.get(slot)?.as_deref()?;
+    match (&*v.data, v.dtype) {
+        (Data::F(d), DType::F32) if d.len() == 1 => Some((d[0], v.rank())),
+        _ => None,
+    }
+}
+
 /// Product of dims with overflow and size limit checks.
 pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
     let mut n: usize = 1;

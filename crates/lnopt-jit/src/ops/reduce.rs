@@ -127,8 +127,8 @@ fn softmax_rows_f32(xs: &[f32], len: usize, log: bool, threads: usize) -> Vec<f3
     out
 }
 
-/// Lanes of the independent partial maxima and sums of a row (two 512-bit vectors of f32
-/// maxima, four of f64 sums): the loops vectorise and do not wait on one running value.
+/// Lanes of the independent partial maxima and sums of a row (one 512-bit vector of f32
+/// maxima, two of f64 sums): the loops vectorise and do not wait on one running value.
 const LANES: usize = 16;
 
 /// The largest element of `row` (NaN elements ignored, -inf for an all-NaN row).

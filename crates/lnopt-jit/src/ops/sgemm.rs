@@ -19,8 +19,9 @@ pub(crate) unsafe fn pack(k: usize, n: usize, b: MatRef) -> PackedB {
     // SAFETY: the caller guarantees the `len` elements from b.ptr are readable.
     let slice = unsafe { std::slice::from_raw_parts(b.ptr, len) };
     let isa = lnopt_gemm::Isa::detect();
-    // Panels, padding and the line-alignment slack: what `pack_into` will resize to.
-    let want = n.div_ceil(isa.nr()) * isa.nr() * k + 16;
+    // A recycled buffer of exactly the length `pack_into` needs (0 on overflow: then
+    // `pack_into` reports it).
+    let want = PackedB::storage_len(isa, (k, n)).unwrap_or(0);
     PackedB::pack_into(isa, (k, n), slice, (rs, cs), crate::pool::take(want))
         // The detected family is available and the slice covers the strides by construction.
         .unwrap_or_else(|e| unreachable!("packing a checked operand: {e}"))
