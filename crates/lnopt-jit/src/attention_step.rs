@@ -201,27 +201,20 @@ fn match_block(
     // Forwards: [Where(IsNaN(P), c, P)] -> MatMul(·, V).
     let mut probs = p;
     let mut nan_to = None;
-    if uses.sole_reader(p).is_none() && uses.readers.get(p) == Some(&2) {
-        let readers: Vec<usize> = (0..nodes.len())
-            .filter(|&j| nodes[j].inputs.contains(&Some(p)))
-            .collect();
-        let [r1, r2] = readers.as_slice() else {
+    if uses.readers.get(p) == Some(&2) {
+        // P's two reads: the Where's third input (the Where is the later reader, as it reads
+        // the IsNaN's flag) and the IsNaN's only input.
+        let wh = uses.last_reader(p)?;
+        let w = &nodes[wh];
+        let [Some(flag), Some(c1), Some(c2)] = w.inputs.as_slice() else {
             return None;
         };
-        let (isnan, wh) = if nodes[*r1].op == "IsNaN" {
-            (*r1, *r2)
-        } else {
-            (*r2, *r1)
-        };
-        let (ni, w) = (&nodes[isnan], &nodes[wh]);
+        let isnan = uses.producer_of(*flag)?;
+        let ni = &nodes[isnan];
         if ni.op != "IsNaN" || w.op != "Where" || !free(isnan) || !free(wh) {
             return None;
         }
-        let flag = single_output(ni)?;
-        let [Some(c0), Some(c1), Some(c2)] = w.inputs.as_slice() else {
-            return None;
-        };
-        if *c0 != flag || *c2 != p || uses.sole_reader(flag) != Some(wh) {
+        if ni.inputs != [Some(p)] || *c2 != p || uses.sole_reader(*flag) != Some(wh) {
             return None;
         }
         nan_to = Some(const_f32_scalar(consts, *c1)?);

@@ -128,10 +128,15 @@ impl<'a> Uses<'a> {
     /// The node reading slot `s`, when exactly one node does and it is no graph output.
     pub(crate) fn sole_reader(&self, s: usize) -> Option<usize> {
         if self.readers.get(s).copied() == Some(1) {
-            self.reader_of.get(s).copied().flatten()
+            self.last_reader(s)
         } else {
             None
         }
+    }
+
+    /// The last node in plan order that reads slot `s`.
+    pub(crate) fn last_reader(&self, s: usize) -> Option<usize> {
+        self.reader_of.get(s).copied().flatten()
     }
 
     /// The node producing slot `s`.
