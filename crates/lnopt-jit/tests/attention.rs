@@ -28,6 +28,9 @@ struct Spelling {
     /// Scale Q and Kᵀ by `√c` after their head Transposes (as PyTorch's exporter does), not
     /// the scores.
     scale_heads: bool,
+    /// The guard's IsNaN reads `Neg(P)`, not P (`Where(IsNaN(Neg(P)), 0, P)`): the same
+    /// flags, but not the guard the step absorbs, and the Neg needs P itself.
+    guard_of_neg: bool,
 }
 
 const PLAIN: Spelling = Spelling {
@@ -38,6 +41,7 @@ const PLAIN: Spelling = Spelling {
     probs_out: false,
     mask_rank_up: false,
     scale_heads: false,
+    guard_of_neg: false,
 };
 
 fn add(g: &mut Graph, op: &str, ins: &[ValueId], attrs: &[(&str, AttrValue)]) -> ValueId {
@@ -108,7 +112,12 @@ fn model(sp: Spelling, (b, s, t, h, d): (i64, i64, i64, i64, i64)) -> Model {
         &[("axis", AttrValue::Int(sp.axis))],
     );
     let guarded = if sp.nan_guard {
-        let nan = add(&mut g, "IsNaN", &[probs], &[]);
+        let flagged = if sp.guard_of_neg {
+            add(&mut g, "Neg", &[probs], &[])
+        } else {
+            probs
+        };
+        let nan = add(&mut g, "IsNaN", &[flagged], &[]);
         let zero = g.add_initializer("zero", Tensor::from_f32("", vec![], &[0.0]));
         add(&mut g, "Where", &[nan, zero, probs], &[])
     } else {
@@ -261,6 +270,15 @@ fn near_misses_keep_the_nodes_results() {
     check(
         Spelling {
             probs_out: true,
+            ..PLAIN
+        },
+        dims,
+        0,
+    );
+    // The guard's IsNaN reads another value than P: P is needed as it is, nothing absorbed.
+    check(
+        Spelling {
+            guard_of_neg: true,
             ..PLAIN
         },
         dims,
