@@ -736,11 +736,13 @@ mod avx512 {
         // With rows of whole lines every output row starts at the same offset within a cache
         // line; scale and bias copied to that offset keep their loads within one line each
         // (measured, LN h4096 at 128 MiB with the output 16 bytes off a line: 23-27 GB/s
-        // with split loads).
+        // with split loads). Calls that fit the caches read them in place: the copy was
+        // measured for the streaming path only, and it would allocate on every call.
         let phase = (args.y + 4 * a * h) % 64;
+        let cached = b - a < crate::kernels::big_rows(h);
         let (mut g_copy, mut b_copy) = (Vec::new(), Vec::new());
         let params = |base: usize, on: bool, copy: &mut Vec<f32>| -> *const f32 {
-            if !on || !h.is_multiple_of(16) || base % 64 == phase {
+            if cached || !on || !h.is_multiple_of(16) || base % 64 == phase {
                 return base as *const f32;
             }
             // SAFETY: scale/bias hold `h` floats when enabled (caller).
@@ -761,7 +763,7 @@ mod avx512 {
             // 4 alternating rounds, h64 GB/s, LineWriter -> WrapWriter: LN 40-42 -> 43-45,
             // RMS 56-58 -> 47-53 (hidden 1024 and 4096: within noise for both). RMS, whose
             // rows carry less state, keeps the line writer.
-            if b - a < crate::kernels::big_rows(h) {
+            if cached {
                 rows_with::<RMS, G, B, _>(args, a, b, gb, CachedWriter);
             } else if !RMS && h.is_multiple_of(16) && line_phase != 0 {
                 let out = WrapWriter::new::<G, B>(h, line_phase, gb);
