@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Below this many elements a kernel runs on one thread. Measured for LN (docs/jit-bench.md):
-/// with the pool thread awake (back-to-back calls) 2 threads win from 64 Ki elements
-/// (256 KiB: 67 vs 45 GB/s) and break even at 32 Ki; with the pool thread asleep (2 ms between
-/// calls) its wake-up on this VM costs ~10-200 us and 2 threads lose up to 8 MiB. Models call
-/// kernels with other work in between, so the threshold stays on the safe side.
-const PAR_MIN: usize = 1 << 18;
+/// Below this many elements a kernel runs on one thread. With the workers spinning between
+/// jobs a split costs about a microsecond, so LN calls of 32 Ki elements and up gain from a
+/// second thread (`scripts/bench_single_norm.py`, 2 threads, 3 rounds: 64×768 7.5 → 4.2 µs,
+/// 197×768 22.2 → 14.5 µs against a threshold of 256 Ki; alternating model runs, 2 threads:
+/// BERT-base, LLaMA and ViT-B equal or 2–10 % faster). Under rayon's pool, whose wake-ups
+/// cost 10–200 µs, the threshold was 256 Ki.
+const PAR_MIN: usize = 1 << 15;
 
 /// How long a worker keeps looking for the next job after its last chunk before it sleeps.
 const SPIN: Duration = Duration::from_millis(2);
