@@ -2,7 +2,7 @@
 //! rounds alternate, and the table gives each candidate's median GFLOP/s over the rounds.
 //! `cargo bench -p lnopt-gemm --bench blocking`.
 
-use lnopt_gemm::{gemm_blocked, Isa, MatMut, MatRef, PackedB};
+use lnopt_gemm::{gemm_blocked, Isa, MatMut, MatRef, PackedB, Start};
 use std::time::Instant;
 
 const CANDIDATES: &[(usize, usize)] = &[(256, 192), (512, 192), (768, 96), (768, 192), (1024, 192)];
@@ -43,7 +43,9 @@ fn main() {
                 let t = Instant::now();
                 for _ in 0..reps {
                     // SAFETY: a, b, c hold m×k, k×n, m×n row-major floats.
-                    unsafe { gemm_blocked(blk, m, aref, &packed, cmut, false, 0..usize::MAX) };
+                    unsafe {
+                        gemm_blocked(blk, m, aref, &packed, cmut, Start::Zero, 0..usize::MAX)
+                    };
                 }
                 samples[ci].push(2.0 * (m * k * n * reps) as f64 / t.elapsed().as_secs_f64() / 1e9);
             }

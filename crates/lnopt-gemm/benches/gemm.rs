@@ -7,7 +7,7 @@
 //! runtime operand), `mm` is `matrixmultiply::sgemm` on the same operands. `LNOPT_BENCH_QUICK=1`
 //! keeps three shapes. ONNX Runtime's MatMul on the same shapes: `scripts/bench_gemm.py`.
 
-use lnopt_gemm::{gemm, Isa, MatMut, MatRef, PackedB};
+use lnopt_gemm::{gemm, Isa, MatMut, MatRef, PackedB, Start};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -149,11 +149,11 @@ fn main() {
         };
         // SAFETY (all three closures): a, b, c hold m×k, k×n, m×n row-major floats.
         let t_packed = median_secs(0.4, || unsafe {
-            gemm(m, aref, &packed, cmut, false, 0..usize::MAX)
+            gemm(m, aref, &packed, cmut, Start::Zero, 0..usize::MAX)
         });
         let t_repack = median_secs(0.4, || {
             let p = PackedB::pack(isa, (k, n), &b, (n, 1)).expect("pack");
-            unsafe { gemm(m, aref, &p, cmut, false, 0..usize::MAX) }
+            unsafe { gemm(m, aref, &p, cmut, Start::Zero, 0..usize::MAX) }
         });
         let t_mm = median_secs(0.4, || unsafe {
             matrixmultiply::sgemm(

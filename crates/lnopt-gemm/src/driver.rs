@@ -69,16 +69,37 @@ thread_local! {
     static A_PANELS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `C[:, cols] = (add ? C : 0) + A·B[:, cols]` for the m×k matrix `a`, the packed k×n `b` and
-/// the m×n matrix `c`, over the columns of B's panels `panels` (clamped to B's panels).
+/// What a product's result starts from.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// Zero: `C = A·B`.
+    Zero,
+    /// C's own values: `C += A·B`.
+    Keep,
+    /// A bias row of `n` values broadcast down the rows: `C = bias + A·B`. The bias is added
+    /// to the first pass's products in registers, so C is written once instead of being
+    /// filled with the bias first; the results are the same bits.
+    Bias(&'a [f32]),
+}
+
+/// `C[:, cols] = start + A·B[:, cols]` for the m×k matrix `a`, the packed k×n `b` and the m×n
+/// matrix `c`, over the columns of B's panels `panels` (clamped to B's panels).
 ///
 /// # Safety
 /// Every element of the m×k matrix `a` and of the m×n matrix `c` must be valid to read (and,
-/// for `c`, write); `c` must not overlap `a` or `b`. Concurrent calls must write disjoint
-/// columns of `c` (disjoint panel ranges) or different matrices.
-pub unsafe fn gemm(m: usize, a: MatRef, b: &PackedB, c: MatMut, add: bool, panels: Range<usize>) {
+/// for `c`, write); `c` must not overlap `a` or `b`; a bias holds at least n values.
+/// Concurrent calls must write disjoint parts of `c` (disjoint panel ranges or rows) or
+/// different matrices.
+pub unsafe fn gemm(
+    m: usize,
+    a: MatRef,
+    b: &PackedB,
+    c: MatMut,
+    start: Start<'_>,
+    panels: Range<usize>,
+) {
     // SAFETY: forwarded from the caller.
-    unsafe { gemm_blocked(blocking(), m, a, b, c, add, panels) }
+    unsafe { gemm_blocked(blocking(), m, a, b, c, start, panels) }
 }
 
 /// [`gemm`] with an explicit `(KC, MC)` blocking (MC a multiple of 12), for tuning benches.
@@ -92,9 +113,22 @@ pub unsafe fn gemm_blocked(
     a: MatRef,
     b: &PackedB,
     c: MatMut,
-    add: bool,
+    start: Start<'_>,
     panels: Range<usize>,
 ) {
+    let (add, bias) = match start {
+        Start::Zero => (false, None),
+        Start::Keep => (true, None),
+        Start::Bias(v) => (false, Some(v)),
+    };
+    if let Some(v) = bias {
+        assert!(
+            v.len() >= b.n(),
+            "a bias of {} values for {} columns",
+            v.len(),
+            b.n()
+        );
+    }
     let (kc_max, mc_max) = (kc_max.max(1), mc_max.max(1).next_multiple_of(12));
     let (k, n, isa) = (b.k(), b.n(), b.isa());
     let nr = isa.nr();
@@ -106,8 +140,9 @@ pub unsafe fn gemm_blocked(
         if !add {
             for r in 0..m {
                 for j in panels.start * nr..(panels.end * nr).min(n) {
+                    let v = bias.map_or(0.0, |v| v[j]);
                     // SAFETY: (r, j) lies inside C (caller).
-                    unsafe { *c.ptr.offset(r as isize * c.rs + j as isize * c.cs) = 0.0 };
+                    unsafe { *c.ptr.offset(r as isize * c.rs + j as isize * c.cs) = v };
                 }
             }
         }
@@ -145,6 +180,8 @@ pub unsafe fn gemm_blocked(
                             rows: mr.min(m - r0),
                             cols,
                             add: add || p0 > 0,
+                            // The tile's columns of the bias (it holds n ≥ p·nr + cols).
+                            bias: bias.map_or(std::ptr::null(), |v| v[p * nr..].as_ptr()),
                         };
                         // The tile's rows of A: its packed micro-panel (rows past the block
                         // are zero there), or A itself from (r0, p0).

@@ -14,7 +14,7 @@ mod isa;
 mod kernels;
 mod pack;
 
-pub use driver::{gemm, gemm_blocked, MatMut, MatRef};
+pub use driver::{gemm, gemm_blocked, MatMut, MatRef, Start};
 pub use error::GemmError;
 pub use isa::Isa;
 pub use pack::{reach, PackedB};

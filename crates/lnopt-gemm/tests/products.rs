@@ -1,15 +1,39 @@
 //! Every kernel family this CPU runs, against a plain f64 triple loop: odd and tile-sized
 //! shapes, inner dimensions across the KC boundary, transposed operands and outputs,
-//! accumulation, and panel sub-ranges (as threads call it).
+//! accumulation, a bias start, and panel sub-ranges (as threads call it).
 
-use lnopt_gemm::{gemm, gemm_blocked, Isa, MatMut, MatRef, PackedB};
+/// What the checked product starts from (the test's side of [`Start`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Init {
+    Zero,
+    Keep,
+    Bias,
+}
+
+impl Init {
+    /// The library's start for this init, with `bias` as the bias.
+    fn start(self, bias: &[f32]) -> Start<'_> {
+        match self {
+            Init::Zero => Start::Zero,
+            Init::Keep => Start::Keep,
+            Init::Bias => Start::Bias(bias),
+        }
+    }
+}
+
+/// A bias of `n` values.
+fn bias_of(n: usize) -> Vec<f32> {
+    (0..n).map(|j| (j % 9) as f32 * 0.75 - 3.0).collect()
+}
+
+use lnopt_gemm::{gemm, gemm_blocked, Isa, MatMut, MatRef, PackedB, Start};
 use proptest::prelude::*;
 
 /// [`check_blocked`] with the default blocking and with a tiny one (7-deep passes, 24-row
 /// blocks), so that multi-pass accumulation and row-block tails are exercised at small sizes.
-fn check(isa: Isa, dims: (usize, usize, usize), a_t: bool, b_t: bool, c_t: bool, add: bool) {
-    check_blocked(None, isa, dims, a_t, b_t, c_t, add);
-    check_blocked(Some((7, 24)), isa, dims, a_t, b_t, c_t, add);
+fn check(isa: Isa, dims: (usize, usize, usize), a_t: bool, b_t: bool, c_t: bool, init: Init) {
+    check_blocked(None, isa, dims, a_t, b_t, c_t, init);
+    check_blocked(Some((7, 24)), isa, dims, a_t, b_t, c_t, init);
 }
 
 /// One product checked: A is m×k, B k×n, C m×n, each row-major or transposed, computed in two
@@ -21,8 +45,9 @@ fn check_blocked(
     a_t: bool,
     b_t: bool,
     c_t: bool,
-    add: bool,
+    init: Init,
 ) {
+    let bias = bias_of(n);
     let a: Vec<f32> = (0..m * k)
         .map(|i| ((i * 7 + 3) % 23) as f32 * 0.25 - 2.5)
         .collect();
@@ -51,8 +76,8 @@ fn check_blocked(
         // SAFETY: a, b and c hold m×k, k×n and m×n elements at these strides.
         unsafe {
             match blocking {
-                None => gemm(m, a_ref, &packed, c_mut, add, range),
-                Some(b) => gemm_blocked(b, m, a_ref, &packed, c_mut, add, range),
+                None => gemm(m, a_ref, &packed, c_mut, init.start(&bias), range),
+                Some(b) => gemm_blocked(b, m, a_ref, &packed, c_mut, init.start(&bias), range),
             }
         };
     }
@@ -62,13 +87,15 @@ fn check_blocked(
                 .map(|p| a[i * a_st.0 + p * a_st.1] as f64 * b[p * b_st.0 + j * b_st.1] as f64)
                 .sum();
             let at = i * c_st.0 + j * c_st.1;
-            if add {
-                want += before[at] as f64;
+            match init {
+                Init::Zero => {}
+                Init::Keep => want += before[at] as f64,
+                Init::Bias => want += bias[j] as f64,
             }
             let got = c[at] as f64;
             assert!(
                 (got - want).abs() <= 1e-5 * (k as f64 + 1.0) * want.abs().max(1.0),
-                "{isa:?} {blocking:?} {m}×{k}×{n} (a_t {a_t}, b_t {b_t}, c_t {c_t}, add {add}) [{i},{j}]: {got} vs {want}"
+                "{isa:?} {blocking:?} {m}×{k}×{n} (a_t {a_t}, b_t {b_t}, c_t {c_t}, {init:?}) [{i},{j}]: {got} vs {want}"
             );
         }
     }
@@ -89,13 +116,15 @@ fn fixed_shapes_every_family() {
             (200, 3, 64),
             (7, 0, 9),
         ] {
-            for (a_t, b_t, c_t, add) in [
-                (false, false, false, false),
-                (false, false, false, true),
-                (true, true, true, false),
-                (true, false, true, true),
+            for (a_t, b_t, c_t, init) in [
+                (false, false, false, Init::Zero),
+                (false, false, false, Init::Keep),
+                (false, false, false, Init::Bias),
+                (true, true, true, Init::Zero),
+                (true, false, true, Init::Keep),
+                (false, true, true, Init::Bias),
             ] {
-                check(isa, dims, a_t, b_t, c_t, add);
+                check(isa, dims, a_t, b_t, c_t, init);
             }
         }
     }
@@ -106,10 +135,11 @@ proptest! {
     #[test]
     fn random_shapes_every_family(
         m in 1usize..40, k in 0usize..300, n in 1usize..80,
-        a_t: bool, b_t: bool, c_t: bool, add: bool,
+        a_t: bool, b_t: bool, c_t: bool, init in 0u8..3,
     ) {
+        let init = [Init::Zero, Init::Keep, Init::Bias][init as usize];
         for isa in Isa::all_available() {
-            check(isa, (m, k, n), a_t, b_t, c_t, add);
+            check(isa, (m, k, n), a_t, b_t, c_t, init);
         }
     }
 }
@@ -145,7 +175,8 @@ fn in_place_and_packed_a_agree_bit_for_bit() {
         return;
     }
     for a_st in [(k, 1), (1, m)] {
-        for add in [false, true] {
+        for init in [Init::Zero, Init::Keep, Init::Bias] {
+            let bias = bias_of(n);
             let run = |isa: Isa| {
                 let packed = PackedB::pack(isa, (k, n), &b, (n, 1)).unwrap();
                 let mut c: Vec<f32> = (0..m * n).map(|i| (i % 7) as f32 - 3.0).collect();
@@ -162,7 +193,7 @@ fn in_place_and_packed_a_agree_bit_for_bit() {
                         cs: 1,
                     };
                     // SAFETY: a, b and c hold m×k, k×n and m×n elements at these strides.
-                    unsafe { gemm(m, a_ref, &packed, c_mut, add, r) };
+                    unsafe { gemm(m, a_ref, &packed, c_mut, init.start(&bias), r) };
                 }
                 c
             };
@@ -171,8 +202,60 @@ fn in_place_and_packed_a_agree_bit_for_bit() {
                 wide.iter()
                     .zip(&narrow)
                     .all(|(x, y)| x.to_bits() == y.to_bits()),
-                "A strides {a_st:?} add {add}"
+                "A strides {a_st:?} {init:?}"
             );
+        }
+    }
+}
+
+/// Starting from a bias gives exactly what filling C with the bias and accumulating gives (the
+/// JIT's products with a bias used to do that), for every family, whole and partial tiles,
+/// one pass and several, row-major and transposed C.
+#[test]
+fn a_bias_start_equals_a_filled_c_bit_for_bit() {
+    for isa in Isa::all_available() {
+        for (m, k, n) in [(24usize, 64usize, 64usize), (29, 800, 45), (5, 3, 17)] {
+            for c_t in [false, true] {
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 11) % 31) as f32 * 0.1 - 1.3)
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 7) % 13) as f32 * 0.3 - 1.9)
+                    .collect();
+                let bias = bias_of(n);
+                let packed = PackedB::pack(isa, (k, n), &b, (n, 1)).unwrap();
+                let c_st = if c_t { (1, m) } else { (n, 1) };
+                let run = |start: Start<'_>, c: &mut Vec<f32>| {
+                    let a_ref = MatRef {
+                        ptr: a.as_ptr(),
+                        rs: k as isize,
+                        cs: 1,
+                    };
+                    let c_mut = MatMut {
+                        ptr: c.as_mut_ptr(),
+                        rs: c_st.0 as isize,
+                        cs: c_st.1 as isize,
+                    };
+                    // SAFETY: a, b and c hold m×k, k×n and m×n elements at these strides.
+                    unsafe { gemm(m, a_ref, &packed, c_mut, start, 0..usize::MAX) };
+                };
+                let mut direct = vec![f32::NAN; m * n];
+                run(Start::Bias(&bias), &mut direct);
+                let mut filled = vec![0f32; m * n];
+                for i in 0..m {
+                    for (j, &v) in bias.iter().enumerate() {
+                        filled[i * c_st.0 + j * c_st.1] = v;
+                    }
+                }
+                run(Start::Keep, &mut filled);
+                assert!(
+                    direct
+                        .iter()
+                        .zip(&filled)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{isa:?} {m}×{k}×{n} c_t {c_t}"
+                );
+            }
         }
     }
 }

@@ -509,8 +509,8 @@ impl MatMulStep {
         if reach(&va) >= ad.len().max(1) || reach(&vb) >= bd.len().max(1) {
             bail!("internal: operand views out of range");
         }
-        // Every element is written below: the product starts from the bias rows (written by
-        // each worker into its own part) or from zero.
+        // Every element is written below: the product starts from the bias (added in the
+        // kernel's first pass) or from zero.
         let mut out = crate::pool::take(total);
         let start = match bias {
             Some(b) => Start::Bias(b),

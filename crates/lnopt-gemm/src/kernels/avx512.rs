@@ -20,13 +20,17 @@ unsafe fn write(lo: &[__m512; MR], hi: &[__m512; MR], d: &Dest) {
         // as `store`, so the same results), skipping the staging copy that short-depth
         // products (k = 64 in attention) felt.
         for r in 0..MR {
-            // SAFETY: row r of the tile holds NR contiguous elements of C (caller).
+            // SAFETY: row r of the tile holds NR contiguous elements of C, and a bias the NR
+            // columns' values (caller).
             unsafe {
                 let row = d.c.offset(r as isize * d.rs);
                 let (mut l, mut h) = (lo[r], hi[r]);
                 if d.add {
                     l = _mm512_add_ps(_mm512_loadu_ps(row), l);
                     h = _mm512_add_ps(_mm512_loadu_ps(row.add(16)), h);
+                } else if d.starts_from_bias() {
+                    l = _mm512_add_ps(_mm512_loadu_ps(d.bias), l);
+                    h = _mm512_add_ps(_mm512_loadu_ps(d.bias.add(16)), h);
                 }
                 _mm512_storeu_ps(row, l);
                 _mm512_storeu_ps(row.add(16), h);

@@ -2,7 +2,7 @@
 //! (once at compile time for a weight, per product for a runtime operand) and the panels
 //! split across threads when the product is large enough to pay for it.
 
-pub(crate) use lnopt_gemm::{MatMut, MatRef, PackedB};
+pub(crate) use lnopt_gemm::{MatMut, MatRef, PackedB, Start};
 use std::ops::Range;
 
 /// Below this many multiply-adds a product stays on the calling thread.
@@ -32,40 +32,6 @@ pub(crate) fn recycle(p: PackedB) {
     crate::pool::give(p.into_buffer());
 }
 
-/// What a product's result starts from.
-#[derive(Clone, Copy)]
-pub(crate) enum Start<'a> {
-    /// Zero: `dst = a·b`.
-    Zero,
-    /// `dst`'s own values: `dst += a·b`.
-    Keep,
-    /// A bias row of `n` values broadcast down the rows: `dst = bias + a·b`, each worker
-    /// writing the bias into its own part just before its product.
-    Bias(&'a [f32]),
-}
-
-/// Writes `bias[cols]` into rows `rows` of `dst` (columns `cols`).
-///
-/// # Safety
-/// Those elements of `dst` must be valid to write; `bias` holds at least `cols.end` values.
-unsafe fn fill(dst: MatMut, rows: Range<usize>, cols: Range<usize>, bias: &[f32]) {
-    let src = &bias[cols.clone()];
-    for r in rows {
-        let row = dst
-            .ptr
-            .wrapping_offset(r as isize * dst.rs + cols.start as isize * dst.cs);
-        if dst.cs == 1 {
-            // SAFETY: the row's columns `cols` lie inside dst (caller).
-            unsafe { std::slice::from_raw_parts_mut(row, src.len()) }.copy_from_slice(src);
-        } else {
-            for (j, &v) in src.iter().enumerate() {
-                // SAFETY: element (r, cols.start + j) lies inside dst (caller).
-                unsafe { *row.offset(j as isize * dst.cs) = v };
-            }
-        }
-    }
-}
-
 /// `dst = start + a·b` for an m×k `a` and a packed `b`, split across up to `threads` threads
 /// (by column panels, or by rows for products with many rows).
 ///
@@ -80,14 +46,9 @@ pub(crate) unsafe fn product(
     b: &PackedB,
     threads: usize,
 ) {
-    let (n, nr) = (b.n(), b.isa().nr());
+    let n = b.n();
     // The part rows × panels of the product, after its start values.
     let part = |rows: Range<usize>, panels: Range<usize>, a: MatRef, dst: MatMut| {
-        let cols = (panels.start * nr).min(n)..(panels.end * nr).min(n);
-        if let Start::Bias(bias) = start {
-            // SAFETY: the part lies inside dst (caller).
-            unsafe { fill(dst, rows.clone(), cols, bias) };
-        }
         let at = |p: *const f32, rs: isize| p.wrapping_offset(rows.start as isize * rs);
         let a = MatRef {
             ptr: at(a.ptr, a.rs),
@@ -97,10 +58,9 @@ pub(crate) unsafe fn product(
             ptr: at(dst.ptr, dst.rs).cast_mut(),
             ..dst
         };
-        let add = !matches!(start, Start::Zero);
         // SAFETY: rows `rows` of a and dst lie inside them (caller); concurrent parts write
-        // disjoint rows or panels of dst.
-        unsafe { lnopt_gemm::gemm(rows.len(), a, b, dst, add, panels) }
+        // disjoint rows or panels of dst; a bias holds n values (caller).
+        unsafe { lnopt_gemm::gemm(rows.len(), a, b, dst, start, panels) }
     };
     let macs = m.saturating_mul(n).saturating_mul(b.k());
     let panels = b.panels();
