@@ -16,29 +16,24 @@
 //!
 //! f16/bf16 tensors are widened to f32 at the model boundary and rounded back after every op.
 
-mod attention_step;
-mod commute;
-mod direct;
+mod cpu;
 mod error;
 mod fallback;
 mod fbuf;
-mod fusion;
+mod fmath;
 mod kernels;
-mod matmul_step;
+mod node;
 mod ops;
 mod par;
 mod plan;
 mod pool;
-mod rows;
-mod step;
+mod steps;
 mod value;
-mod vmath;
-mod wide_chain;
-mod wide_norm;
 
-pub use direct::NormKernel;
 pub use error::JitError;
+pub use kernels::direct::NormKernel;
 pub use kernels::{KernelCache, KernelStats, NormKey};
+pub use plan::Options;
 pub use pool::release as release_pooled_buffers;
 
 /// Rows of `hidden` floats from which one norm call (or one thread's share of it) counts as
@@ -51,12 +46,12 @@ pub fn norm_large_call_rows(hidden: usize) -> usize {
 
 /// Whether this CPU has what the AVX-512 norm row loop needs (AVX-512F, AVX-512VL, FMA).
 pub fn wide_norms_available() -> bool {
-    wide_chain::cpu_has_avx512()
+    cpu::cpu_has_avx512()
 }
 
 use lnopt_ir::{Model, Tensor};
 use std::sync::Arc;
-use step::Step;
+use steps::Step;
 use value::Val;
 
 /// Shapes of the model's runtime inputs (graph inputs that are not initializers), in order.
@@ -72,47 +67,6 @@ impl InputShapes {
                 .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).collect())
                 .collect(),
         )
-    }
-}
-
-/// Compile options.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Worker threads for kernels and matrix products (default: all cores).
-    pub threads: usize,
-    /// Run normalisations with generated kernels.
-    pub norm_kernels: bool,
-    /// Fold a residual `Add` feeding a normalisation into its kernel.
-    pub fold_residual: bool,
-    /// Fuse chains of element-wise ops into generated loops.
-    pub fuse_chains: bool,
-    /// Fold Transposes around a MatMul and a constant bias Add after it into the product.
-    pub fold_matmul: bool,
-    /// Run attention blocks (`Softmax(Q·Kᵀ [scale] [+ mask])·V`) as one step over blocks of
-    /// query rows, without the score tensors (bit-identical results).
-    pub fold_attention: bool,
-    /// On CPUs with AVX-512, run chains with Erf/Tanh/Sigmoid through the AVX-512 Rust
-    /// evaluator instead of a generated 128-bit kernel.
-    pub wide_chains: bool,
-    /// On CPUs with AVX-512, run normalisations over more data than the caches hold
-    /// through the AVX-512 row loop with non-temporal stores (bit-identical results).
-    pub wide_norms: bool,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            norm_kernels: true,
-            fold_residual: true,
-            fuse_chains: true,
-            fold_matmul: true,
-            fold_attention: true,
-            wide_chains: true,
-            wide_norms: true,
-        }
     }
 }
 
@@ -162,7 +116,7 @@ const FOLD_MAX_ELEMS: usize = 1 << 16;
 /// (an `Identity` of a shared weight, a shape constant reshaped …), so that the plan sees
 /// their results as constants. A node whose evaluation fails is left in the plan, where it
 /// reports its error when run. Returns the constant (if any) of every slot.
-fn fold_constants(flat: &mut plan::Flat) -> Result<Vec<Option<Arc<Val>>>, JitError> {
+fn fold_constants(flat: &mut plan::flatten::Flat) -> Result<Vec<Option<Arc<Val>>>, JitError> {
     let mut const_of: Vec<Option<Arc<Val>>> = vec![None; flat.nslots];
     for (s, v) in &flat.consts {
         if let Some(c) = const_of.get_mut(*s) {
@@ -188,7 +142,7 @@ fn fold_constants(flat: &mut plan::Flat) -> Result<Vec<Option<Arc<Val>>>, JitErr
                     .iter()
                     .map(|i| i.and_then(|s| const_of.get(s)?.as_deref()))
                     .collect();
-                step::run_node(&n, &ins, &[], 1)
+                steps::run_node(&n, &ins, &[], 1)
             };
             match result {
                 Ok(vals)
@@ -235,7 +189,7 @@ pub fn compile_with(
     shapes: &InputShapes,
     opts: &Options,
 ) -> Result<CompiledModel, JitError> {
-    let mut flat = plan::flatten(model)?;
+    let mut flat = plan::flatten::flatten(model)?;
     if shapes.0.len() != flat.inputs.len() {
         return Err(JitError::Inputs(format!(
             "{} input shapes given, the model has {} inputs",
@@ -246,12 +200,12 @@ pub fn compile_with(
     let const_of = fold_constants(&mut flat)?;
     let outs: Vec<usize> = flat.outputs.iter().map(|o| o.0).collect();
     let nodes = std::mem::take(&mut flat.nodes);
-    let steps = fusion::build_steps(nodes, flat.nslots, &const_of, &outs, opts);
+    let steps = plan::build::build_steps(nodes, flat.nslots, &const_of, &outs, opts);
     let reads: Vec<Vec<usize>> = steps.iter().map(|s| s.reads()).collect();
     let mut keep = outs.clone();
     keep.extend(flat.consts.iter().map(|c| c.0));
-    let free_after = plan::last_uses(flat.nslots, &reads, &keep);
-    let shape_only = plan::shape_only_steps(&steps, flat.nslots, &flat.consts);
+    let free_after = plan::flatten::last_uses(flat.nslots, &reads, &keep);
+    let shape_only = plan::flatten::shape_only_steps(&steps, flat.nslots, &flat.consts);
     let cm = CompiledModel {
         steps,
         shape_only,

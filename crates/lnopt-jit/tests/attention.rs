@@ -1,5 +1,6 @@
-//! Attention blocks run as one step (`attention_step.rs`) must give exactly what the same
-//! nodes give one by one: compared bit for bit with the step turned off, on the spellings
+//! Attention blocks run as one step (`plan/attention.rs`, `steps/attention.rs`) must give
+//! exactly what the same nodes give one by one: compared bit for bit with the step turned off,
+//! on the spellings
 //! exporters write (scale as Mul or Div, with and without a broadcast mask, PyTorch's
 //! `Where(IsNaN(P), 0, P)` guard, heads split and merged by Transposes), with rows that span
 //! several blocks, one and two threads. Near misses must not take the step, or must fall back

@@ -13,7 +13,7 @@ pub(crate) mod sgemm;
 pub(crate) mod shape;
 
 use crate::error::{bail, OpResult};
-use crate::plan::PNode;
+use crate::node::PNode;
 use crate::value::Val;
 use lnopt_ir::AttrValue;
 

@@ -176,7 +176,7 @@ fn exp_nonpositive(x: f32, fma: bool) -> f32 {
     if x < -87.3 {
         0.0
     } else {
-        crate::wide_chain::exp_f32(x, fma)
+        crate::fmath::exp_f32(x, fma)
     }
 }
 
@@ -239,7 +239,7 @@ unsafe fn softmax_rows_avx2(src: Option<&[f32]>, out: &mut [f32], len: usize) {
 pub(crate) fn softmax_rows(src: Option<&[f32]>, out: &mut [f32], len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        if crate::wide_chain::cpu_has_avx512() {
+        if crate::cpu::cpu_has_avx512() {
             // SAFETY: the features were just detected.
             unsafe { softmax_rows_avx512(src, out, len) };
             return;

@@ -1,5 +1,5 @@
 //! Calling a generated norm kernel on a range of rows, or, for ranges larger than the caches
-//! on CPUs with AVX-512, the AVX-512 row loop of [`crate::wide_norm`] (bit-identical results).
+//! on CPUs with AVX-512, the AVX-512 row loop of [`crate::kernels::wide_norm`] (bit-identical results).
 //!
 //! (Measured and rejected: writing the generated kernel's large outputs through an L1 scratch
 //! block copied out with non-temporal stores. It halved out-of-cache throughput -- 11.6 vs
@@ -29,12 +29,12 @@ pub(crate) struct NormArgs {
     pub mean: usize,
     /// Per-row inverse standard deviation (`key.inv_out`).
     pub inv: usize,
-    /// Large calls may take the AVX-512 row loop ([`crate::wide_norm`]).
+    /// Large calls may take the AVX-512 row loop ([`crate::kernels::wide_norm`]).
     pub wide: bool,
 }
 
 /// Runs kernel `f` over rows `a..b`, or the AVX-512 row loop when
-/// [`crate::wide_norm::suits`] says so.
+/// [`crate::kernels::wide_norm::suits`] says so.
 ///
 /// # Safety
 /// Every buffer `args.key` enables must hold its full extent for rows `a..b` (`hidden` floats
@@ -67,9 +67,9 @@ pub(crate) unsafe fn run_rows(f: NormFn, args: &NormArgs, a: usize, b: usize) {
             )
         }
     };
-    if crate::wide_norm::suits(args, b - a) {
+    if crate::kernels::wide_norm::suits(args, b - a) {
         // SAFETY: same contract as this function; `suits` checked the CPU.
-        unsafe { crate::wide_norm::run(args, a, b) }
+        unsafe { crate::kernels::wide_norm::run(args, a, b) }
     } else {
         call(a, b - a, at(args.y, true, a, h));
     }

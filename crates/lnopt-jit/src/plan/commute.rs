@@ -1,14 +1,14 @@
 //! A scalar `Mul` / `Div` after a `Transpose` moves in front of it when a product reads the
 //! result: `MatMul(Transpose(x) · c)` becomes `MatMul(Transpose(x · c))`, whose Transpose the
-//! product then reads as a strided view (`matmul_step`, `attention_step`) instead of
+//! product then reads as a strided view (`steps::matmul`, `steps::attention`) instead of
 //! materialising it. PyTorch's exporter scales Q and Kᵀ by `√scale` right after splitting the
 //! heads, so every attention block has two such Transposes.
 //!
 //! Multiplying or dividing every element by one scalar commutes exactly with permuting the
 //! elements: the values are bit for bit the same.
 
-use crate::matmul_step::{default_domain, Uses};
-use crate::plan::PNode;
+use crate::node::PNode;
+use crate::plan::uses::{default_domain, Uses};
 use crate::value::{const_f32_scalar, Val};
 use std::sync::Arc;
 

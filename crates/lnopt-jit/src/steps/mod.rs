@@ -1,11 +1,23 @@
-//! Steps of an execution plan and their execution.
+//! What runs: the [`Step`]s of an execution plan and their execution. A plain node runs through
+//! its runtime function ([`crate::ops`]) or the interpreter's op; fused steps (`norm`, `chain`,
+//! `matmul`, `attention`) run their kernels and fall back to their original nodes.
+
+pub(crate) mod attention;
+pub(crate) mod chain;
+pub(crate) mod matmul;
+pub(crate) mod norm;
 
 use crate::error::{JitError, OpError};
 use crate::kernels::KernelCache;
+use crate::node::PNode;
 use crate::ops::{self, Ctx};
-use crate::plan::PNode;
 use crate::value::Val;
 use std::sync::Arc;
+
+/// The value in slot `s`, if `s` is given and computed.
+pub(crate) fn slot_val(slots: &[Option<Arc<Val>>], s: Option<usize>) -> Option<&Val> {
+    s.and_then(|s| slots.get(s)?.as_deref())
+}
 
 /// True for the normalisation ops that may get a generated kernel.
 pub(crate) fn is_norm(op: &str) -> bool {
@@ -20,13 +32,13 @@ pub(crate) enum Step {
     /// A runtime function.
     Op(PNode),
     /// A normalisation, possibly with a residual Add folded in, run by a generated kernel.
-    Norm(Box<crate::fusion::NormStep>),
+    Norm(Box<crate::steps::norm::NormStep>),
     /// A chain of element-wise ops run as one generated loop.
-    Chain(crate::fusion::ChainStep),
+    Chain(crate::steps::chain::ChainStep),
     /// A MatMul with folded Transposes / bias Add.
-    MatMul(Box<crate::matmul_step::MatMulStep>),
+    MatMul(Box<crate::steps::matmul::MatMulStep>),
     /// An attention block (scores, Softmax and `·V` in blocks of query rows).
-    Attention(Box<crate::attention_step::AttentionStep>),
+    Attention(Box<crate::steps::attention::AttentionStep>),
 }
 
 impl Step {

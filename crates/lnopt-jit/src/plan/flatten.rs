@@ -4,6 +4,7 @@
 
 use crate::error::JitError;
 use crate::fallback::Fallback;
+use crate::node::PNode;
 use crate::value::Val;
 use lnopt_interp::OpContext;
 use lnopt_ir::{AttrValue, Attribute, Graph, Model, Producer, ValueId};
@@ -12,46 +13,6 @@ use std::sync::Arc;
 
 /// Deepest nesting of local function calls inlined.
 const MAX_INLINE_DEPTH: usize = 32;
-
-/// One op of the flattened graph.
-#[derive(Clone, Debug)]
-pub(crate) struct PNode {
-    /// Op type.
-    pub op: String,
-    /// Domain.
-    pub domain: String,
-    /// Name for messages (`name` or `#index`, with the calling function's prefix).
-    pub name: String,
-    /// Attributes, references to function attributes resolved.
-    pub attrs: Vec<Attribute>,
-    /// Input slots.
-    pub inputs: Vec<Option<usize>>,
-    /// Output slots.
-    pub outputs: Vec<Option<usize>>,
-    /// ai.onnx opset in effect.
-    pub opset: i64,
-    /// Slots of the enclosing-scope values the node's subgraphs read (in the order of
-    /// [`Fallback::outer_names`]; `None` for a name nothing defines).
-    pub outer: Vec<Option<usize>>,
-    /// Whether the JIT has a runtime function for the op ([`crate::ops::supported`]).
-    pub native: bool,
-    /// The node for the interpreter: run when there is no runtime function or it declines.
-    pub fallback: Arc<Fallback>,
-}
-
-impl PNode {
-    /// Input and outer-scope slots the node reads.
-    pub(crate) fn reads(&self) -> impl Iterator<Item = usize> + '_ {
-        self.inputs.iter().chain(&self.outer).flatten().copied()
-    }
-
-    /// True if the node has subgraph attributes (If, Loop, Scan …).
-    pub(crate) fn has_subgraphs(&self) -> bool {
-        self.attrs
-            .iter()
-            .any(|a| matches!(a.value, AttrValue::Graph(_) | AttrValue::Graphs(_)))
-    }
-}
 
 /// The flattened model.
 pub(crate) struct Flat {
@@ -343,7 +304,7 @@ pub(crate) fn last_uses(nslots: usize, reads: &[Vec<usize>], keep: &[usize]) -> 
 /// inputs are constants or such outputs (with at least one input). Norm and MatMul steps are
 /// never marked.
 pub(crate) fn shape_only_steps(
-    steps: &[crate::step::Step],
+    steps: &[crate::steps::Step],
     nslots: usize,
     consts: &[(usize, Arc<Val>)],
 ) -> Vec<bool> {
@@ -357,10 +318,10 @@ pub(crate) fn shape_only_steps(
         .iter()
         .map(|st| {
             let by_shape = match st {
-                crate::step::Step::Op(n) => {
+                crate::steps::Step::Op(n) => {
                     matches!(n.op.as_str(), "Shape" | "Size") && n.domain.is_empty()
                 }
-                crate::step::Step::Chain(_) => false,
+                crate::steps::Step::Chain(_) => false,
                 _ => return false,
             };
             let ins = st.reads();

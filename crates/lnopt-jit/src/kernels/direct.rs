@@ -1,8 +1,8 @@
 //! Direct use of a generated normalisation kernel on f32 slices (benchmarks, embedding).
 
 use crate::error::JitError;
+use crate::kernels::rows::{run_rows, NormArgs};
 use crate::kernels::{KernelCache, NormFn, NormKey};
-use crate::rows::{run_rows, NormArgs};
 
 /// One compiled LN/RMS kernel (no residual, no statistics outputs), callable on slices.
 pub struct NormKernel {

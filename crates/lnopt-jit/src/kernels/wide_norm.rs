@@ -14,28 +14,23 @@
 //! for the mean, the cancellation guard with its exact second pass, `1 / sqrt(var + eps)`, and
 //! the same per-element output formula with FMA. Tests compare the two paths bit for bit.
 
-use crate::rows::NormArgs;
+use crate::kernels::rows::NormArgs;
 
 /// Whether `rows` rows of `args` take this path: allowed by the caller (`args.wide`, which
 /// also requires the generated kernels to use FMA), without a folded residual (those stay
 /// generated), on a CPU that runs the AVX-512 helpers
-/// ([`crate::wide_chain::cpu_has_avx512`]). Calls as large as the one for which the generated
+/// ([`crate::cpu::cpu_has_avx512`]). Calls as large as the one for which the generated
 /// kernel switches to its out-of-cache row loop write with non-temporal stores; smaller ones
 /// with regular stores, so the output stays in cache for the next op.
 pub(crate) fn suits(args: &NormArgs, rows: usize) -> bool {
     let k = &args.key;
-    args.wide
-        && !k.skip
-        && !k.sum_out
-        && k.hidden > 0
-        && rows > 0
-        && crate::wide_chain::cpu_has_avx512()
+    args.wide && !k.skip && !k.sum_out && k.hidden > 0 && rows > 0 && crate::cpu::cpu_has_avx512()
 }
 
 /// Normalises rows `a..b` of `args`; only for calls [`suits`] accepts.
 ///
 /// # Safety
-/// As [`crate::rows::run_rows`]: every buffer `args.key` enables holds its extent for rows
+/// As [`crate::kernels::rows::run_rows`]: every buffer `args.key` enables holds its extent for rows
 /// `a..b`, and the output ranges are not touched by anyone else meanwhile. The CPU must have
 /// AVX-512F and FMA ([`suits`] checks).
 pub(crate) unsafe fn run(args: &NormArgs, a: usize, b: usize) {
@@ -53,7 +48,7 @@ pub(crate) unsafe fn run(args: &NormArgs, a: usize, b: usize) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use crate::rows::NormArgs;
+    use crate::kernels::rows::NormArgs;
     use std::arch::x86_64::*;
 
     /// How far ahead of the position being read the input is prefetched, in floats, by the

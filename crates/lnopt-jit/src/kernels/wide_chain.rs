@@ -5,11 +5,12 @@
 //! ~1.7 ns per element. Same formulas and constants as the inline CLIF versions (`vmath.rs`),
 //! so the same error bounds hold (tests run both paths).
 
-use crate::kernels::{Bin, COp, Mode, Un};
-use crate::vmath::{
-    AS_A, AS_P, ERF_POLY, ERF_SATURATE, ERF_SMALL, EXP_TAYLOR, LN2_HI, LN2_LO, SATURATE, SHIFTER,
-    SIGMOID_CLAMP, SMALL, TANH_TAYLOR,
+use super::vmath::{
+    AS_A, AS_P, ERF_POLY, ERF_SATURATE, ERF_SMALL, SATURATE, SIGMOID_CLAMP, SMALL, TANH_TAYLOR,
 };
+use super::{Bin, COp, Mode, Un};
+use crate::cpu::cpu_has_avx512;
+use crate::fmath::{exp_f32, horner};
 
 /// Elements evaluated per block (each program value holds one block: L1-resident).
 const BLOCK: usize = 128;
@@ -22,21 +23,6 @@ pub(crate) fn suits(prog: &[COp]) -> bool {
         .any(|op| matches!(op, COp::Un(Un::Erf | Un::Tanh | Un::Sigmoid, _)));
     let supported = prog.iter().all(|op| !matches!(op, COp::Un(Un::Exp, _)));
     transcendental && supported && cpu_has_avx512()
-}
-
-/// Whether this CPU runs the AVX-512 Rust helpers (this evaluator and `wide_norm`'s row
-/// loop): AVX-512F, AVX-512VL and FMA.
-pub(crate) fn cpu_has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 #[inline(always)]
@@ -68,36 +54,6 @@ fn clamp_hi(a: f32, hi: f32) -> f32 {
 #[inline(always)]
 fn with_sign(r: f32, x: f32) -> f32 {
     f32::from_bits(r.to_bits() | (x.to_bits() & 0x8000_0000))
-}
-
-/// `e^y` for -87 ≤ y ≤ 87 (NaN stays NaN): `y = k ln2 + r`, degree-7 Taylor for `e^r`
-/// (truncation below 1e-8), `2^k` from exponent bits — the CLIF `exp_pos` in Rust. `fused`
-/// uses fused multiply-adds (only where the caller is compiled with FMA: otherwise they are
-/// library calls).
-/// `Σ coefs[i] · x^i` by Horner's rule, highest degree first, as `vmath::horner` emits it
-/// (`fused`: multiply-adds with one rounding, as the CLIF code with FMA).
-#[inline(always)]
-fn horner(coefs: &[f32], x: f32, fused: bool) -> f32 {
-    let (&top, rest) = coefs.split_last().expect("a polynomial has a coefficient");
-    let mut p = top;
-    for &c in rest.iter().rev() {
-        p = if fused { p.mul_add(x, c) } else { p * x + c };
-    }
-    p
-}
-
-#[inline(always)]
-pub(crate) fn exp_f32(y: f32, fused: bool) -> f32 {
-    let madd = |a: f32, b: f32, c: f32| if fused { a.mul_add(b, c) } else { a * b + c };
-    let t = madd(y, std::f32::consts::LOG2_E, SHIFTER);
-    let k = t - SHIFTER;
-    let r = madd(k, -LN2_HI, y);
-    let r = madd(k, -LN2_LO, r);
-    let p = horner(&EXP_TAYLOR, r, fused);
-    let biased = t
-        .to_bits()
-        .wrapping_add((127i32 - SHIFTER.to_bits() as i32) as u32);
-    p * f32::from_bits(biased << 23)
 }
 
 #[inline(always)]

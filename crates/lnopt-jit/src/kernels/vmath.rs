@@ -2,7 +2,8 @@
 //! f32 scalars, so that a chain with `Tanh` (GPT-2's GELU), `Erf` (BERT's GELU) or `Sigmoid`
 //! (LLaMA's SiLU) stays vectorised instead of calling a runtime function per lane.
 
-use crate::kernels::mul_add;
+use super::emit::mul_add;
+use crate::fmath::{EXP_TAYLOR, LN2_HI, LN2_LO, SHIFTER};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
@@ -34,21 +35,6 @@ pub(crate) const TANH_TAYLOR: [f32; 7] = f32s([
 pub(crate) const SMALL: f32 = 0.5;
 /// Beyond this |x| tanh rounds to ±1 in f32.
 pub(crate) const SATURATE: f32 = 9.0;
-/// ln 2 split so that `k · LN2_HI` is exact for the k used here: ln 2's f32 bits
-/// (0x3f317218) with the low 12 mantissa bits cleared (0.693115234375).
-pub(crate) const LN2_HI: f32 = f32::from_bits(0x3f31_7000);
-pub(crate) const LN2_LO: f32 = 3.194_618_5e-5;
-/// Taylor coefficients of `e^r`, `1/n!` for n = 0..7.
-pub(crate) const EXP_TAYLOR: [f32; 8] = [
-    1.0,
-    1.0,
-    0.5,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-];
 
 /// A constant, splatted when `vec`.
 fn c(b: &mut FunctionBuilder<'_>, v: f32, vec: bool) -> Value {
@@ -77,7 +63,7 @@ fn lanes() -> MemFlagsData {
 }
 
 /// `Σ coefs[i] · x^i` by Horner's rule, highest degree first (the Rust twin is
-/// `wide_chain::horner`: same order, same roundings).
+/// `fmath::horner`: same order, same roundings).
 fn horner(b: &mut FunctionBuilder<'_>, coefs: &[f32], x: Value, vec: bool, fma: bool) -> Value {
     let (&top, rest) = coefs.split_last().expect("a polynomial has a coefficient");
     let mut p = c(b, top, vec);
@@ -87,9 +73,6 @@ fn horner(b: &mut FunctionBuilder<'_>, coefs: &[f32], x: Value, vec: bool, fma: 
     }
     p
 }
-
-/// 1.5 · 2^23: adding it to a float of magnitude below 2^22 rounds it to an integer.
-pub(crate) const SHIFTER: f32 = 12_582_912.0;
 
 /// `e^y` for `-87 ≤ y ≤ 87` (NaN propagates): `y = k ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-7 Taylor
 /// polynomial for `e^r` (truncation below 1e-8), times `2^k` built from exponent bits.
@@ -174,6 +157,7 @@ pub(crate) const ERF_SATURATE: f32 = 4.0;
 /// Abramowitz & Stegun 7.1.26: `erfc(x) ≈ t·P(t)·e^{-x²}`, `t = 1/(1 + p·x)`, absolute
 /// error below 1.5e-7 (used at x ≥ 1, where erf ≥ 0.84: about 2 f32 ulp).
 pub(crate) const AS_P: f32 = 0.327_591_1;
+/// The coefficients of P in [`AS_P`]'s approximation.
 pub(crate) const AS_A: [f32; 5] = [
     0.254_829_6,
     -0.284_496_74,

@@ -6,11 +6,11 @@
 //! one by one whenever the runtime values do not fit (non-f32, 1-D operands, odd bias shapes).
 
 use crate::error::{bail, OpResult};
+use crate::node::PNode;
 use crate::ops::bcast::{broadcast2, strides};
 use crate::ops::sgemm::{pack, product, recycle, MatMut, MatRef, PackedB, Start};
 use crate::ops::Ctx;
 use crate::par::{par_for, SendPtr};
-use crate::plan::PNode;
 use crate::value::{checked_numel, Data, Val};
 use lnopt_ir::DType;
 use std::sync::Arc;
@@ -56,238 +56,6 @@ pub(crate) struct GemmForm {
     pub c: Option<usize>,
 }
 
-/// The [`GemmForm`] of a `Gemm` node this step can run, or `None`: alpha and beta must be 1
-/// and A untransposed (anything else runs as the plain `Gemm` op).
-fn gemm_form(n: &PNode) -> Option<GemmForm> {
-    let c = ctx(n);
-    let one = |name: &str| c.float(name, 1.0).ok() == Some(1.0);
-    if !(one("alpha") && one("beta")) || c.int("transA", 0).ok()? != 0 {
-        return None;
-    }
-    let trans_b = match c.int("transB", 0).ok()? {
-        0 => false,
-        1 => true,
-        _ => return None,
-    };
-    match n.inputs.as_slice() {
-        [Some(_), Some(_)] | [Some(_), Some(_), None] => Some(GemmForm { trans_b, c: None }),
-        [Some(_), Some(_), Some(cs)] => Some(GemmForm {
-            trans_b,
-            c: Some(*cs),
-        }),
-        _ => None,
-    }
-}
-
-pub(crate) fn single_output(n: &PNode) -> Option<usize> {
-    match n.outputs.as_slice() {
-        [Some(o)] => Some(*o),
-        _ => None,
-    }
-}
-
-pub(crate) fn default_domain(n: &PNode) -> bool {
-    n.domain.is_empty() || n.domain == "ai.onnx"
-}
-
-/// What planning needs to know of the flattened nodes: who produces and who reads each slot.
-pub(crate) struct Uses<'a> {
-    /// The nodes in plan order.
-    pub nodes: &'a [PNode],
-    /// The node producing each slot.
-    pub producer: &'a [Option<usize>],
-    /// How many nodes (and graph outputs) read each slot.
-    pub readers: &'a [usize],
-    /// The node reading each slot (the last one, when several do).
-    reader_of: Vec<Option<usize>>,
-}
-
-impl<'a> Uses<'a> {
-    /// The view of `nodes` with `producer` and `readers` as `build_steps` counts them.
-    pub(crate) fn new(
-        nodes: &'a [PNode],
-        producer: &'a [Option<usize>],
-        readers: &'a [usize],
-    ) -> Uses<'a> {
-        let mut reader_of: Vec<Option<usize>> = vec![None; readers.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            for s in n.inputs.iter().flatten() {
-                if let Some(r) = reader_of.get_mut(*s) {
-                    *r = Some(i);
-                }
-            }
-        }
-        Uses {
-            nodes,
-            producer,
-            readers,
-            reader_of,
-        }
-    }
-
-    /// The node reading slot `s`, when exactly one node does and it is no graph output.
-    pub(crate) fn sole_reader(&self, s: usize) -> Option<usize> {
-        if self.readers.get(s).copied() == Some(1) {
-            self.last_reader(s)
-        } else {
-            None
-        }
-    }
-
-    /// The last node in plan order that reads slot `s`.
-    pub(crate) fn last_reader(&self, s: usize) -> Option<usize> {
-        self.reader_of.get(s).copied().flatten()
-    }
-
-    /// The node producing slot `s`.
-    pub(crate) fn producer_of(&self, s: usize) -> Option<usize> {
-        self.producer.get(s).copied().flatten()
-    }
-
-    /// Operand `s` of node `i`, with the `Transpose` producing it folded in when node `i` is
-    /// its only reader and it is neither taken nor already absorbed (it is then added to
-    /// `absorbed`).
-    pub(crate) fn operand(
-        &self,
-        i: usize,
-        s: usize,
-        taken: &[bool],
-        absorbed: &mut Vec<usize>,
-    ) -> Operand {
-        if let Some(p) = self.producer_of(s) {
-            let t = &self.nodes[p];
-            if !taken[p]
-                && t.op == "Transpose"
-                && default_domain(t)
-                && self.sole_reader(s) == Some(i)
-                && !absorbed.contains(&p)
-            {
-                if let Some(Some(src)) = t.inputs.first() {
-                    absorbed.push(p);
-                    return Operand {
-                        slot: *src,
-                        transpose: Some(t.clone()),
-                    };
-                }
-            }
-        }
-        Operand {
-            slot: s,
-            transpose: None,
-        }
-    }
-
-    /// The `Transpose` reading slot `s` as its only reader, if it can be folded as a
-    /// product's output layout: its index and output slot.
-    pub(crate) fn out_transpose(&self, s: usize, taken: &[bool]) -> Option<(usize, usize)> {
-        let r = self.sole_reader(s)?;
-        let t = &self.nodes[r];
-        if taken[r] || t.op != "Transpose" || !default_domain(t) {
-            return None;
-        }
-        Some((r, single_output(t)?))
-    }
-}
-
-/// Groups each MatMul with the Transposes, bias Add and result Transpose it can absorb.
-/// Nodes marked in `taken` are not absorbed and absorbed nodes are marked. Returns, per node
-/// index, the step that replaces the MatMul there.
-pub(crate) fn plan(
-    uses: &Uses<'_>,
-    consts: &[Option<Arc<Val>>],
-    taken: &mut [bool],
-) -> Vec<Option<MatMulStep>> {
-    let nodes = uses.nodes;
-    let sole_reader = |s: usize| uses.sole_reader(s);
-    let mut out: Vec<Option<MatMulStep>> = (0..nodes.len()).map(|_| None).collect();
-    for (i, n) in nodes.iter().enumerate() {
-        if taken[i] || !default_domain(n) {
-            continue;
-        }
-        let gemm = match n.op.as_str() {
-            "MatMul" if n.inputs.len() == 2 => None,
-            "Gemm" => match gemm_form(n) {
-                Some(g) => Some(g),
-                None => continue,
-            },
-            _ => continue,
-        };
-        let (Some(Some(sa)), Some(Some(sb))) = (n.inputs.first(), n.inputs.get(1)) else {
-            continue;
-        };
-        let Some(mut result) = single_output(n) else {
-            continue;
-        };
-        if let Some(g) = gemm {
-            // A Gemm runs with its own operands only: its B must be a constant worth packing.
-            let b_const = consts.get(*sb).and_then(|c| c.as_deref());
-            let Some(packed_b) = b_const.and_then(|v| pack_constant(v, None, g.trans_b)) else {
-                continue;
-            };
-            out[i] = Some(MatMulStep {
-                node: n.clone(),
-                a: Operand {
-                    slot: *sa,
-                    transpose: None,
-                },
-                b: Operand {
-                    slot: *sb,
-                    transpose: None,
-                },
-                bias: None,
-                out_transpose: None,
-                out: result,
-                packed_b: Some(packed_b),
-                gemm: Some(g),
-            });
-            continue;
-        }
-        let mut absorbed = Vec::new();
-        let a = uses.operand(i, *sa, taken, &mut absorbed);
-        let b = uses.operand(i, *sb, taken, &mut absorbed);
-        let mut bias = None;
-        if let Some(r) = sole_reader(result) {
-            let add = &nodes[r];
-            if !taken[r] && add.op == "Add" && default_domain(add) && add.inputs.len() == 2 {
-                let other = add.inputs.iter().flatten().copied().find(|&s| s != result);
-                let is_const = other.is_some_and(|s| consts.get(s).is_some_and(|c| c.is_some()));
-                if let (Some(o), true, Some(ao)) = (other, is_const, single_output(add)) {
-                    bias = Some((add.clone(), o));
-                    absorbed.push(r);
-                    result = ao;
-                }
-            }
-        }
-        let mut out_transpose = None;
-        if let Some((r, o)) = uses.out_transpose(result, taken) {
-            out_transpose = Some(nodes[r].clone());
-            absorbed.push(r);
-            result = o;
-        }
-        let packed_b = consts
-            .get(b.slot)
-            .and_then(|c| c.as_deref())
-            .and_then(|v| pack_constant(v, b.transpose.as_ref(), false));
-        if absorbed.is_empty() && packed_b.is_none() {
-            continue; // a plain MatMul: the runtime function does the same
-        }
-        for p in absorbed {
-            taken[p] = true;
-        }
-        out[i] = Some(MatMulStep {
-            node: n.clone(),
-            a,
-            b,
-            bias,
-            out_transpose,
-            out: result,
-            packed_b,
-            gemm: None,
-        });
-    }
-    out
-}
-
 /// Where a product's logical output `oshape` is stored: its shape after the folded
 /// `transpose` (if any) and, per logical dim, the stored element stride.
 pub(crate) fn stored_layout(
@@ -307,33 +75,6 @@ pub(crate) fn stored_layout(
             Ok((sshape, lst))
         }
     }
-}
-
-/// A 2-D f32 constant right operand (seen through its folded Transpose) packed for the
-/// product kernels; `None` for anything else, which is then packed per run.
-fn pack_constant(v: &Val, transpose: Option<&PNode>, trans_b: bool) -> Option<PackedB> {
-    if v.dtype != DType::F32 || v.rank() != 2 {
-        return None;
-    }
-    let Data::F(d) = &*v.data else {
-        return None;
-    };
-    let mut view = View::of(v, transpose).ok()?;
-    if trans_b {
-        view.swap_last();
-    }
-    let (k, n) = (view.shape[0], view.shape[1]);
-    if k == 0 || n == 0 || d.len() < k * n {
-        return None;
-    }
-    let b = MatRef {
-        ptr: d.as_ptr(),
-        rs: view.strides[0] as isize,
-        cs: view.strides[1] as isize,
-    };
-    // SAFETY: the view of a k×n tensor with its own (permuted) strides stays inside its k·n
-    // elements.
-    Some(unsafe { pack(k, n, b) })
 }
 
 /// A strided view of a tensor: logical shape and element strides.
@@ -439,7 +180,7 @@ impl MatMulStep {
     /// Runs the step (or the original nodes when the values do not fit).
     pub(crate) fn run(&self, slots: &mut [Option<Arc<Val>>], threads: usize) -> OpResult<()> {
         let result = self.try_run(slots, threads)?;
-        crate::step::store_or_run(result, self.out, || self.originals(), slots, threads)
+        crate::steps::store_or_run(result, self.out, || self.originals(), slots, threads)
     }
 
     /// The fused product, or `None` when the fallback must run.
