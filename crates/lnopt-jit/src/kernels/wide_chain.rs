@@ -134,14 +134,15 @@ pub(crate) struct ChainCall<'a> {
 /// overlap an input.
 pub(crate) unsafe fn run(call: &ChainCall<'_>) {
     let mut regs = vec![0f32; call.prog.len() * BLOCK];
+    let mut srcs = vec![Src::Splat(0.0); call.prog.len()];
     #[cfg(target_arch = "x86_64")]
     if cpu_has_avx512() {
         // SAFETY: the features were detected; the caller's contract is forwarded.
-        unsafe { run_avx512(call, &mut regs) };
+        unsafe { run_avx512(call, &mut regs, &mut srcs) };
         return;
     }
     // SAFETY: forwarded from the caller.
-    unsafe { run_body(call, &mut regs) }
+    unsafe { run_body(call, &mut regs, &mut srcs) }
 }
 
 /// [`run_body`] compiled for AVX-512.
@@ -150,17 +151,76 @@ pub(crate) unsafe fn run(call: &ChainCall<'_>) {
 /// The CPU must have AVX-512F/VL and FMA; otherwise as [`run`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-unsafe fn run_avx512(call: &ChainCall<'_>, regs: &mut [f32]) {
+unsafe fn run_avx512(call: &ChainCall<'_>, regs: &mut [f32], srcs: &mut [Src]) {
     // SAFETY: forwarded from the caller.
-    unsafe { run_body(call, regs) }
+    unsafe { run_body(call, regs, srcs) }
 }
 
-/// The block-by-block evaluation; `regs` holds one block per program value.
+/// Where a program value's current block is: the register block of the op that made it, the
+/// input itself (read in place, not copied), or one value for every element (a constant, a
+/// scalar input, or an op on such values only).
+#[derive(Clone, Copy)]
+enum Src {
+    Reg(usize),
+    Mem(*const f32),
+    Splat(f32),
+}
+
+/// An operand of one block: `n` values, or one value for all.
+#[derive(Clone, Copy)]
+enum Opnd<'a> {
+    V(&'a [f32]),
+    S(f32),
+}
+
+/// Applies `f` to every element of `x` into `dst`, or returns `f` of the single value.
+#[inline(always)]
+fn map1(dst: &mut [f32], x: Opnd<'_>, f: impl Fn(f32) -> f32) -> Option<f32> {
+    match x {
+        Opnd::V(x) => {
+            for (d, &v) in dst.iter_mut().zip(x) {
+                *d = f(v);
+            }
+            None
+        }
+        Opnd::S(v) => Some(f(v)),
+    }
+}
+
+/// Applies `f` elementwise to `x` and `y` into `dst`, or returns `f` of two single values.
+#[inline(always)]
+fn map2(dst: &mut [f32], x: Opnd<'_>, y: Opnd<'_>, f: impl Fn(f32, f32) -> f32) -> Option<f32> {
+    match (x, y) {
+        (Opnd::V(x), Opnd::V(y)) => {
+            for ((d, &p), &q) in dst.iter_mut().zip(x).zip(y) {
+                *d = f(p, q);
+            }
+        }
+        (Opnd::V(x), Opnd::S(q)) => {
+            for (d, &p) in dst.iter_mut().zip(x) {
+                *d = f(p, q);
+            }
+        }
+        (Opnd::S(p), Opnd::V(y)) => {
+            for (d, &q) in dst.iter_mut().zip(y) {
+                *d = f(p, q);
+            }
+        }
+        (Opnd::S(p), Opnd::S(q)) => return Some(f(p, q)),
+    }
+    None
+}
+
+/// The block-by-block evaluation: each op runs over a block of up to [`BLOCK`] elements of
+/// one row, reading its operands where they are (inputs in place, constants as one value)
+/// and writing its own register block, or the output for the program's last op. Every
+/// element gets the same operations as one at a time would, so the results do not depend on
+/// the blocking. `regs` holds one block per program value, `srcs` one entry per value.
 ///
 /// # Safety
 /// As [`run`].
 #[inline(always)]
-unsafe fn run_body(call: &ChainCall<'_>, regs: &mut [f32]) {
+unsafe fn run_body(call: &ChainCall<'_>, regs: &mut [f32], srcs: &mut [Src]) {
     let &ChainCall {
         prog,
         modes,
@@ -169,78 +229,217 @@ unsafe fn run_body(call: &ChainCall<'_>, regs: &mut [f32]) {
         rows,
         h,
     } = call;
+    let Some(last) = prog.len().checked_sub(1) else {
+        return;
+    };
     for r in 0..rows {
         let mut j0 = 0;
         while j0 < h {
             let n = BLOCK.min(h - j0);
             for (i, op) in prog.iter().enumerate() {
                 let (done, rest) = regs.split_at_mut(i * BLOCK);
-                let dst = &mut rest[..n];
-                let reg = |k: usize| &done[k * BLOCK..k * BLOCK + n];
-                match *op {
+                // The last op writes the output block directly.
+                let dst: &mut [f32] = if i == last {
+                    // SAFETY: out holds rows·h elements and overlaps no input (caller); this
+                    // block is r·h + j0 .. + n.
+                    unsafe { std::slice::from_raw_parts_mut(out.add(r * h + j0), n) }
+                } else {
+                    &mut rest[..n]
+                };
+                let view = |src: Src| match src {
+                    Src::Reg(k) => Opnd::V(&done[k * BLOCK..k * BLOCK + n]),
+                    // SAFETY: the input block holds n elements (set below from the
+                    // caller's contract).
+                    Src::Mem(p) => Opnd::V(unsafe { std::slice::from_raw_parts(p, n) }),
+                    Src::Splat(v) => Opnd::S(v),
+                };
+                let opnd = |k: usize| view(srcs[k]);
+                let single = match *op {
                     COp::In(k) => {
                         let base = bases.get(k).copied().unwrap_or(std::ptr::null());
-                        match modes.get(k) {
-                            // SAFETY: Full inputs hold rows·h elements, Row inputs h, Scalar
-                            // one (the caller's contract); j0 + n ≤ h.
-                            Some(Mode::Full) => dst.copy_from_slice(unsafe {
-                                std::slice::from_raw_parts(base.add(r * h + j0), n)
-                            }),
-                            Some(Mode::Row) => dst.copy_from_slice(unsafe {
-                                std::slice::from_raw_parts(base.add(j0), n)
-                            }),
-                            Some(Mode::Scalar) => dst.fill(unsafe { *base }),
-                            None => dst.fill(0.0),
+                        // SAFETY: Full inputs hold rows·h elements, Row inputs h, Scalar
+                        // one (the caller's contract); j0 + n ≤ h.
+                        let src = match modes.get(k) {
+                            Some(Mode::Full) => Src::Mem(unsafe { base.add(r * h + j0) }),
+                            Some(Mode::Row) => Src::Mem(unsafe { base.add(j0) }),
+                            Some(Mode::Scalar) => Src::Splat(unsafe { *base }),
+                            None => Src::Splat(0.0),
+                        };
+                        if i == last {
+                            match view(src) {
+                                Opnd::V(v) => dst.copy_from_slice(v),
+                                Opnd::S(v) => dst.fill(v),
+                            }
                         }
+                        srcs[i] = src;
+                        continue;
                     }
-                    COp::Const(bits) => dst.fill(f32::from_bits(bits)),
+                    COp::Const(bits) => Some(f32::from_bits(bits)),
                     COp::Un(u, a) => {
-                        let x = reg(a);
-                        macro_rules! map {
-                            ($f:expr) => {
-                                for (d, &v) in dst.iter_mut().zip(x) {
-                                    *d = $f(v);
-                                }
-                            };
-                        }
+                        let x = opnd(a);
                         match u {
-                            Un::Neg => map!(|v: f32| -v),
-                            Un::Abs => map!(|v: f32| v.abs()),
-                            Un::Sqrt => map!(|v: f32| v.sqrt()),
-                            Un::Recip => map!(|v: f32| 1.0 / v),
-                            Un::Relu => map!(|v: f32| fmax(v, 0.0)),
-                            Un::Erf => map!(erf_f32),
-                            Un::Tanh => map!(tanh_f32),
-                            Un::Sigmoid => map!(sigmoid_f32),
-                            Un::Exp => map!(|v: f32| v.exp()),
+                            Un::Neg => map1(dst, x, |v| -v),
+                            Un::Abs => map1(dst, x, |v| v.abs()),
+                            Un::Sqrt => map1(dst, x, |v| v.sqrt()),
+                            Un::Recip => map1(dst, x, |v| 1.0 / v),
+                            Un::Relu => map1(dst, x, |v| fmax(v, 0.0)),
+                            Un::Erf => map1(dst, x, erf_f32),
+                            Un::Tanh => map1(dst, x, tanh_f32),
+                            Un::Sigmoid => map1(dst, x, sigmoid_f32),
+                            Un::Exp => map1(dst, x, |v| v.exp()),
                         }
                     }
                     COp::Bin(o, a, b) => {
-                        let (x, y) = (reg(a), reg(b));
-                        macro_rules! zip {
-                            ($f:expr) => {
-                                for ((d, &p), &q) in dst.iter_mut().zip(x).zip(y) {
-                                    *d = $f(p, q);
-                                }
-                            };
-                        }
+                        let (x, y) = (opnd(a), opnd(b));
                         match o {
-                            Bin::Add => zip!(|p: f32, q: f32| p + q),
-                            Bin::Sub => zip!(|p: f32, q: f32| p - q),
-                            Bin::Mul => zip!(|p: f32, q: f32| p * q),
-                            Bin::Div => zip!(|p: f32, q: f32| p / q),
-                            Bin::Max => zip!(fmax),
-                            Bin::Min => zip!(fmin),
+                            Bin::Add => map2(dst, x, y, |p, q| p + q),
+                            Bin::Sub => map2(dst, x, y, |p, q| p - q),
+                            Bin::Mul => map2(dst, x, y, |p, q| p * q),
+                            Bin::Div => map2(dst, x, y, |p, q| p / q),
+                            Bin::Max => map2(dst, x, y, fmax),
+                            Bin::Min => map2(dst, x, y, fmin),
                         }
                     }
-                }
-            }
-            if let Some(last) = prog.len().checked_sub(1) {
-                let res = &regs[last * BLOCK..last * BLOCK + n];
-                // SAFETY: out holds rows·h elements; this block is r·h + j0 .. + n.
-                unsafe { std::ptr::copy_nonoverlapping(res.as_ptr(), out.add(r * h + j0), n) };
+                };
+                srcs[i] = match single {
+                    Some(v) => {
+                        if i == last {
+                            dst.fill(v);
+                        }
+                        Src::Splat(v)
+                    }
+                    None => Src::Reg(i),
+                };
             }
             j0 += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One element of `prog` evaluated on its own, with the same scalar functions: the
+    /// definition the block evaluator must meet bit for bit.
+    fn element(prog: &[COp], ins: &[f32]) -> f32 {
+        let mut v: Vec<f32> = Vec::with_capacity(prog.len());
+        for op in prog {
+            let x = match *op {
+                COp::In(k) => ins[k],
+                COp::Const(bits) => f32::from_bits(bits),
+                COp::Un(u, a) => {
+                    let a = v[a];
+                    match u {
+                        Un::Neg => -a,
+                        Un::Abs => a.abs(),
+                        Un::Sqrt => a.sqrt(),
+                        Un::Recip => 1.0 / a,
+                        Un::Relu => fmax(a, 0.0),
+                        Un::Erf => erf_f32(a),
+                        Un::Tanh => tanh_f32(a),
+                        Un::Sigmoid => sigmoid_f32(a),
+                        Un::Exp => a.exp(),
+                    }
+                }
+                COp::Bin(o, a, b) => {
+                    let (p, q) = (v[a], v[b]);
+                    match o {
+                        Bin::Add => p + q,
+                        Bin::Sub => p - q,
+                        Bin::Mul => p * q,
+                        Bin::Div => p / q,
+                        Bin::Max => fmax(p, q),
+                        Bin::Min => fmin(p, q),
+                    }
+                }
+            };
+            v.push(x);
+        }
+        *v.last().unwrap()
+    }
+
+    /// Random programs over Full, Row and Scalar inputs and constants (ops on constants only
+    /// included, and programs ending in an input or a constant), rows longer and shorter than a
+    /// block: every output element equals the element-at-a-time evaluation, bit for bit.
+    #[test]
+    fn blocks_equal_elements_bit_for_bit() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % m
+        };
+        let uns = [
+            Un::Neg,
+            Un::Abs,
+            Un::Sqrt,
+            Un::Recip,
+            Un::Relu,
+            Un::Erf,
+            Un::Tanh,
+            Un::Sigmoid,
+            Un::Exp,
+        ];
+        let bins = [Bin::Add, Bin::Sub, Bin::Mul, Bin::Div, Bin::Max, Bin::Min];
+        let modes = [Mode::Full, Mode::Row, Mode::Scalar];
+        for case in 0..300 {
+            let (rows, h) = [(3, 300), (2, 7), (5, 128), (1, 1), (4, 129)][case % 5];
+            let n_in = 1 + next(3);
+            let in_modes: Vec<Mode> = (0..n_in).map(|_| modes[next(3)]).collect();
+            let mut prog = vec![COp::In(0)];
+            for _ in 0..next(9) {
+                let len = prog.len();
+                prog.push(match next(5) {
+                    0 => COp::In(next(n_in)),
+                    1 => COp::Const((next(2000) as f32 * 0.01 - 10.0).to_bits()),
+                    2 => COp::Un(uns[next(uns.len())], next(len)),
+                    _ => COp::Bin(bins[next(bins.len())], next(len), next(len)),
+                });
+            }
+            let data: Vec<Vec<f32>> = in_modes
+                .iter()
+                .map(|m| {
+                    let len = match m {
+                        Mode::Full => rows * h,
+                        Mode::Row => h,
+                        Mode::Scalar => 1,
+                    };
+                    (0..len).map(|_| next(4000) as f32 * 0.003 - 6.0).collect()
+                })
+                .collect();
+            let bases: Vec<*const f32> = data.iter().map(|d| d.as_ptr()).collect();
+            let mut out = vec![f32::NAN; rows * h];
+            let call = ChainCall {
+                prog: &prog,
+                modes: &in_modes,
+                bases: &bases,
+                out: out.as_mut_ptr(),
+                rows,
+                h,
+            };
+            // SAFETY: every input holds what its mode says, `out` rows·h, no overlap.
+            unsafe { run(&call) };
+            for r in 0..rows {
+                for j in 0..h {
+                    let ins: Vec<f32> = in_modes
+                        .iter()
+                        .zip(&data)
+                        .map(|(m, d)| match m {
+                            Mode::Full => d[r * h + j],
+                            Mode::Row => d[j],
+                            Mode::Scalar => d[0],
+                        })
+                        .collect();
+                    let want = element(&prog, &ins);
+                    let got = out[r * h + j];
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "case {case} {prog:?} {in_modes:?} [{r},{j}]: {got} vs {want}"
+                    );
+                }
+            }
         }
     }
 }
