@@ -35,18 +35,23 @@ pub(crate) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, d: &Dest) {
         // A whole tile in contiguous rows: straight from the registers (the same additions
         // as `store`, so the same results), skipping the staging copy that short-depth
         // products (k = 64 in attention) felt.
+        // The bias of the tile's columns, loaded once (stores to C could alias it, so the
+        // compiler would reload it per row).
+        // SAFETY: a bias holds the tile's NR columns' values (caller).
+        let bias = d
+            .starts_from_bias()
+            .then(|| unsafe { (_mm256_loadu_ps(d.bias), _mm256_loadu_ps(d.bias.add(8))) });
         for r in 0..MR {
-            // SAFETY: row r of the tile holds NR contiguous elements of C, and a bias the NR
-            // columns' values (caller).
+            // SAFETY: row r of the tile holds NR contiguous elements of C (caller).
             unsafe {
                 let row = d.c.offset(r as isize * d.rs);
                 let (mut l, mut h) = (lo[r], hi[r]);
                 if d.add {
                     l = _mm256_add_ps(_mm256_loadu_ps(row), l);
                     h = _mm256_add_ps(_mm256_loadu_ps(row.add(8)), h);
-                } else if d.starts_from_bias() {
-                    l = _mm256_add_ps(_mm256_loadu_ps(d.bias), l);
-                    h = _mm256_add_ps(_mm256_loadu_ps(d.bias.add(8)), h);
+                } else if let Some((bl, bh)) = bias {
+                    l = _mm256_add_ps(bl, l);
+                    h = _mm256_add_ps(bh, h);
                 }
                 _mm256_storeu_ps(row, l);
                 _mm256_storeu_ps(row.add(8), h);
