@@ -222,6 +222,37 @@ pub(super) fn p2_inv(rp: &RowPtrs, inv: Both, mean: Option<Both>) -> (Vec<Value>
     )
 }
 
+/// `o · scale + bias` at `off`, with whichever of scale and bias the key has (one fused
+/// multiply-add when both exist and the CPU has FMA): the last step of every norm output.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn scale_shift(
+    b: &mut FunctionBuilder<'_>,
+    k: &NormKey,
+    fma: bool,
+    mut o: Value,
+    (scale, bias): (Value, Value),
+    off: Value,
+    vec: bool,
+) -> Value {
+    match (k.scale, k.bias) {
+        (true, true) => {
+            let g = load(b, scale, off, vec);
+            let be = load(b, bias, off, vec);
+            o = mul_add(b, fma, o, g, be);
+        }
+        (true, false) => {
+            let g = load(b, scale, off, vec);
+            o = b.ins().fmul(o, g);
+        }
+        (false, true) => {
+            let be = load(b, bias, off, vec);
+            o = b.ins().fadd(o, be);
+        }
+        (false, false) => {}
+    }
+    o
+}
+
 /// One step of the output pass: `y = (src - mean) * inv * scale + bias` at `off`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn p2_body(
@@ -241,22 +272,7 @@ pub(super) fn p2_body(
     if let (Some(m), Some(i)) = (mean, ix.mean) {
         v = b.ins().fsub(v, if vec { iv[i] } else { m.s });
     }
-    let mut o = b.ins().fmul(v, if vec { iv[ix.inv] } else { inv.s });
-    match (k.scale, k.bias) {
-        (true, true) => {
-            let g = load(b, scale, off, vec);
-            let be = load(b, bias, off, vec);
-            o = mul_add(b, fma, o, g, be);
-        }
-        (true, false) => {
-            let g = load(b, scale, off, vec);
-            o = b.ins().fmul(o, g);
-        }
-        (false, true) => {
-            let be = load(b, bias, off, vec);
-            o = b.ins().fadd(o, be);
-        }
-        (false, false) => {}
-    }
+    let o = b.ins().fmul(v, if vec { iv[ix.inv] } else { inv.s });
+    let o = scale_shift(b, k, fma, o, (scale, bias), off, vec);
     store(b, o, iv[ix.y], off);
 }

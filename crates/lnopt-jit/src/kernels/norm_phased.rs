@@ -169,23 +169,8 @@ pub(super) fn emit_norm_phased(
         if let Some(m) = mean_b {
             v = b.ins().fsub(v, if vec { iv[3] } else { m.s });
         }
-        let mut o = b.ins().fmul(v, if vec { iv[2] } else { inv_b.s });
-        match (k.scale, k.bias) {
-            (true, true) => {
-                let g = load(b, scale, off, vec);
-                let be = load(b, bias, off, vec);
-                o = mul_add(b, fma, o, g, be);
-            }
-            (true, false) => {
-                let g = load(b, scale, off, vec);
-                o = b.ins().fmul(o, g);
-            }
-            (false, true) => {
-                let be = load(b, bias, off, vec);
-                o = b.ins().fadd(o, be);
-            }
-            (false, false) => {}
-        }
+        let o = b.ins().fmul(v, if vec { iv[2] } else { inv_b.s });
+        let o = scale_shift(b, k, fma, o, (scale, bias), off, vec);
         store(b, o, iv[1], off);
         Vec::new()
     });
