@@ -131,40 +131,28 @@ fn softmax_rows_f32(xs: &[f32], len: usize, log: bool, threads: usize) -> Vec<f3
 /// maxima, two of f64 sums): the loops vectorise and do not wait on one running value.
 const LANES: usize = 16;
 
-/// The largest element of `row` (NaN elements ignored, -inf for an all-NaN row).
+/// Independent vectors of running maxima in [`row_max`]: one would wait on its own result
+/// every step.
+const MAX_VECS: usize = 4;
+
+/// The largest element of `row`, or NaN or -inf where a NaN decides it: each step keeps the
+/// running value unless the element is greater (one vector max instruction), so a NaN may or
+/// may not survive. Callers only use it as the shift of a row whose result is then NaN anyway
+/// (the NaN element's exponential makes the sum NaN).
 #[inline(always)]
 fn row_max(row: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let mut blocks = row.chunks_exact(LANES);
+    const W: usize = MAX_VECS * LANES;
+    let mut acc = [f32::NEG_INFINITY; W];
+    let mut blocks = row.chunks_exact(W);
     for b in &mut blocks {
         for (a, &v) in acc.iter_mut().zip(b) {
-            *a = a.max(v);
+            *a = if v > *a { v } else { *a };
         }
     }
     let tail = blocks.remainder().iter().copied();
     acc.into_iter()
         .chain(tail)
-        .fold(f32::NEG_INFINITY, f32::max)
-}
-
-/// The f64 sum of `row`, in [`LANES`] partial sums added pairwise at the end.
-#[inline(always)]
-fn row_sum_f64(row: &[f32]) -> f64 {
-    let mut acc = [0f64; LANES];
-    let mut blocks = row.chunks_exact(LANES);
-    for b in &mut blocks {
-        for (a, &v) in acc.iter_mut().zip(b) {
-            *a += v as f64;
-        }
-    }
-    let mut w = LANES;
-    while w > 1 {
-        w /= 2;
-        for i in 0..w {
-            acc[i] += acc[i + w];
-        }
-    }
-    blocks.remainder().iter().fold(acc[0], |s, &v| s + v as f64)
+        .fold(f32::NEG_INFINITY, |a, v| if v > a { v } else { a })
 }
 
 /// `e^x` for `x <= 0` (the shifted softmax inputs) without a libm call, so that loops over it
@@ -180,9 +168,15 @@ fn exp_nonpositive(x: f32, fma: bool) -> f32 {
     }
 }
 
+/// Elements whose exponentials are summed in f32 before the partial sums move to f64: a row
+/// block's f32 rounding stays within a few ulp (8 additions per lane), and the f64 partials
+/// keep long rows as exact as a whole-row f64 sum.
+const SUM_BLOCK: usize = 8 * LANES;
+
 /// Softmax over rows of `len` of `out`, in place, or of `src` into `out` (copied row by row,
-/// so each row is still in L1 when it is normalised): max, exponentials (sum in f64), scale
-/// by the f64 reciprocal.
+/// so each row is still in L1 when it is normalised): the row's max; the exponentials, summed
+/// in the same pass ([`SUM_BLOCK`]s of f32 lanes carried into f64 partials); then the scale by
+/// the reciprocal of the sum.
 #[inline(always)]
 fn softmax_rows_body(src: Option<&[f32]>, out: &mut [f32], len: usize, fma: bool) {
     for (r, o) in out.chunks_exact_mut(len).enumerate() {
@@ -190,11 +184,34 @@ fn softmax_rows_body(src: Option<&[f32]>, out: &mut [f32], len: usize, fma: bool
             o.copy_from_slice(&src[r * len..(r + 1) * len]);
         }
         let m = row_max(o);
-        for d in o.iter_mut() {
-            *d = exp_nonpositive(*d - m, fma);
+        let mut wide = [0f64; LANES];
+        let mut tail = 0f64;
+        for block in o.chunks_mut(SUM_BLOCK) {
+            let mut lanes = [0f32; LANES];
+            let mut vecs = block.chunks_exact_mut(LANES);
+            for v in &mut vecs {
+                for (a, d) in lanes.iter_mut().zip(v.iter_mut()) {
+                    *d = exp_nonpositive(*d - m, fma);
+                    *a += *d;
+                }
+            }
+            for d in vecs.into_remainder() {
+                *d = exp_nonpositive(*d - m, fma);
+                tail += *d as f64;
+            }
+            for (w, &a) in wide.iter_mut().zip(&lanes) {
+                *w += a as f64;
+            }
         }
-        let inv = 1.0 / row_sum_f64(o);
-        o.iter_mut().for_each(|d| *d = (*d as f64 * inv) as f32);
+        let mut w = LANES;
+        while w > 1 {
+            w /= 2;
+            for i in 0..w {
+                wide[i] += wide[i + w];
+            }
+        }
+        let inv = (1.0 / (wide[0] + tail)) as f32;
+        o.iter_mut().for_each(|d| *d *= inv);
     }
 }
 
@@ -351,6 +368,28 @@ mod tests {
         }
     }
 
+    /// A NaN anywhere in a row makes the whole row NaN (its exponential is in the sum),
+    /// wherever the NaN sits relative to the row's maximum; other rows are untouched.
+    #[test]
+    fn a_nan_poisons_only_its_row() {
+        let len = 100;
+        for at in [0, 1, 15, 16, 63, 64, 99] {
+            for log in [false, true] {
+                let mut xs: Vec<f32> = (0..3 * len).map(|i| (i % 7) as f32).collect();
+                xs[len + at] = f32::NAN;
+                let got = softmax_rows_f32(&xs, len, log, 1);
+                assert!(
+                    got[len..2 * len].iter().all(|v| v.is_nan()),
+                    "at {at} log {log}"
+                );
+                assert!(got[..len]
+                    .iter()
+                    .chain(&got[2 * len..])
+                    .all(|v| v.is_finite()));
+            }
+        }
+    }
+
     /// Against an f64 softmax / log-softmax of the same rows (large offsets, -inf entries,
     /// single-element rows): within 4e-7 relative plus the rounding of `x - max` to f32.
     #[test]
@@ -362,8 +401,13 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 40.0
         };
-        for len in [1usize, 3, 8, 17, 64, 1500] {
+        for len in [1usize, 3, 8, 17, 64, 1500, 4099] {
             let mut xs: Vec<f32> = (0..len * 5).map(|_| rnd()).collect();
+            if len == 4099 {
+                // Near-equal scores: the sum of ~4099 terms near 1 is where an f32 running
+                // sum would drift.
+                xs.iter_mut().for_each(|x| *x *= 1e-4);
+            }
             xs[0] += 1000.0;
             if len > 1 {
                 xs[len + 1] = f32::NEG_INFINITY;
