@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""fixtures/exporters/{timm, transformers, torch_functions}: timm models (pretrained=False, tiny
-configs, incl. LayerNorm2d and RmsNorm2d, the channels-first norms), transformers families not
-in ../shared/corpus/zoo (random init from small configs), and nn.LayerNorm exported as local
+"""fixtures/exporters/{timm, torch_functions}: timm models (pretrained=False, tiny configs, incl.
+LayerNorm2d and RmsNorm2d, the channels-first norms) and nn.LayerNorm exported as local
 functions (TorchScript's export_modules_as_functions). TorchScript exporter (dynamo=False).
+The transformers families are made by gen_transformers.py.
 
 Needs (own virtualenv): torch, timm, transformers, onnx, onnxruntime, onnxscript.
 Run: python gen_torch.py. The site count is the number of forward calls of norm modules
@@ -130,61 +130,6 @@ def timm_cases(cases):
     export(fam, "rmsnorm", RmsBlock(), [x3], ["x"], "timm.layers.RmsNorm(16)", cases, kind="rmsnorm")
 
 
-class LastHidden(torch.nn.Module):
-    """model(input_ids, use_cache=False).last_hidden_state, so the trace has one tensor in/out."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids):
-        return self.model(input_ids=input_ids, use_cache=False).last_hidden_state
-
-
-def hf_cases(cases):
-    import transformers as T
-    fam = "transformers"
-    clean_family(fam)
-    ids = torch.from_numpy(rng_for(fam, "ids").integers(0, 100, (1, 8)).astype(np.int64))
-    common = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                  intermediate_size=64, max_position_embeddings=64)
-    specs = [
-        ("roberta", "RobertaConfig", "RobertaModel", dict(common, pad_token_id=1)),
-        ("distilbert", "DistilBertConfig", "DistilBertModel",
-         dict(vocab_size=128, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-              max_position_embeddings=64)),
-        ("albert", "AlbertConfig", "AlbertModel", dict(common, embedding_size=16)),
-        ("electra", "ElectraConfig", "ElectraModel", dict(common, embedding_size=16)),
-        ("deberta_v2", "DebertaV2Config", "DebertaV2Model", dict(common)),
-        ("opt", "OPTConfig", "OPTModel", dict(vocab_size=128, hidden_size=32, num_hidden_layers=2,
-                                              num_attention_heads=2, ffn_dim=64,
-                                              max_position_embeddings=64, word_embed_proj_dim=32)),
-        ("bloom", "BloomConfig", "BloomModel", dict(vocab_size=128, hidden_size=32, n_layer=2,
-                                                   n_head=2)),
-        ("mistral", "MistralConfig", "MistralModel", dict(common, num_key_value_heads=1,
-                                                         head_dim=16)),
-        ("qwen2", "Qwen2Config", "Qwen2Model", dict(common, num_key_value_heads=1)),
-        ("gemma", "GemmaConfig", "GemmaModel", dict(common, num_key_value_heads=1, head_dim=16)),
-        ("phi", "PhiConfig", "PhiModel", dict(common)),
-        ("falcon", "FalconConfig", "FalconModel", dict(vocab_size=128, hidden_size=32,
-                                                      num_hidden_layers=2, num_attention_heads=2)),
-    ]
-    for name, cfg, cls, kw in specs:
-        try:
-            torch.manual_seed(0)
-            config = getattr(T, cfg)(**kw)
-            config._attn_implementation = "eager"
-            model = getattr(T, cls)(config)
-            if "use_cache" in getattr(model.forward, "__code__").co_varnames:
-                model = LastHidden(model)
-            kind = "rmsnorm" if name in ("mistral", "qwen2", "gemma") else "layernorm"
-            export(fam, name, model, [ids], ["input_ids"],
-                   f"transformers {T.__version__} {cls} random init from {cfg}({kw})", cases,
-                   kind=kind, dynamic={"input_ids": {0: "batch", 1: "seq"}})
-        except Exception as e:  # noqa: BLE001
-            print(f"transformers {name}: {type(e).__name__}: {e}"[:300])
-
-
 def function_cases(cases):
     fam = "torch_functions"
     clean_family(fam)
@@ -209,9 +154,8 @@ def function_cases(cases):
 
 
 def main():
-    cases = {"timm": [], "transformers": [], "torch_functions": []}
+    cases = {"timm": [], "torch_functions": []}
     timm_cases(cases["timm"])
-    hf_cases(cases["transformers"])
     function_cases(cases["torch_functions"])
     for f, c in cases.items():
         report(f, c)
