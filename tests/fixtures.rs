@@ -274,6 +274,20 @@ fn check_case(case: &Path, bless: bool) -> Result<String, String> {
             outcome.summary()
         ));
     }
+    // The report tells the truth: it counts as fused exactly the nodes the graph gained.
+    let reported = (
+        outcome.report.fused_count(lnopt_fuse::NormKind::LayerNorm),
+        outcome.report.fused_count(lnopt_fuse::NormKind::RmsNorm),
+    );
+    if reported != (want_ln, want_rms) {
+        return Err(format!(
+            "the report says {} LayerNormalization + {} RMSNormalization fused, the graph gained \
+             {want_ln} + {want_rms}\n{}",
+            reported.0,
+            reported.1,
+            outcome.summary()
+        ));
+    }
     let opset = fused.opset_version("").unwrap_or(1);
     if (ln > 0 && opset < 17) || (rms > 0 && opset < 23) {
         return Err(format!(

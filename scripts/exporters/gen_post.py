@@ -39,7 +39,9 @@ SOURCES = {
     "tf2onnx_keras2": ["ln_axis_last_op13", "encoder_block_op17"],
     "paddle2onnx": ["layernorm_op13", "rmsnorm_ops", "encoder_preln", "neg_no_sqrt"],
     "timm": ["rmsnorm2d_block", "rmsnorm"],
-    "transformers": ["distilbert", "mistral"],
+    "transformers": ["distilbert", "mistral", "qwen3", "gemma2", "t5", "whisper", "wav2vec2",
+                     "segformer", "nemotron", "olmo", "bloom", "deberta_v2"],
+    "transformers_dynamo": ["llama", "qwen3", "gemma", "t5"],
     "torch_functions": ["layernorm_as_function_op15"],
 }
 

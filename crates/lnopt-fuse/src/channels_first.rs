@@ -1,9 +1,10 @@
 //! Channels-first LayerNorm and RMSNorm (statistics over axis 1 of an NCHW tensor, as
 //! ConvNeXt's `data_format="channels_first"` LayerNorm and timm's `LayerNorm2d` / `RmsNorm2d`
-//! compute them) in transposed coordinates.
+//! compute them; or of an `[N, C, L]` / `[N, C, D, H, W]` tensor) in transposed coordinates.
 //!
 //! `LayerNormalization` normalises trailing axes, so such a site cannot become one node. It
-//! can become `Transpose(0,2,3,1) → LayerNormalization(axis=-1) → Transpose(0,3,1,2)`:
+//! can become `Transpose(0,2,3,1) → LayerNormalization(axis=-1) → Transpose(0,3,1,2)`
+//! (for rank r: axis 1 moved last and back):
 //! every op of the pattern is element-wise (or a ReduceMean over axis 1 with keepdims), so it
 //! commutes with one common transpose. This module rewrites a site's region into that
 //! transposed form (constants such as γ `[C,1,1]` are transposed too); the caller then runs
@@ -12,18 +13,35 @@
 //! A `Reshape` that provably returns its input ([`crate::region::is_noop_reshape`], tf2onnx
 //! writes one on the mean) is part of the region and becomes an `Identity` there.
 //!
-//! Only rank-4 tensors with statistics over exactly axis 1 qualify (the image layout the
-//! channels-first norm exists for); other non-trailing reductions are left as they are.
+//! Only statistics over exactly axis 1 qualify. Rank 4 and 5 are the image and volume layouts
+//! the channels-first norm exists for. Rank 3 is also the `[batch, sequence, hidden]` layout,
+//! where axis 1 is the tokens and a norm over it is no LayerNorm of anything; a rank-3 site
+//! qualifies only when its input is known to be channels-first ([`is_channels_first`]: it comes
+//! from a convolution, through element-wise ops, norms, transposes and reshapes — the
+//! `[N, C, L]` of Wav2Vec2's conv features or SegFormer's flattened patches after ONNX
+//! Runtime's transpose optimiser moved their Transposes out). Other non-trailing reductions
+//! are left as they are.
 
 use lnopt_infer::GraphTypes;
 use lnopt_ir::{AttrValue, Graph, Node, NodeId, Tensor, TensorData, ValueId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// NCHW → NHWC.
-const TO_LAST: [i64; 4] = [0, 2, 3, 1];
-/// NHWC → NCHW.
-const TO_FIRST: [i64; 4] = [0, 3, 1, 2];
+/// The permutation moving axis 1 of a rank-`r` tensor last (NCHW → NHWC for rank 4).
+fn to_last(r: usize) -> Vec<i64> {
+    std::iter::once(0).chain(2..r as i64).chain([1]).collect()
+}
+
+/// The inverse of [`to_last`] (NHWC → NCHW for rank 4).
+fn to_first(r: usize) -> Vec<i64> {
+    [0, r as i64 - 1]
+        .into_iter()
+        .chain(1..r as i64 - 1)
+        .collect()
+}
+
+/// How far [`is_channels_first`] walks up the graph.
+const PROVENANCE_STEPS: usize = 64;
 /// Element-wise ops that commute with a transpose applied to all their operands.
 const ELEMENTWISE: &[&str] = &[
     "Add",
@@ -55,7 +73,7 @@ pub fn is_channel_mean(g: &Graph, types: &GraphTypes, opset: i64, n: NodeId) -> 
     else {
         return false;
     };
-    if rank != 4 {
+    if !(3..=5).contains(&rank) {
         return false;
     }
     let axes: Option<Vec<i64>> = if opset < 18 {
@@ -65,7 +83,88 @@ pub fn is_channel_mean(g: &Graph, types: &GraphTypes, opset: i64, n: NodeId) -> 
             .and_then(|a| types.constant(a))
             .and_then(|t| t.to_i64_vec())
     };
-    matches!(axes.as_deref(), Some([1]) | Some([-3]))
+    let over_axis_1 = matches!(axes.as_deref(), Some([a]) if *a == 1 || *a == 1 - rank as i64);
+    over_axis_1
+        && (rank != 3
+            || node
+                .input(0)
+                .is_some_and(|x| is_channels_first(g, types, x)))
+}
+
+/// Whether axis 1 of `v` is known to be a channel axis ([`channel_axis`] is 1).
+pub fn is_channels_first(g: &Graph, types: &GraphTypes, v: ValueId) -> bool {
+    let mut seen = BTreeSet::new();
+    channel_axis(g, types, v, &mut seen) == Some(1)
+}
+
+/// The axis of `v` known to hold channels, from where `v` comes from: axis 1 of a
+/// convolution's output (`Conv`, `ConvTranspose`, `ConvInteger`, `QLinearConv`: `[N, C, ...]`
+/// by definition), carried through element-wise ops (operands of the same rank), ReduceMean
+/// with keepdims, LayerNormalization / RMSNormalization (they move no axis), Reshapes that
+/// provably keep every axis up to it, and Transposes (which move it). Graph inputs and
+/// everything else are unknown. Walks at most [`PROVENANCE_STEPS`] values.
+fn channel_axis(
+    g: &Graph,
+    types: &GraphTypes,
+    v: ValueId,
+    seen: &mut BTreeSet<ValueId>,
+) -> Option<usize> {
+    if !seen.insert(v) || seen.len() > PROVENANCE_STEPS {
+        return None;
+    }
+    let (p, 0) = g.producer_node(v)? else {
+        return None;
+    };
+    let node = g.node(p);
+    if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        return None;
+    }
+    let rank = |x: ValueId| types.ty(x).and_then(|t| t.rank());
+    let first = node.input(0);
+    match node.op_type.as_str() {
+        "Conv" | "ConvTranspose" | "ConvInteger" | "QLinearConv" => Some(1),
+        "Reshape" => {
+            let x = first?;
+            let k = channel_axis(g, types, x, seen)?;
+            keeps_leading_axes(types, x, v, k + 1).then_some(k)
+        }
+        "Transpose" => {
+            let k = channel_axis(g, types, first?, seen)?;
+            let perm = node.attr_ints("perm").ok().flatten()?;
+            perm.iter().position(|&a| a == k as i64)
+        }
+        "ReduceMean" => {
+            let keep = node.attr_int("keepdims").ok().flatten().unwrap_or(1) == 1;
+            keep.then(|| channel_axis(g, types, first?, seen)).flatten()
+        }
+        "LayerNormalization" | "RMSNormalization" => channel_axis(g, types, first?, seen),
+        op if ELEMENTWISE.contains(&op) || CHANNEL_PRESERVING.contains(&op) => {
+            let r = rank(v)?;
+            node.inputs()
+                .iter()
+                .flatten()
+                .filter(|&&x| rank(x) == Some(r))
+                .find_map(|&x| channel_axis(g, types, x, seen))
+        }
+        _ => None,
+    }
+}
+
+/// Ops beside [`ELEMENTWISE`] whose output keeps its input's layout.
+const CHANNEL_PRESERVING: &[&str] = &[
+    "Relu", "Gelu", "Erf", "Tanh", "Sigmoid", "Exp", "Abs", "Clip", "Max", "Min", "Where",
+];
+
+/// A `Reshape` from `x` to `y` that provably keeps the first `n` axes (equal sizes or
+/// symbols), so an axis among them means the same before and after.
+fn keeps_leading_axes(types: &GraphTypes, x: ValueId, y: ValueId, n: usize) -> bool {
+    let shape = |v: ValueId| types.ty(v).and_then(|t| t.shape.as_ref());
+    match (shape(x), shape(y)) {
+        (Some(a), Some(b)) if a.len() >= n && b.len() >= n => {
+            a[..n].iter().zip(&b[..n]).all(|(p, q)| p.same_as(q))
+        }
+        _ => false,
+    }
 }
 
 /// The nodes of the site around `anchor`: starting from the anchor, every element-wise node
@@ -78,6 +177,7 @@ fn region(
     anchor: NodeId,
     x: ValueId,
     square: Option<NodeId>,
+    rank: usize,
 ) -> Option<Vec<NodeId>> {
     let order = g.topo_order().ok()?;
     let mut inside: BTreeSet<NodeId> = BTreeSet::from([anchor]);
@@ -104,7 +204,7 @@ fn region(
         };
         let all_known = data_inputs
             .iter()
-            .all(|v| *v == x || values.contains(v) || small_constant(types, *v).is_some());
+            .all(|v| *v == x || values.contains(v) || small_constant(types, *v, rank).is_some());
         let touches = data_inputs.iter().any(|v| values.contains(v));
         if all_known && touches {
             inside.insert(n);
@@ -133,16 +233,17 @@ fn site_input(g: &Graph, anchor: NodeId) -> Option<(ValueId, Option<NodeId>)> {
     Some((m, None))
 }
 
-/// A constant of rank ≤ 4 that can be transposed.
-fn small_constant(types: &GraphTypes, v: ValueId) -> Option<&Arc<Tensor>> {
+/// A constant of rank ≤ `rank` that can be transposed.
+fn small_constant(types: &GraphTypes, v: ValueId, rank: usize) -> Option<&Arc<Tensor>> {
     let t = types.constant(v)?;
-    (t.dims.len() <= 4 && matches!(t.data, TensorData::Bytes(_)) && t.dtype.size_of().is_some())
+    (t.dims.len() <= rank && matches!(t.data, TensorData::Bytes(_)) && t.dtype.size_of().is_some())
         .then_some(t)
 }
 
-/// `t` right-aligned to rank 4 and permuted NCHW → NHWC.
-fn transpose_constant(t: &Tensor) -> Option<Tensor> {
-    let mut dims = vec![1i64; 4 - t.dims.len()];
+/// `t` right-aligned to rank `rank` and permuted by [`to_last`] (axis 1 moved last): seen
+/// as `[n, c, rest]` with `rest` the product of the later axes, that is `[n, rest, c]`.
+fn transpose_constant(t: &Tensor, rank: usize) -> Option<Tensor> {
+    let mut dims = vec![1i64; rank.checked_sub(t.dims.len())?];
     dims.extend_from_slice(&t.dims);
     let size = t.dtype.size_of()?;
     let bytes = t.bytes()?;
@@ -150,24 +251,28 @@ fn transpose_constant(t: &Tensor) -> Option<Tensor> {
         .iter()
         .map(|&v| usize::try_from(v).ok())
         .collect::<Option<_>>()?;
-    let (n, c, h, w) = (d[0], d[1], d[2], d[3]);
-    if bytes.len() != n * c * h * w * size {
+    let (n, c) = (d[0], d[1]);
+    let rest: usize = d[2..].iter().product();
+    if bytes.len() != n * c * rest * size {
         return None;
     }
     let mut out = vec![0u8; bytes.len()];
     for i0 in 0..n {
         for i1 in 0..c {
-            for i2 in 0..h {
-                for i3 in 0..w {
-                    let src = (((i0 * c + i1) * h + i2) * w + i3) * size;
-                    let dst = (((i0 * h + i2) * w + i3) * c + i1) * size;
-                    out[dst..dst + size].copy_from_slice(&bytes[src..src + size]);
-                }
+            for i2 in 0..rest {
+                let src = ((i0 * c + i1) * rest + i2) * size;
+                let dst = ((i0 * rest + i2) * c + i1) * size;
+                out[dst..dst + size].copy_from_slice(&bytes[src..src + size]);
             }
         }
     }
-    let new_dims: Vec<i64> = TO_LAST.iter().map(|&p| dims[p as usize]).collect();
+    let new_dims: Vec<i64> = to_last(rank).iter().map(|&p| dims[p as usize]).collect();
     Tensor::from_bytes(t.name.clone(), t.dtype, new_dims, out).ok()
+}
+
+/// The name [`rewrite_site`] gives the transposed copy of the node named `name`.
+pub fn copy_name(name: &str) -> String {
+    format!("{name}/nhwc")
 }
 
 /// Rewrites the site anchored at the channel ReduceMean `anchor` into transposed
@@ -181,7 +286,12 @@ pub fn rewrite_site(
     anchor: NodeId,
 ) -> Option<String> {
     let (x, square) = site_input(g, anchor)?;
-    let nodes = region(g, types, opset, anchor, x, square)?;
+    let rank = g
+        .node(anchor)
+        .input(0)
+        .and_then(|m| types.ty(m))
+        .and_then(|t| t.rank())?;
+    let nodes = region(g, types, opset, anchor, x, square, rank)?;
     let two_means = nodes
         .iter()
         .any(|&n| n != anchor && g.node(n).op_type == "ReduceMean");
@@ -212,7 +322,10 @@ pub fn rewrite_site(
         };
         for v in data {
             if v != x && !produced.contains(&v) && !consts.contains_key(&v) {
-                consts.insert(v, transpose_constant(small_constant(types, v)?)?);
+                consts.insert(
+                    v,
+                    transpose_constant(small_constant(types, v, rank)?, rank)?,
+                );
             }
         }
     }
@@ -226,20 +339,20 @@ pub fn rewrite_site(
     }
     let xt = g.new_value(&format!("{}_nhwc", g.value(x).name));
     let mut tr = Node::new("Transpose", format!("{anchor_name}/to_nhwc"));
-    tr.set_attr("perm", AttrValue::Ints(TO_LAST.to_vec()));
+    tr.set_attr("perm", AttrValue::Ints(to_last(rank)));
     g.add_node(tr, vec![Some(x)], vec![Some(xt)]).ok()?;
     map.insert(x, xt);
     for (n, _) in &originals {
         g.remove_node(*n);
     }
     let axes_input = (opset >= 18).then(|| {
-        let t = Tensor::from_i64("axes", vec![1], &[3]);
+        let t = Tensor::from_i64("axes", vec![1], &[rank as i64 - 1]);
         g.add_initializer(&format!("{anchor_name}_nhwc_axes"), t)
     });
     let mut anchor_copy = String::new();
     for (n, node) in &originals {
         let mut copy = node.clone();
-        copy.name = format!("{}/nhwc", node.display_name(*n));
+        copy.name = copy_name(&node.display_name(*n));
         let mut inputs: Vec<Option<ValueId>> = node
             .inputs()
             .iter()
@@ -256,7 +369,7 @@ pub fn rewrite_site(
                 inputs.truncate(1);
                 inputs.push(axes_input);
             } else {
-                copy.set_attr("axes", AttrValue::Ints(vec![3]));
+                copy.set_attr("axes", AttrValue::Ints(vec![rank as i64 - 1]));
             }
         }
         let outs: Vec<Option<ValueId>> = node
@@ -277,7 +390,7 @@ pub fn rewrite_site(
     }
     for e in exits {
         let mut back = Node::new("Transpose", format!("{}/to_nchw", g.value(e).name));
-        back.set_attr("perm", AttrValue::Ints(TO_FIRST.to_vec()));
+        back.set_attr("perm", AttrValue::Ints(to_first(rank)));
         g.add_node(back, vec![map.get(&e).copied()], vec![Some(e)])
             .ok()?;
     }
@@ -293,16 +406,42 @@ mod tests {
     fn constant_transposes_nchw_to_nhwc() {
         // [C=2, 1, 2] right-aligns to [1, 2, 1, 2] and becomes [1, 1, 2, 2] with C last.
         let t = Tensor::from_f32("g", vec![2, 1, 2], &[1.0, 2.0, 3.0, 4.0]);
-        let r = transpose_constant(&t).unwrap();
+        let r = transpose_constant(&t, 4).unwrap();
         assert_eq!(r.dims, vec![1, 1, 2, 2]);
         assert_eq!(r.dtype, DType::F32);
         assert_eq!(r.to_f64_vec().unwrap(), vec![1.0, 3.0, 2.0, 4.0]);
     }
 
     #[test]
+    fn permutations_move_axis_1_last_and_back() {
+        assert_eq!(to_last(3), vec![0, 2, 1]);
+        assert_eq!(to_first(3), vec![0, 2, 1]);
+        assert_eq!(to_last(4), vec![0, 2, 3, 1]);
+        assert_eq!(to_first(4), vec![0, 3, 1, 2]);
+        assert_eq!(to_last(5), vec![0, 2, 3, 4, 1]);
+        assert_eq!(to_first(5), vec![0, 4, 1, 2, 3]);
+    }
+
+    #[test]
+    fn rank3_constant_moves_channels_last() {
+        // gamma [1, C=3, 1] of an [N, C, L] site becomes [1, 1, 3], values in order.
+        let t = Tensor::from_f32("g", vec![3, 1], &[1.0, 2.0, 3.0]);
+        let r = transpose_constant(&t, 3).unwrap();
+        assert_eq!(r.dims, vec![1, 1, 3]);
+        assert_eq!(r.to_f64_vec().unwrap(), vec![1.0, 2.0, 3.0]);
+        // [C=2, L=2]: element (c, l) lands at (l, c).
+        let t = Tensor::from_f32("g", vec![2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let r = transpose_constant(&t, 3).unwrap();
+        assert_eq!(r.to_f64_vec().unwrap(), vec![1.0, 3.0, 2.0, 4.0]);
+        assert!(
+            transpose_constant(&Tensor::from_f32("g", vec![1, 2, 2, 1], &[0.0; 4]), 3).is_none()
+        );
+    }
+
+    #[test]
     fn scalar_constant_stays_a_single_element() {
         let t = Tensor::from_f32("e", vec![], &[1e-6]);
-        let r = transpose_constant(&t).unwrap();
+        let r = transpose_constant(&t, 4).unwrap();
         assert_eq!(r.dims, vec![1, 1, 1, 1]);
     }
 }

@@ -84,23 +84,28 @@ fn retry_channels_first(
         return Ok(());
     }
     let types = facts.get(graph, opset)?;
-    let candidates: Vec<(lnopt_ir::NodeId, String)> = graph
+    let candidates: Vec<String> = graph
         .node_ids()
         .filter(|&n| crate::channels_first::is_channel_mean(graph, types, opset, n))
-        .map(|n| (n, graph.node(n).display_name(n)))
+        .map(|n| graph.node(n).display_name(n))
         .collect();
-    for (n, name) in candidates {
-        let Some(pos) = report
+    for name in candidates {
+        if !report
             .sites
             .iter()
-            .position(|s| s.anchor == name && s.fused_node.is_none())
-        else {
-            continue;
-        };
-        if !graph.contains_node(n) {
+            .any(|s| s.anchor == name && s.fused_node.is_none())
+        {
             continue;
         }
+        // Looked up by name: a kept rewrite renumbers nodes, so an id taken before it may
+        // name another node now.
         let types = facts.get(graph, opset)?;
+        let Some(n) = graph.node_ids().find(|&n| {
+            graph.node(n).display_name(n) == name
+                && crate::channels_first::is_channel_mean(graph, types, opset, n)
+        }) else {
+            continue;
+        };
         let mut trial = graph.clone();
         let Some(copy) = crate::channels_first::rewrite_site(&mut trial, types, opset, n) else {
             continue;
@@ -108,14 +113,24 @@ fn retry_channels_first(
         let Ok(r) = fuse_graph(&mut trial, opset, opts) else {
             continue;
         };
-        if let Some(site) = r
-            .sites
+        if r.sites
             .iter()
-            .find(|s| s.anchor == copy && s.fused_node.is_some())
+            .any(|s| s.anchor == copy && s.fused_node.is_some())
         {
-            let mut site = site.clone();
-            site.anchor = name;
-            report.sites[pos] = site;
+            // The rewritten region can hold further sites downstream (a norm of this norm's
+            // output); each unfused site whose transposed copy fused takes that result.
+            for site in report.sites.iter_mut().filter(|s| s.fused_node.is_none()) {
+                let copy = crate::channels_first::copy_name(&site.anchor);
+                if let Some(done) = r
+                    .sites
+                    .iter()
+                    .find(|s| s.anchor == copy && s.fused_node.is_some())
+                {
+                    let anchor = std::mem::take(&mut site.anchor);
+                    *site = done.clone();
+                    site.anchor = anchor;
+                }
+            }
             *graph = trial;
             facts.invalidate();
         }
