@@ -32,6 +32,11 @@ fn to_last(r: usize) -> Vec<i64> {
     std::iter::once(0).chain(2..r as i64).chain([1]).collect()
 }
 
+/// Whether `perm` is [`to_last`] of its own length (3 or more).
+pub fn moves_axis_1_last(perm: &[i64]) -> bool {
+    perm.len() >= 3 && perm == to_last(perm.len()).as_slice()
+}
+
 /// The inverse of [`to_last`] (NHWC → NCHW for rank 4).
 fn to_first(r: usize) -> Vec<i64> {
     [0, r as i64 - 1]
@@ -193,6 +198,12 @@ fn region(
             && (node.domain.is_empty() || node.domain == "ai.onnx")
             || is_channel_mean(g, types, opset, n)
             || crate::region::is_noop_reshape(g, types, n);
+        if is_bridge(g, n, rank) && node.input(0).is_some_and(|v| values.contains(&v)) {
+            // The rest of the norm runs channels-last already: the bridge is in the region,
+            // its output is not (downstream nodes read it as they are).
+            inside.insert(n);
+            continue;
+        }
         if !op_ok || node.outputs().len() != 1 {
             continue;
         }
@@ -212,6 +223,45 @@ fn region(
         }
     }
     Some(order.into_iter().filter(|n| inside.contains(n)).collect())
+}
+
+/// A `Transpose` moving axis 1 of a rank-`rank` value last ([`to_last`]): where a site's
+/// statistics are taken channels-first and the rest of it continues channels-last (ONNX
+/// Runtime's transpose optimiser leaves such sites). In the rewritten region it becomes an
+/// `Identity` of the transposed value.
+fn is_bridge(g: &Graph, n: NodeId, rank: usize) -> bool {
+    is_bridge_node(g.node(n), rank)
+}
+
+/// [`is_bridge`] of a node by value (a copy taken before the region was removed).
+fn is_bridge_node(node: &Node, rank: usize) -> bool {
+    node.op_type == "Transpose"
+        && (node.domain.is_empty() || node.domain == "ai.onnx")
+        && node.inputs().len() == 1
+        && node.outputs().len() == 1
+        && node
+            .attr_ints("perm")
+            .ok()
+            .flatten()
+            .is_some_and(|p| p.len() == rank && moves_axis_1_last(p))
+}
+
+/// Whether the site at the channel ReduceMean `anchor` continues channels-last after a
+/// [`is_bridge`] Transpose, so that only a rewrite before fusion can fuse it whole.
+pub fn has_bridge(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> bool {
+    let Some((x, square)) = site_input(g, anchor) else {
+        return false;
+    };
+    let Some(rank) = g
+        .node(anchor)
+        .input(0)
+        .and_then(|m| types.ty(m))
+        .and_then(|t| t.rank())
+    else {
+        return false;
+    };
+    region(g, types, opset, anchor, x, square, rank)
+        .is_some_and(|nodes| nodes.iter().any(|&n| is_bridge(g, n, rank)))
 }
 
 /// The site's input and, for a mean of a square (`Pow(x, c)` or `Mul(x, x)`, an RMSNorm's
@@ -295,12 +345,14 @@ pub fn rewrite_site(
     let two_means = nodes
         .iter()
         .any(|&n| n != anchor && g.node(n).op_type == "ReduceMean");
-    if !two_means && square.is_none() {
-        return None; // one statistic of no square: not a norm
+    let bridged = nodes.iter().any(|&n| is_bridge(g, n, rank));
+    if !two_means && square.is_none() && !bridged {
+        return None; // one statistic of no square, not continued channels-last: not a norm
     }
     let inside: BTreeSet<NodeId> = nodes.iter().copied().collect();
     let produced: BTreeSet<ValueId> = nodes
         .iter()
+        .filter(|&&n| !is_bridge(g, n, rank))
         .flat_map(|&n| g.node(n).outputs().iter().flatten().copied())
         .collect();
     let exits: Vec<ValueId> = produced
@@ -308,8 +360,8 @@ pub fn rewrite_site(
         .copied()
         .filter(|&v| g.is_output(v) || g.value(v).uses().iter().any(|(u, _)| !inside.contains(u)))
         .collect();
-    if exits.is_empty() {
-        return None;
+    if exits.is_empty() && !bridged {
+        return None; // nothing leaves the region: nothing to rewrite
     }
     // Constants in transposed form, prepared before any edit so failure leaves g untouched.
     let mut consts: BTreeMap<ValueId, Tensor> = BTreeMap::new();
@@ -363,6 +415,21 @@ pub fn rewrite_site(
             // target shape would describe the wrong layout there.
             copy = Node::new("Identity", copy.name.clone());
             inputs.truncate(1);
+        }
+        if is_bridge_node(node, rank) {
+            // Transposing to channels-last is what the region already did: the bridge's
+            // readers read the transposed value (an Identity keeps a graph output's name).
+            let (Some(Some(from)), Some(Some(to))) = (inputs.first(), node.outputs().first())
+            else {
+                return None;
+            };
+            if g.is_output(*to) {
+                let copy = Node::new("Identity", copy.name.clone());
+                g.add_node(copy, vec![Some(*from)], vec![Some(*to)]).ok()?;
+            } else {
+                g.replace_all_uses(*to, *from);
+            }
+            continue;
         }
         if node.op_type == "ReduceMean" {
             if opset >= 18 {

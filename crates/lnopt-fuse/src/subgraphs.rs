@@ -18,11 +18,8 @@ pub fn fuse_graph_and_subgraphs(
     opset: i64,
     opts: &FuseOptions,
 ) -> Result<FuseReport, FuseError> {
-    let mut report = fuse_graph(graph, opset, opts)?;
+    let mut report = fuse_with_bridged_sites(graph, opset, opts)?;
     let mut facts = FactsCache::default();
-    if report.sites.iter().any(|s| !s.is_fused()) {
-        retry_channels_first(graph, opset, opts, &mut report, &mut facts)?;
-    }
     if crate::flatten_roundtrip::has_candidates(graph) {
         let folded = crate::flatten_roundtrip::fold(graph, facts.get(graph, opset)?);
         if folded > 0 {
@@ -66,6 +63,100 @@ pub fn fuse_graph_and_subgraphs(
                 report.sites.push(site);
             }
         }
+    }
+    Ok(report)
+}
+
+/// Fuses `graph`. When a channels-first site continues channels-last after a Transpose
+/// ([`crate::channels_first::has_bridge`]), a copy with those sites rewritten into
+/// channels-last form first is fused too, and kept when it fuses more (or as many, with fewer
+/// left unfused): fused as they
+/// stand, such a site's tail becomes an RMSNormalization of the centred tensor, after which
+/// the channels-first retry can no longer fuse it whole.
+fn fuse_with_bridged_sites(
+    graph: &mut Graph,
+    opset: i64,
+    opts: &FuseOptions,
+) -> Result<FuseReport, FuseError> {
+    use crate::channels_first::{copy_name, has_bridge, is_channel_mean, rewrite_site};
+    // Cheap test first (no inference): a Transpose moving axis 1 last that reads a Sub.
+    let maybe_bridged = opts.allow_layer_norm
+        && graph.node_ids().any(|n| {
+            let node = graph.node(n);
+            let moves_axis_1_last = node
+                .attr_ints("perm")
+                .ok()
+                .flatten()
+                .is_some_and(crate::channels_first::moves_axis_1_last);
+            node.op_type == "Transpose"
+                && moves_axis_1_last
+                && node
+                    .input(0)
+                    .and_then(|v| graph.producer_node(v))
+                    .is_some_and(|(p, _)| graph.node(p).op_type == "Sub")
+        });
+    let bridged: Vec<String> = if maybe_bridged {
+        let types = lnopt_infer::infer_graph(graph, opset)?;
+        graph
+            .node_ids()
+            .filter(|&n| {
+                is_channel_mean(graph, &types, opset, n) && has_bridge(graph, &types, opset, n)
+            })
+            .map(|n| graph.node(n).display_name(n))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if bridged.is_empty() {
+        return fuse_with_retry(graph, opset, opts);
+    }
+    let mut trial = graph.clone();
+    for name in &bridged {
+        let types = lnopt_infer::infer_graph(&trial, opset)?;
+        let Some(n) = trial.node_ids().find(|&n| {
+            trial.node(n).display_name(n) == *name && is_channel_mean(&trial, &types, opset, n)
+        }) else {
+            continue;
+        };
+        if rewrite_site(&mut trial, &types, opset, n).is_none() {
+            // The trial may be partly edited: fuse the graph as it stands instead.
+            return fuse_with_retry(graph, opset, opts);
+        }
+    }
+    let mut base = graph.clone();
+    let base_report = fuse_with_retry(&mut base, opset, opts)?;
+    let Ok(mut trial_report) = fuse_with_retry(&mut trial, opset, opts) else {
+        *graph = base;
+        return Ok(base_report);
+    };
+    // More sites fused, then fewer left unfused (a partial fusion leaves its mean's site
+    // unfused beside an RMSNormalization of the centred tensor).
+    let score = |r: &FuseReport| {
+        let fused = r.sites.iter().filter(|s| s.is_fused()).count();
+        (fused, std::cmp::Reverse(r.sites.len() - fused))
+    };
+    if score(&trial_report) <= score(&base_report) {
+        *graph = base;
+        return Ok(base_report);
+    }
+    for site in &mut trial_report.sites {
+        if let Some(name) = bridged.iter().find(|b| copy_name(b) == site.anchor) {
+            site.anchor = name.clone();
+        }
+    }
+    *graph = trial;
+    Ok(trial_report)
+}
+
+/// [`fuse_graph`], then [`retry_channels_first`] for the sites left unfused.
+fn fuse_with_retry(
+    graph: &mut Graph,
+    opset: i64,
+    opts: &FuseOptions,
+) -> Result<FuseReport, FuseError> {
+    let mut report = fuse_graph(graph, opset, opts)?;
+    if report.sites.iter().any(|s| !s.is_fused()) {
+        retry_channels_first(graph, opset, opts, &mut report, &mut FactsCache::default())?;
     }
     Ok(report)
 }
