@@ -65,7 +65,7 @@ const ELEMENTWISE: &[&str] = &[
 /// opset 18, a constant input).
 pub fn is_channel_mean(g: &Graph, types: &GraphTypes, opset: i64, n: NodeId) -> bool {
     let node = g.node(n);
-    if node.op_type != "ReduceMean" || !(node.domain.is_empty() || node.domain == "ai.onnx") {
+    if node.op_type != "ReduceMean" || !node.in_default_domain() {
         return false;
     }
     if node.attr_int("keepdims").ok().flatten().unwrap_or(1) != 1 {
@@ -121,7 +121,7 @@ fn channel_axis(
         return None;
     };
     let node = g.node(p);
-    if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+    if !node.in_default_domain() {
         return None;
     }
     let rank = |x: ValueId| types.ty(x).and_then(|t| t.rank());
@@ -194,8 +194,7 @@ fn region(
     let start = order.iter().position(|&n| n == anchor)?;
     for &n in &order[start + 1..] {
         let node = g.node(n);
-        let op_ok = ELEMENTWISE.contains(&node.op_type.as_str())
-            && (node.domain.is_empty() || node.domain == "ai.onnx")
+        let op_ok = ELEMENTWISE.contains(&node.op_type.as_str()) && node.in_default_domain()
             || is_channel_mean(g, types, opset, n)
             || crate::region::is_noop_reshape(g, types, n);
         if is_bridge(g, n, rank) && node.input(0).is_some_and(|v| values.contains(&v)) {
@@ -236,7 +235,7 @@ fn is_bridge(g: &Graph, n: NodeId, rank: usize) -> bool {
 /// [`is_bridge`] of a node by value (a copy taken before the region was removed).
 fn is_bridge_node(node: &Node, rank: usize) -> bool {
     node.op_type == "Transpose"
-        && (node.domain.is_empty() || node.domain == "ai.onnx")
+        && node.in_default_domain()
         && node.inputs().len() == 1
         && node.outputs().len() == 1
         && node
@@ -249,19 +248,43 @@ fn is_bridge_node(node: &Node, rank: usize) -> bool {
 /// Whether the site at the channel ReduceMean `anchor` continues channels-last after a
 /// [`is_bridge`] Transpose, so that only a rewrite before fusion can fuse it whole.
 pub fn has_bridge(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> bool {
-    let Some((x, square)) = site_input(g, anchor) else {
-        return false;
-    };
-    let Some(rank) = g
+    site(g, types, opset, anchor).is_some_and(|s| s.nodes.iter().any(|&n| is_bridge(g, n, s.rank)))
+}
+
+/// What [`rewrite_site`] and [`has_bridge`] know of the site at a channel ReduceMean.
+struct Site {
+    /// The site's input.
+    x: ValueId,
+    /// The squaring node of a mean of a square, part of the region.
+    square: Option<NodeId>,
+    /// Rank of the anchor's input.
+    rank: usize,
+    /// The region's nodes in topological order ([`region`]).
+    nodes: Vec<NodeId>,
+}
+
+/// The [`Site`] at the channel ReduceMean `anchor`, when its input's rank is known.
+fn site(g: &Graph, types: &GraphTypes, opset: i64, anchor: NodeId) -> Option<Site> {
+    let (x, square) = site_input(g, anchor)?;
+    let rank = g
         .node(anchor)
         .input(0)
         .and_then(|m| types.ty(m))
-        .and_then(|t| t.rank())
-    else {
-        return false;
-    };
-    region(g, types, opset, anchor, x, square, rank)
-        .is_some_and(|nodes| nodes.iter().any(|&n| is_bridge(g, n, rank)))
+        .and_then(|t| t.rank())?;
+    let nodes = region(g, types, opset, anchor, x, square, rank)?;
+    Some(Site {
+        x,
+        square,
+        rank,
+        nodes,
+    })
+}
+
+/// The channel ReduceMean named `name` ([`is_channel_mean`]), looked up by name: after a
+/// rewrite is kept, node ids taken before it may name other nodes.
+pub fn find_channel_mean(g: &Graph, types: &GraphTypes, opset: i64, name: &str) -> Option<NodeId> {
+    g.node_ids()
+        .find(|&n| g.node(n).display_name(n) == name && is_channel_mean(g, types, opset, n))
 }
 
 /// The site's input and, for a mean of a square (`Pow(x, c)` or `Mul(x, x)`, an RMSNorm's
@@ -270,7 +293,7 @@ fn site_input(g: &Graph, anchor: NodeId) -> Option<(ValueId, Option<NodeId>)> {
     let m = g.node(anchor).input(0)?;
     if let Some((p, _)) = g.producer_node(m) {
         let pn = g.node(p);
-        let default = pn.domain.is_empty() || pn.domain == "ai.onnx";
+        let default = pn.in_default_domain();
         let square = match pn.op_type.as_str() {
             "Pow" => pn.input(0),
             "Mul" if pn.input(0).is_some() && pn.input(0) == pn.input(1) => pn.input(0),
@@ -335,13 +358,12 @@ pub fn rewrite_site(
     opset: i64,
     anchor: NodeId,
 ) -> Option<String> {
-    let (x, square) = site_input(g, anchor)?;
-    let rank = g
-        .node(anchor)
-        .input(0)
-        .and_then(|m| types.ty(m))
-        .and_then(|t| t.rank())?;
-    let nodes = region(g, types, opset, anchor, x, square, rank)?;
+    let Site {
+        x,
+        square,
+        rank,
+        nodes,
+    } = site(g, types, opset, anchor)?;
     let two_means = nodes
         .iter()
         .any(|&n| n != anchor && g.node(n).op_type == "ReduceMean");

@@ -59,7 +59,7 @@ fn const_rec(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Option<
     }
     let (nid, _) = g.producer_node(v)?;
     let node = g.node(nid);
-    if !(node.domain.is_empty() || node.domain == "ai.onnx") || depth > 4 {
+    if !node.in_default_domain() || depth > 4 {
         return None;
     }
     match node.op_type.as_str() {
@@ -145,7 +145,7 @@ pub fn uniform_of(g: &Graph, types: &GraphTypes, v: ValueId) -> Option<f64> {
     }
     let (nid, _) = g.producer_node(v)?;
     let node = g.node(nid);
-    if node.op_type != "Expand" || !(node.domain.is_empty() || node.domain == "ai.onnx") {
+    if node.op_type != "Expand" || !node.in_default_domain() {
         return None;
     }
     const_of(g, types, node.input(0)?)?.uniform()

@@ -28,8 +28,7 @@ use lnopt_ir::{AttrValue, Dim, Graph, Node, NodeId, Tensor, ValueId};
 /// True for the view nodes the pass looks through: `Flatten` and `Reshape` of the default
 /// domain.
 fn is_view(node: &Node) -> bool {
-    matches!(node.op_type.as_str(), "Flatten" | "Reshape")
-        && (node.domain.is_empty() || node.domain == "ai.onnx")
+    matches!(node.op_type.as_str(), "Flatten" | "Reshape") && node.in_default_domain()
 }
 
 /// True when some `LayerNormalization` of `g` reads a `Flatten` or `Reshape` (cheap test

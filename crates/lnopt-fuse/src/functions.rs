@@ -46,7 +46,7 @@ pub fn fuse_model(
         let f_opset = f
             .opset_imports
             .iter()
-            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .find(|o| lnopt_ir::is_default_domain(&o.domain))
             .map_or(opset, |o| o.version);
         let sub_opts = options_for(opts, opset, f_opset);
         let lent = lend_call_types(&mut f.body, &calls);

@@ -358,7 +358,7 @@ fn global_pool_axes(g: &Graph, types: &GraphTypes, x: ValueId, name: &str) -> Re
 /// unless `allowzero` is set), with at most one `-1`, which then stands for the only dim left.
 pub fn is_noop_reshape(g: &Graph, types: &GraphTypes, nid: NodeId) -> bool {
     let node = g.node(nid);
-    if node.op_type != "Reshape" || !(node.domain.is_empty() || node.domain == "ai.onnx") {
+    if node.op_type != "Reshape" || !node.in_default_domain() {
         return false;
     }
     let (Some(x), Some(t)) = (node.input(0), node.input(1)) else {
@@ -412,8 +412,7 @@ fn only_feeds_terms(g: &Graph, nid: NodeId) -> bool {
 /// True for the nodes that compute a mean the language models: `ReduceMean` and
 /// `GlobalAveragePool` in the default domain.
 pub fn is_mean_node(node: &lnopt_ir::Node) -> bool {
-    matches!(node.op_type.as_str(), "ReduceMean" | "GlobalAveragePool")
-        && (node.domain.is_empty() || node.domain == "ai.onnx")
+    matches!(node.op_type.as_str(), "ReduceMean" | "GlobalAveragePool") && node.in_default_domain()
 }
 
 /// Rank of `v`: inferred, or (when inference does not know) propagated through element-wise
@@ -458,7 +457,7 @@ pub fn rank_of(g: &Graph, types: &GraphTypes, v: ValueId, depth: usize) -> Optio
 /// The term an IR node stands for, or `None` if the language does not model it.
 pub fn translate(g: &Graph, types: &GraphTypes, opset: i64, nid: NodeId) -> Option<Op> {
     let node = g.node(nid);
-    if !(node.domain.is_empty() || node.domain == "ai.onnx") || node.outputs().len() != 1 {
+    if !node.in_default_domain() || node.outputs().len() != 1 {
         return None;
     }
     let n_in = node.inputs().iter().flatten().count();

@@ -21,7 +21,7 @@ pub struct Group {
 fn producer_op(g: &Graph, v: ValueId) -> Option<(NodeId, &lnopt_ir::Node)> {
     let (n, _) = g.producer_node(v)?;
     let node = g.node(n);
-    (node.domain.is_empty() || node.domain == "ai.onnx").then_some((n, node))
+    node.in_default_domain().then_some((n, node))
 }
 
 /// `v` with Cast, CastLike and Identity producers peeled off.

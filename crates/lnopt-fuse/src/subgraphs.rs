@@ -70,15 +70,16 @@ pub fn fuse_graph_and_subgraphs(
 /// Fuses `graph`. When a channels-first site continues channels-last after a Transpose
 /// ([`crate::channels_first::has_bridge`]), a copy with those sites rewritten into
 /// channels-last form first is fused too, and kept when it fuses more (or as many, with fewer
-/// left unfused): fused as they
-/// stand, such a site's tail becomes an RMSNormalization of the centred tensor, after which
-/// the channels-first retry can no longer fuse it whole.
+/// left unfused): fused as they stand, such a site's tail becomes an RMSNormalization of the
+/// centred tensor, after which the channels-first retry can no longer fuse it whole.
 fn fuse_with_bridged_sites(
     graph: &mut Graph,
     opset: i64,
     opts: &FuseOptions,
 ) -> Result<FuseReport, FuseError> {
-    use crate::channels_first::{copy_name, has_bridge, is_channel_mean, rewrite_site};
+    use crate::channels_first::{
+        copy_name, find_channel_mean, has_bridge, is_channel_mean, rewrite_site,
+    };
     // Cheap test first (no inference): a Transpose moving axis 1 last that reads a Sub.
     let maybe_bridged = opts.allow_layer_norm
         && graph.node_ids().any(|n| {
@@ -95,33 +96,34 @@ fn fuse_with_bridged_sites(
                     .and_then(|v| graph.producer_node(v))
                     .is_some_and(|(p, _)| graph.node(p).op_type == "Sub")
         });
-    let bridged: Vec<String> = if maybe_bridged {
-        let types = lnopt_infer::infer_graph(graph, opset)?;
-        graph
-            .node_ids()
-            .filter(|&n| {
-                is_channel_mean(graph, &types, opset, n) && has_bridge(graph, &types, opset, n)
-            })
-            .map(|n| graph.node(n).display_name(n))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    if bridged.is_empty() {
+    if !maybe_bridged {
         return fuse_with_retry(graph, opset, opts);
     }
     let mut trial = graph.clone();
+    let mut facts = FactsCache::default();
+    let types = facts.get(&trial, opset)?;
+    let bridged: Vec<String> = trial
+        .node_ids()
+        .filter(|&n| {
+            is_channel_mean(&trial, types, opset, n) && has_bridge(&trial, types, opset, n)
+        })
+        .map(|n| trial.node(n).display_name(n))
+        .collect();
+    if bridged.is_empty() {
+        return fuse_with_retry(graph, opset, opts);
+    }
     for name in &bridged {
-        let types = lnopt_infer::infer_graph(&trial, opset)?;
-        let Some(n) = trial.node_ids().find(|&n| {
-            trial.node(n).display_name(n) == *name && is_channel_mean(&trial, &types, opset, n)
-        }) else {
+        // Facts are inferred again only after a rewrite: a name already rewritten inside an
+        // earlier site's region (its variance mean, a norm of that norm) is not found.
+        let types = facts.get(&trial, opset)?;
+        let Some(n) = find_channel_mean(&trial, types, opset, name) else {
             continue;
         };
-        if rewrite_site(&mut trial, &types, opset, n).is_none() {
+        if rewrite_site(&mut trial, types, opset, n).is_none() {
             // The trial may be partly edited: fuse the graph as it stands instead.
             return fuse_with_retry(graph, opset, opts);
         }
+        facts.invalidate();
     }
     let mut base = graph.clone();
     let base_report = fuse_with_retry(&mut base, opset, opts)?;
@@ -161,9 +163,9 @@ fn fuse_with_retry(
     Ok(report)
 }
 
-/// Sites anchored at a channels-first ReduceMean (axis 1 of a rank-4 tensor) that did not
-/// fuse are tried again in transposed coordinates ([`crate::channels_first`]) on a copy of
-/// the graph; the copy is kept only when that site then fuses.
+/// Sites anchored at a channels-first ReduceMean ([`crate::channels_first::is_channel_mean`])
+/// that did not fuse are tried again in transposed coordinates ([`crate::channels_first`]) on
+/// a copy of the graph; the copy is kept only when that site then fuses.
 fn retry_channels_first(
     graph: &mut Graph,
     opset: i64,
@@ -188,13 +190,8 @@ fn retry_channels_first(
         {
             continue;
         }
-        // Looked up by name: a kept rewrite renumbers nodes, so an id taken before it may
-        // name another node now.
         let types = facts.get(graph, opset)?;
-        let Some(n) = graph.node_ids().find(|&n| {
-            graph.node(n).display_name(n) == name
-                && crate::channels_first::is_channel_mean(graph, types, opset, n)
-        }) else {
+        let Some(n) = crate::channels_first::find_channel_mean(graph, types, opset, &name) else {
             continue;
         };
         let mut trial = graph.clone();

@@ -254,7 +254,7 @@ impl<'m> Exec<'m> {
             return self.call_function(f, node, id, frame, inputs);
         }
         let domain = node.domain.as_str();
-        let is_onnx = domain.is_empty() || domain == "ai.onnx";
+        let is_onnx = lnopt_ir::is_default_domain(domain);
         let opset = if is_onnx {
             frame.opset
         } else {
@@ -330,7 +330,7 @@ impl<'m> Exec<'m> {
         let opset = f
             .opset_imports
             .iter()
-            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .find(|o| lnopt_ir::is_default_domain(&o.domain))
             .map(|o| o.version)
             .unwrap_or(frame.opset);
         let inner = Frame {

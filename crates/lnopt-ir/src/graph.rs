@@ -51,7 +51,17 @@ pub struct Node {
     outputs: Vec<Option<ValueId>>,
 }
 
+/// Whether `domain` names the default ONNX domain (`""` or its alias `"ai.onnx"`).
+pub fn is_default_domain(domain: &str) -> bool {
+    domain.is_empty() || domain == "ai.onnx"
+}
+
 impl Node {
+    /// Whether the node's op is from the default ONNX domain ([`is_default_domain`]).
+    pub fn in_default_domain(&self) -> bool {
+        is_default_domain(&self.domain)
+    }
+
     /// A node in the default domain with no attributes; wire it with [`Graph::add_node`].
     pub fn new(op_type: impl Into<String>, name: impl Into<String>) -> Node {
         Node {

@@ -24,7 +24,7 @@ pub use attr::{AttrValue, Attribute};
 pub use blob::{Blob, BlobOrigin, SharedBytes, SourceFile};
 pub use dtype::DType;
 pub use error::IrError;
-pub use graph::{Graph, Node, NodeId, Producer, Value, ValueId, ValueInfo};
+pub use graph::{is_default_domain, Graph, Node, NodeId, Producer, Value, ValueId, ValueInfo};
 pub use model::{Function, Model, OpsetImport};
 pub use tensor::{numel, ExternalRef, Storage, Tensor, TensorData, TensorError};
 pub use types::{Dim, Metadata, TensorType, UnknownField, UnknownFields, ValueType};

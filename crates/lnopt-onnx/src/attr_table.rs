@@ -34,7 +34,7 @@ fn expected(op: &str, attr: &str) -> Option<&'static str> {
 /// Checks the attributes of a default-domain node against the table. References to function
 /// attributes (`ref_attr_name`) are not checked: their value is only known at the call.
 pub(crate) fn check(node: &Node, place: &str, label: &str) -> Result<(), OnnxError> {
-    if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+    if !node.in_default_domain() {
         return Ok(());
     }
     for a in &node.attributes {

@@ -15,13 +15,9 @@ struct Walk {
     converted: Vec<(String, String)>,
 }
 
-fn is_default_domain(d: &str) -> bool {
-    d.is_empty() || d == "ai.onnx"
-}
-
 fn has_default_nodes(g: &Graph) -> Option<String> {
     g.node_ids()
-        .find(|&n| is_default_domain(&g.node(n).domain))
+        .find(|&n| g.node(n).in_default_domain())
         .map(|n| g.node(n).display_name(n))
 }
 
@@ -73,7 +69,7 @@ pub fn plan(model: &Model, to: i64) -> Result<(Model, UpgradeReport), OpsetError
         let Some(imp) = f
             .opset_imports
             .iter_mut()
-            .find(|o| is_default_domain(&o.domain))
+            .find(|o| lnopt_ir::is_default_domain(&o.domain))
         else {
             if let Some(node) = has_default_nodes(&f.body) {
                 w.blockers.push(Blocker {
@@ -136,7 +132,7 @@ impl Walk {
             }
             let node = g.node(id);
             let op = node.op_type.clone();
-            if !is_default_domain(&node.domain)
+            if !node.in_default_domain()
                 || self.functions.contains(&(node.domain.clone(), op.clone()))
             {
                 continue;

@@ -35,15 +35,11 @@ pub enum InvalidModel {
     Inconsistent(#[from] lnopt_infer::InferError),
 }
 
-fn is_default_domain(d: &str) -> bool {
-    d.is_empty() || d == "ai.onnx"
-}
-
 /// The first ai.onnx node of `g` or its subgraphs, as (name, op).
 fn first_default_node(g: &Graph) -> Option<(String, String)> {
     for id in g.node_ids() {
         let n = g.node(id);
-        if is_default_domain(&n.domain) {
+        if n.in_default_domain() {
             return Some((n.display_name(id), n.op_type.clone()));
         }
         for sub in n.subgraphs() {
@@ -69,7 +65,10 @@ pub fn validate(model: &Model) -> Result<(), InvalidModel> {
         }
     }
     for f in &model.functions {
-        let has = f.opset_imports.iter().any(|o| is_default_domain(&o.domain));
+        let has = f
+            .opset_imports
+            .iter()
+            .any(|o| lnopt_ir::is_default_domain(&o.domain));
         if !has {
             if let Some((node, op)) = first_default_node(&f.body) {
                 return Err(InvalidModel::NoDefaultOpset {
@@ -85,7 +84,7 @@ pub fn validate(model: &Model) -> Result<(), InvalidModel> {
     let g = &model.graph;
     for id in g.node_ids() {
         let n = g.node(id);
-        if !is_default_domain(&n.domain) {
+        if !n.in_default_domain() {
             continue;
         }
         let dtypes: Vec<_> = n

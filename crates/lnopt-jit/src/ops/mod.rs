@@ -89,7 +89,7 @@ fn one(v: OpResult<Val>) -> OpResult<Vec<Val>> {
 
 /// True if `op` (in the default domain) has a runtime function here.
 pub(crate) fn supported(domain: &str, op: &str) -> bool {
-    if !(domain.is_empty() || domain == "ai.onnx") {
+    if !lnopt_ir::is_default_domain(domain) {
         return false;
     }
     elementwise::is_unary(op)

@@ -41,10 +41,7 @@ fn const_scalar(consts: &[Option<Arc<Val>>], slot: usize) -> Option<f32> {
 /// Whether node `n` can join a chain (`Pow` only with a constant exponent of 1, 2 or 3; not
 /// 0.5, whose `Sqrt` spelling differs at -inf: `pow(-inf, 0.5)` is +inf, `sqrt(-inf)` NaN).
 fn fusible(n: &PNode, consts: &[Option<Arc<Val>>]) -> bool {
-    if !(n.domain.is_empty() || n.domain == "ai.onnx")
-        || n.outputs.len() != 1
-        || n.outputs[0].is_none()
-    {
+    if !super::uses::default_domain(n) || n.outputs.len() != 1 || n.outputs[0].is_none() {
         return false;
     }
     if n.op == "Pow" {

@@ -185,7 +185,7 @@ impl Builder<'_> {
                 let f_opset = f
                     .opset_imports
                     .iter()
-                    .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+                    .find(|o| lnopt_ir::is_default_domain(&o.domain))
                     .map(|o| o.version)
                     .unwrap_or(opset);
                 let body = &f.body;

@@ -14,7 +14,7 @@ pub(crate) fn single_output(n: &PNode) -> Option<usize> {
 
 /// True for a node of the default (ai.onnx) domain.
 pub(crate) fn default_domain(n: &PNode) -> bool {
-    n.domain.is_empty() || n.domain == "ai.onnx"
+    lnopt_ir::is_default_domain(&n.domain)
 }
 
 /// What planning needs to know of the flattened nodes: who produces and who reads each slot.
