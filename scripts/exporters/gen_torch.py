@@ -52,18 +52,28 @@ def randomize_norms(model, seed: int) -> None:
                     p.copy_(base + 0.2 * torch.randn(p.shape, generator=g))
 
 
+def torchscript_export(model, args, names, opset, dynamic=None, **kw) -> onnx.ModelProto:
+    """`model(*args)` through the TorchScript exporter (constants folded), inputs named."""
+    f = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(model, tuple(args), f, input_names=names, opset_version=opset,
+                          dynamo=False, do_constant_folding=True, dynamic_axes=dynamic, **kw)
+    return onnx.load_from_string(f.getvalue())
+
+
+def graph_feeds(m: onnx.ModelProto, names, args) -> dict:
+    """The tensors `args` (named `names`) as numpy, for the inputs the exported graph kept."""
+    feeds = {n: a.numpy() for n, a in zip(names, args)}
+    return {i.name: feeds[i.name] for i in m.graph.input if i.name in feeds}
+
+
 def export(family, name, model, args, names, desc, cases, *, opset=14, dynamic=None,
            kind="layernorm", negative=False, **kw):
     model.eval()
     randomize_norms(model, 5)
     sites = norm_calls(model, args)
-    f = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(model, tuple(args), f, input_names=names, opset_version=opset,
-                          dynamo=False, do_constant_folding=True, dynamic_axes=dynamic, **kw)
-    m = onnx.load_from_string(f.getvalue())
-    feeds = {n: a.numpy() for n, a in zip(names, args)}
-    feeds = {i.name: feeds[i.name] for i in m.graph.input if i.name in feeds}
+    m = torchscript_export(model, args, names, opset, dynamic, **kw)
+    feeds = graph_feeds(m, names, args)
     write_case(family, name, m, feeds, sites=sites, negative=negative, norm_kind=kind,
                source=f"torch {torch.__version__}, torch.onnx.export(dynamo=False, opset={opset}): "
                       f"{desc}")

@@ -19,18 +19,16 @@ python gen_transformers.py [NAME ...].
 
 from __future__ import annotations
 
-import io
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import clean_family, report, rng_for, write_case  # noqa: E402
-from gen_torch import NORM, randomize_norms  # noqa: E402
+from gen_torch import NORM, graph_feeds, randomize_norms, torchscript_export  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -235,20 +233,15 @@ def export_case(fam, name, model, feeds, alt, desc, cases, *, kind, dynamo, opse
     randomize_norms(model, 5)
     args, alt_args = [feeds[n] for n in names], [alt[n] for n in names]
     sites, calls = input_dependent_norm_calls(wrapped, args, alt_args)
-    f = io.BytesIO()
     dyn = {n: {0: "batch", 1: "decoder_seq" if n.startswith("decoder") else "seq"}
            for n in names if feeds[n].dtype == torch.int64}
-    with torch.no_grad():
-        if dynamo:
-            prog = torch.onnx.export(wrapped, tuple(args), input_names=names, opset_version=opset,
-                                     dynamo=True, optimize=True, verbose=False)
-            m = prog.model_proto
-        else:
-            torch.onnx.export(wrapped, tuple(args), f, input_names=names, opset_version=opset,
-                              dynamo=False, do_constant_folding=True, dynamic_axes=dyn or None)
-            m = onnx.load_from_string(f.getvalue())
-    np_feeds = {n: t.numpy() for n, t in feeds.items()}
-    np_feeds = {i.name: np_feeds[i.name] for i in m.graph.input if i.name in np_feeds}
+    if dynamo:
+        with torch.no_grad():
+            m = torch.onnx.export(wrapped, tuple(args), input_names=names, opset_version=opset,
+                                  dynamo=True, optimize=True, verbose=False).model_proto
+    else:
+        m = torchscript_export(wrapped, args, names, opset, dyn or None)
+    np_feeds = graph_feeds(m, names, args)
     exporter = f"torch.onnx.export(dynamo={dynamo}, opset={opset})"
     write_case(fam, name, m, np_feeds, sites=sites, norm_kind=kind,
                source=f"torch {torch.__version__}, {exporter}: {desc}",
